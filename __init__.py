@@ -1,0 +1,17 @@
+"""FaceForge: turn any head mesh into an animatable ARKit face and animate it.
+
+The package root is the Blender extension. Importing it must not need bpy, so that
+`faceforge.ml` stays usable on its own; Blender-facing modules load in register().
+"""
+
+
+def register():
+    from . import addon, ops
+    addon.register()
+    ops.register()
+
+
+def unregister():
+    from . import addon, ops
+    ops.unregister()
+    addon.unregister()

@@ -1,0 +1,1 @@
+"""FaceForge's bpy-free core: numpy/torch models, training, inference and evaluation."""
