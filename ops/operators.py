@@ -1,0 +1,14 @@
+"""Blender operators: what the FaceForge buttons run."""
+import bpy
+
+CLASSES = ()
+
+
+def register():
+    for c in CLASSES:
+        bpy.utils.register_class(c)
+
+
+def unregister():
+    for c in reversed(CLASSES):
+        bpy.utils.unregister_class(c)
