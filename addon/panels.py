@@ -1,7 +1,60 @@
 """The FaceForge tab in the 3D View sidebar."""
 import bpy
 
-CLASSES = ()
+
+class FACEFORGE_PT_main(bpy.types.Panel):
+    """Heads: add the built-in reference head."""
+    bl_label = "FaceForge"
+    bl_idname = "FACEFORGE_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "FaceForge"
+
+    def draw(self, context):
+        col = self.layout.column(align=True)
+        col.operator("faceforge.add_reference_head", icon="USER")
+
+
+class FACEFORGE_PT_emotion(bpy.types.Panel):
+    """Emotion baking settings and button."""
+    bl_label = "Emotion"
+    bl_idname = "FACEFORGE_PT_emotion"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "FaceForge"
+    bl_parent_id = "FACEFORGE_PT_main"
+
+    def draw(self, context):
+        s = context.scene.faceforge
+        layout = self.layout
+        layout.prop(s, "emotion_track", text="")
+        col = layout.column(align=True)
+        col.prop(s, "emotion_take")
+        col.prop(s, "emotion_region")
+        col.prop(s, "emotion_ease")
+        col.prop(s, "emotion_transition")
+        col.prop(s, "start_frame")
+        col.prop(s, "reduce_tolerance")
+        layout.operator("faceforge.bake_emotion", icon="ACTION")
+
+
+class FACEFORGE_PT_livelink(bpy.types.Panel):
+    """Live Link Face CSV import and export."""
+    bl_label = "Live Link Face"
+    bl_idname = "FACEFORGE_PT_livelink"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "FaceForge"
+    bl_parent_id = "FACEFORGE_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        row = self.layout.row(align=True)
+        row.operator("faceforge.import_livelink_csv", icon="IMPORT")
+        row.operator("faceforge.export_livelink_csv", icon="EXPORT")
+
+
+CLASSES = (FACEFORGE_PT_main, FACEFORGE_PT_emotion, FACEFORGE_PT_livelink)
 
 
 def register():

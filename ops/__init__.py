@@ -1,13 +1,24 @@
 """Operators (what the buttons run) and the command line (the same functions, headless)."""
 
 
+def _modules():
+    from . import emotion, heads, livelink
+    return (emotion, heads, livelink)
+
+
 def register():
-    from . import operators, cli
-    operators.register()
+    import bpy
+    from . import cli
+    for module in _modules():
+        for c in module.CLASSES:
+            bpy.utils.register_class(c)
     cli.register()
 
 
 def unregister():
-    from . import operators, cli
+    import bpy
+    from . import cli
     cli.unregister()
-    operators.unregister()
+    for module in reversed(_modules()):
+        for c in reversed(module.CLASSES):
+            bpy.utils.unregister_class(c)

@@ -1,0 +1,44 @@
+"""The demo: the built-in head performs a 10-second emotion track, saved as .blend and
+.glb and rendered as a contact sheet, all headless on the CPU."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..addon import reference_head, render, scene_files
+from . import batch, emotion
+
+DEMO_TRACK = ("0:neutral,1:happiness,2.5:happiness+surprise,3.5:surprise,5:sadness*0.9,"
+              "6.5:anger,8:disgust*0.8,9:neutral")
+DEMO_SECONDS = 10.0
+SHEET_FRAMES = 12
+
+
+def build_demo_scene(fps: int = 24):
+    """Empty scene + reference head + the demo emotion take; returns (scene, head)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = fps, 1.0
+    scene.frame_start, scene.frame_end = 1, 1 + int(DEMO_SECONDS * fps)
+    head = reference_head.build_reference_head()
+    emotion.bake_emotion([head], DEMO_TRACK, take="Demo Emotion", duration=DEMO_SECONDS,
+                         scene=scene)
+    render.frame_objects(scene, [head])
+    return scene, head
+
+
+def run_demo(out_dir: Path, overwrite: bool = True) -> list[Path]:
+    """Write demo.blend, demo.glb and demo.png into out_dir; returns their paths."""
+    out_dir = Path(out_dir)
+    scene, _head = build_demo_scene()
+    blend, glb, png = out_dir / "demo.blend", out_dir / "demo.glb", out_dir / "demo.png"
+    frames = np.linspace(scene.frame_start, scene.frame_end, SHEET_FRAMES).round().astype(int)
+    with batch.atomic_output(png, overwrite) as tmp:
+        render.render_contact_sheet(scene, frames.tolist(), tmp, columns=4, resolution=256)
+    with batch.atomic_output(glb, overwrite) as tmp:
+        scene_files.export_glb(tmp)
+    with batch.atomic_output(blend, overwrite) as tmp:
+        scene_files.save_scene(tmp)
+    return [blend, glb, png]

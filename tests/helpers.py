@@ -1,0 +1,34 @@
+"""Small Blender scenes for tests: a tiny mesh with some ARKit-named shape keys."""
+import bpy
+import numpy as np
+
+SOME_ARKIT = ("browInnerUp", "jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft")
+
+
+def tiny_rigged_mesh(name="Tiny", keys=SOME_ARKIT, user_keys=("MyCorrective",)):
+    """A cube whose shape keys carry ARKit names (each moving one vertex) plus user keys."""
+    mesh = bpy.data.meshes.new(name)
+    verts = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    mesh.from_pydata(verts.tolist(), [], faces)
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    obj.shape_key_add(name="Basis")
+    for i, k in enumerate(tuple(keys) + tuple(user_keys)):
+        kb = obj.shape_key_add(name=k, from_mix=False)
+        kb.data[i % 8].co.z += 0.5
+    for o in bpy.context.scene.objects:
+        o.select_set(False)
+    obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
+    return obj
+
+
+def key_curve_values(obj, key_name, frames):
+    """Evaluate the shape key's value F-curve of the active action at frames."""
+    scene = bpy.context.scene
+    out = []
+    for f in frames:
+        scene.frame_set(int(f))
+        out.append(obj.data.shape_keys.key_blocks[key_name].value)
+    return np.array(out)
