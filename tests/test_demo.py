@@ -1,0 +1,34 @@
+"""The README's demo: .blend, .glb with ARKit-named morph targets, and a contact sheet."""
+import numpy as np
+
+from faceforge.addon.scene_files import glb_json
+from faceforge.ml.arkit import ARKIT_NAMES
+from faceforge.ops import demo
+
+
+def test_demo_writes_blend_glb_and_contact_sheet(bpy_empty, tmp_path):
+    bpy = bpy_empty
+    blend, glb, png = demo.run_demo(tmp_path)
+    assert [p.name for p in (blend, glb, png)] == ["demo.blend", "demo.glb", "demo.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.blend", "demo.glb", "demo.png"]
+
+    gltf = glb_json(glb)
+    assert tuple(gltf["meshes"][0]["extras"]["targetNames"]) == ARKIT_NAMES
+    anim = gltf["animations"][0]
+    assert anim["name"] == "Demo Emotion"
+    assert any(c["target"]["path"] == "weights" for c in anim["channels"])
+
+    img = bpy.data.images.load(str(png))
+    w, h = img.size
+    px = np.empty(w * h * 4, np.float32)
+    img.pixels.foreach_get(px)
+    px = px.reshape(h, w, 4)[..., :3]
+    tile = h // 3
+    first, later = px[-tile:, : w // 4], px[-tile:, w // 4: w // 2]  # top row, two frames
+    assert px.std() > 0.05  # a face, not a blank sheet
+    assert np.abs(first - later).mean() > 1e-3  # the face moves between frames
+
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    head = bpy.data.objects["FaceForge Head"]
+    assert head.data.shape_keys.animation_data.action.name == "Demo Emotion"
+    assert bpy.context.scene.frame_end >= 241
