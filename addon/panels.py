@@ -2,26 +2,27 @@
 import bpy
 
 
-class FACEFORGE_PT_main(bpy.types.Panel):
-    """Heads: add the built-in reference head."""
-    bl_label = "FaceForge"
-    bl_idname = "FACEFORGE_PT_main"
+class _SidebarTab:
+    """Where every FaceForge panel lives: the FaceForge tab of the 3D View sidebar."""
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "FaceForge"
+
+
+class FACEFORGE_PT_main(_SidebarTab, bpy.types.Panel):
+    """Heads: add the built-in reference head."""
+    bl_label = "FaceForge"
+    bl_idname = "FACEFORGE_PT_main"
 
     def draw(self, context):
         col = self.layout.column(align=True)
         col.operator("faceforge.add_reference_head", icon="USER")
 
 
-class FACEFORGE_PT_emotion(bpy.types.Panel):
+class FACEFORGE_PT_emotion(_SidebarTab, bpy.types.Panel):
     """Emotion baking settings and button."""
     bl_label = "Emotion"
     bl_idname = "FACEFORGE_PT_emotion"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "FaceForge"
     bl_parent_id = "FACEFORGE_PT_main"
 
     def draw(self, context):
@@ -38,13 +39,10 @@ class FACEFORGE_PT_emotion(bpy.types.Panel):
         layout.operator("faceforge.bake_emotion", icon="ACTION")
 
 
-class FACEFORGE_PT_livelink(bpy.types.Panel):
+class FACEFORGE_PT_livelink(_SidebarTab, bpy.types.Panel):
     """Live Link Face CSV import and export."""
     bl_label = "Live Link Face"
     bl_idname = "FACEFORGE_PT_livelink"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "FaceForge"
     bl_parent_id = "FACEFORGE_PT_main"
     bl_options = {"DEFAULT_CLOSED"}
 

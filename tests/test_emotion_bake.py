@@ -71,20 +71,17 @@ def test_undo_removes_the_bake(bpy_empty):
     assert ad is None or ad.action is None
 
 
-def test_no_arkit_keys_is_a_clear_error_and_changes_nothing(bpy_empty):
+@pytest.mark.parametrize("keys, user_keys, track, message", [
+    ((), ("Smile", "Frown"), None, "no selected mesh has ARKit-named shape keys"),
+    (SOME_ARKIT, (), "0:happiness,2:notanemotion", "notanemotion"),
+    (SOME_ARKIT, (), "0:happiness,oops", "oops"),
+])
+def test_bad_input_is_a_clear_error_and_changes_nothing(bpy_empty, keys, user_keys, track, message):
     bpy = bpy_empty
-    obj = tiny_rigged_mesh(keys=(), user_keys=("Smile", "Frown"))
-    with pytest.raises(RuntimeError, match="no selected mesh has ARKit-named shape keys"):
-        bpy.ops.faceforge.bake_emotion()
-    assert obj.data.shape_keys.animation_data is None
-    assert len(bpy.data.actions) == 0
-
-
-def test_bad_track_spec_changes_nothing(bpy_empty):
-    bpy = bpy_empty
-    obj = tiny_rigged_mesh()
-    bpy.context.scene.faceforge.emotion_track = "0:happiness,2:notanemotion"
-    with pytest.raises(RuntimeError, match="notanemotion"):
+    obj = tiny_rigged_mesh(keys=keys, user_keys=user_keys)
+    if track:
+        bpy.context.scene.faceforge.emotion_track = track
+    with pytest.raises(RuntimeError, match=message):
         bpy.ops.faceforge.bake_emotion()
     assert obj.data.shape_keys.animation_data is None
     assert len(bpy.data.actions) == 0

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from faceforge.addon.mesh_io import connected_components, read_mesh, read_shape_keys
+from faceforge.addon.mesh_io import read_mesh, read_shape_keys
+from faceforge.ml.geometry.parts import connected_components
 
 
 def _object(bpy, verts, faces, name="part"):

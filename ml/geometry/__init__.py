@@ -1,0 +1,1 @@
+"""Geometry operators on arbitrary triangle meshes (numpy + scipy, no bpy)."""
