@@ -1,0 +1,264 @@
+"""Eyes and other rigid inner parts: eyeball detection among loose parts, gaze as a
+rigid rotation of each eyeball, rigid jaw motion for teeth/tongue, and lid clearance.
+
+Gaze is never predicted vertex by vertex: a wrong eyeball shape is far more visible
+than a slightly wrong angle, so eyeLook* is a rotation about the fitted sphere's centre.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..arkit import region_mask
+from ..geometry.mesh import scatter_sum
+from .frame import Transform, estimate_frame, from_canonical, to_canonical
+
+# Blender axes: the canonical frame's up and forward (+X is then the subject's left).
+UP = np.array([0.0, 0.0, 1.0])
+FORWARD = np.array([0.0, -1.0, 0.0])
+
+# Default gaze angles in degrees: roughly the comfortable range of eye rotation
+# (ARKit's weight 1 is a strong but natural look, not the anatomical limit).
+GAZE_DEGREES = {"In": 25.0, "Out": 25.0, "Up": 20.0, "Down": 25.0}
+
+# Sphere acceptance: RMS radial residual / radius, and |mean unit direction| (0 for a
+# closed sphere, 0.5 for a hemisphere shell): an eyeball may be open at the back.
+MAX_RESIDUAL = 0.06
+MAX_OPENNESS = 0.35
+MIN_VERTS = 12
+# Eyeball radius and where its centre may lie (box centre, half-size) in canonical mm:
+# human eyeballs are ~12 mm, stylised ones bigger; an estimated frame is off by ~1 cm.
+RADIUS_MM = (6.0, 24.0)
+EYE_REGION_MM = (np.array([0.0, 0.0, 0.0]), np.array([60.0, 40.0, 35.0]))
+MAX_PAIR_MISMATCH = 0.5
+# Loose parts lying within this many radii of an eyeball's centre (iris, cornea,
+# pupil) rotate with it.
+ABSORB_RADIUS = 1.12
+
+
+@dataclass(frozen=True)
+class EyePair:
+    """Two eyeballs, subject's left first: centres [2,3], radii [2], the loose-part ids
+    of each eye and the vertex indices [n_i] that rotate with it, in the mesh's own
+    coordinates; `up`/`forward` are the head's unit axes in those coordinates."""
+    centres: np.ndarray
+    radii: np.ndarray
+    parts: tuple[tuple[int, ...], tuple[int, ...]]
+    members: tuple[np.ndarray, np.ndarray]
+    up: np.ndarray = field(default_factory=UP.copy)
+    forward: np.ndarray = field(default_factory=FORWARD.copy)
+
+    @property
+    def left_axis(self) -> np.ndarray:
+        """Unit vector toward the subject's left (+X in the canonical frame)."""
+        return np.cross(self.up, self.forward)
+
+
+def fit_spheres(verts: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Least-squares (algebraic) sphere per label, all labels at once.
+
+    Returns centres [P,3], radii [P], RMS radial residual / radius [P], openness [P]
+    (|mean unit direction from the centre|) and vertex counts [P]; P = labels.max()+1.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n_parts = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=n_parts).astype(np.float64)
+    safe = np.maximum(counts, 1.0)[:, None]
+    v = np.asarray(verts, dtype=np.float64)
+    mean = scatter_sum(labels, v, n_parts) / safe
+    p = v - mean[labels]                            # per-part centring for conditioning
+    # |p|^2 = 2 c.p + (r^2 - |c|^2): linear in (c, d); solve the 4x4 normal equations.
+    a = np.concatenate([2.0 * p, np.ones((len(p), 1))], axis=1)
+    ata = scatter_sum(labels, (a[:, :, None] * a[:, None, :]).reshape(len(a), 16), n_parts)
+    atb = scatter_sum(labels, a * (p * p).sum(1, keepdims=True), n_parts)
+    ata = ata.reshape(n_parts, 4, 4) + 1e-12 * np.eye(4)
+    sol = np.linalg.solve(ata, atb[..., None])[..., 0]
+    c_local = sol[:, :3]
+    radii = np.sqrt(np.maximum(sol[:, 3] + (c_local ** 2).sum(1), 0.0))
+    off = p - c_local[labels]
+    dist = np.linalg.norm(off, axis=1)
+    resid = np.sqrt(scatter_sum(labels, (dist - radii[labels]) ** 2, n_parts) / safe[:, 0])
+    unit = off / np.maximum(dist, 1e-12)[:, None]
+    openness = np.linalg.norm(scatter_sum(labels, unit, n_parts) / safe, axis=1)
+    return c_local + mean, radii, resid / np.maximum(radii, 1e-12), openness, counts
+
+
+def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
+                  frame_hint: Transform | None = None) -> EyePair | None:
+    """Find the two eyeballs among the loose parts `part_labels [V]`, or None.
+
+    A candidate part is sphere-like (small fit residual, closed-ish), of eyeball size
+    and near the eye line of the canonical frame (`frame_hint`, else estimated from the
+    head's shape with `frame.estimate_frame`, which is why `tris` is needed); the pair
+    is the two candidates most nearly mirror images about the frame's X=0 plane.
+    Separate eye objects join in as extra parts: concatenate their vertices and labels.
+    """
+    labels = np.asarray(part_labels, dtype=np.int64)
+    frame = frame_hint if frame_hint is not None else estimate_frame(verts, tris)
+    local = to_canonical(verts, frame).astype(np.float64)
+    centres, radii, resid, openness, counts = fit_spheres(local, labels)
+    ok = ((counts >= MIN_VERTS) & (resid <= MAX_RESIDUAL) & (openness <= MAX_OPENNESS)
+          & (radii >= RADIUS_MM[0]) & (radii <= RADIUS_MM[1])
+          & np.all(np.abs(centres - EYE_REGION_MM[0]) <= EYE_REGION_MM[1], axis=1))
+    cand = np.flatnonzero(ok)
+    if len(cand) < 2:
+        return None
+    # Pair cost: mirror mismatch of the centres plus radius mismatch, in radii; among
+    # near-mirror pairs the largest spheres win (eyeball over iris or lens).
+    c, r = centres[cand], radii[cand]
+    mismatch = (np.linalg.norm(c[:, None] * np.array([-1.0, 1.0, 1.0]) - c[None], axis=2)
+                + np.abs(r[:, None] - r[None])) / np.minimum(r[:, None], r[None])
+    good = (mismatch < MAX_PAIR_MISMATCH) & (c[:, 0][:, None] > 0) & (c[:, 0][None] < 0)
+    if not good.any():
+        return None
+    i, j = np.unravel_index(np.argmax(np.where(good, r[:, None] + r[None], -np.inf)), good.shape)
+    pair = [int(cand[i]), int(cand[j])]                     # subject's left (+X) first
+    eye_c, eye_r = centres[pair], radii[pair]
+
+    # Parts wholly inside an eyeball's sphere (iris, cornea) rotate with it.
+    dist_max = np.zeros(len(radii))
+    np.maximum.at(dist_max, labels, np.linalg.norm(local[:, None] - eye_c[None], axis=2).min(1))
+    nearest = np.argmin(np.linalg.norm(centres[:, None] - eye_c[None], axis=2), axis=1)
+    inside = (dist_max <= ABSORB_RADIUS * eye_r[nearest]) & (counts > 0)
+    inside[pair] = True
+    nearest[pair] = (0, 1)
+    parts = tuple(tuple(int(p) for p in np.flatnonzero(inside & (nearest == k))) for k in range(2))
+    return EyePair(centres=from_canonical(eye_c, frame).astype(np.float64),
+                   radii=eye_r / frame.scale, parts=parts,
+                   members=tuple(np.flatnonzero(np.isin(labels, parts[k])) for k in range(2)),
+                   up=frame.rotation[2].copy(), forward=-frame.rotation[1])
+
+
+def eyes_from_parts(verts: np.ndarray, part_labels: np.ndarray, part_kind) -> EyePair:
+    """EyePair of a mesh whose parts are already named (`part_kind [P]` with
+    'eye_left'/'eye_right', e.g. a Sample): each eye is the sphere of the largest of its
+    parts (sclera over iris); axes are the canonical frame's."""
+    labels = np.asarray(part_labels, dtype=np.int64)
+    kind = np.asarray(part_kind)
+    groups = [np.flatnonzero(kind == k) for k in ("eye_left", "eye_right")]
+    if any(len(g) == 0 for g in groups):
+        raise ValueError("eyes_from_parts needs parts of kind 'eye_left' and 'eye_right'")
+    centres, radii, _, _, counts = fit_spheres(verts, labels)
+    big = [g[np.argmax(np.where(counts[g] >= MIN_VERTS, radii[g], -1.0))] for g in groups]
+    return EyePair(centres=centres[big], radii=radii[big],
+                   parts=tuple(tuple(int(p) for p in g) for g in groups),
+                   members=tuple(np.flatnonzero(np.isin(labels, g)) for g in groups))
+
+
+def rotation(axis: np.ndarray, degrees: float) -> np.ndarray:
+    """[3,3] right-handed rotation about a unit `axis` (Rodrigues)."""
+    a = np.asarray(axis, dtype=np.float64)
+    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    t = np.radians(degrees)
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * (k @ k)
+
+
+def gaze_rotations(eye: EyePair, angles: dict[str, float] | None = None) -> dict[str, tuple[int, np.ndarray]]:
+    """ARKit eyeLook* name -> (eye index 0=left/1=right, [3,3] rotation of that eyeball).
+
+    In/Out turn about `up` toward/away from the nose, Up/Down about the horizontal axis;
+    `angles` overrides GAZE_DEGREES per direction ("In", "Out", "Up", "Down").
+    """
+    deg = {**GAZE_DEGREES, **(angles or {})}
+    # A positive turn about `up` swings the front toward the subject's left, one about
+    # `forward x up` swings it upward; "in" is toward the other eye.
+    pitch = np.cross(eye.forward, eye.up)
+    out = {}
+    for k, side in enumerate(("Left", "Right")):
+        inward = -1.0 if k == 0 else 1.0
+        out[f"eyeLookIn{side}"] = (k, rotation(eye.up, inward * deg["In"]))
+        out[f"eyeLookOut{side}"] = (k, rotation(eye.up, -inward * deg["Out"]))
+        out[f"eyeLookUp{side}"] = (k, rotation(pitch, deg["Up"]))
+        out[f"eyeLookDown{side}"] = (k, rotation(pitch, -deg["Down"]))
+    return out
+
+
+def gaze_deltas(verts: np.ndarray, eye: EyePair,
+                angles: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """ARKit eyeLook{In,Out,Up,Down}{Left,Right} -> [V,3] float32 deltas: each eyeball
+    (its `members`) rotated rigidly about its centre, everything else still."""
+    verts = np.asarray(verts, dtype=np.float64)
+    out = {}
+    for name, (k, rot) in gaze_rotations(eye, angles).items():
+        d = np.zeros_like(verts, dtype=np.float32)
+        idx = eye.members[k]
+        p = verts[idx] - eye.centres[k]
+        d[idx] = p @ rot.T - p
+        out[name] = d
+    return out
+
+
+def kabsch(points: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Best rigid (R [...,3,3], t [...,3]) with R p + t ~ target, batched over leading axes.
+
+    points/targets [..., N, 3]; optional weights [..., N]. Reflections are excluded.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    q = np.asarray(targets, dtype=np.float64)
+    w = np.ones(q.shape[:-1]) if weights is None else np.broadcast_to(weights, q.shape[:-1])
+    w = w / np.maximum(w.sum(-1, keepdims=True), 1e-12)
+    pc = (w[..., None] * p).sum(-2)
+    qc = (w[..., None] * q).sum(-2)
+    h = np.einsum("...n,...ni,...nj->...ij", w, p - pc[..., None, :], q - qc[..., None, :])
+    u, _, vt = np.linalg.svd(h)
+    sign = np.sign(np.linalg.det(u @ vt))
+    fix = np.ones(u.shape[:-1])
+    fix[..., -1] = np.where(sign == 0, 1.0, sign)
+    rot = np.einsum("...ji,...j,...kj->...ik", vt, fix, u)   # V diag(fix) U^T
+    return rot, qc - np.einsum("...ij,...j->...i", rot, pc)
+
+
+def rigidify(points: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """The rigid motion closest (least squares) to `deltas [...,N,3]` of `points [N,3]`,
+    as deltas of the same shape: batched over any leading axes (e.g. shapes)."""
+    p = np.asarray(points, dtype=np.float64)
+    rot, t = kabsch(np.broadcast_to(p, np.shape(deltas)), p + deltas)
+    moved = np.einsum("...ij,nj->...ni", rot, p) + t[..., None, :]
+    return (moved - p).astype(np.asarray(deltas).dtype)
+
+
+JAW_SHAPES = tuple(int(i) for i in np.flatnonzero(region_mask("jaw")))
+
+
+def jaw_rigid(verts: np.ndarray, deltas: np.ndarray, part_labels: np.ndarray,
+              parts, shapes=JAW_SHAPES) -> np.ndarray:
+    """Copy of `deltas [52,V,3]` where each listed part (lower teeth, tongue...) moves
+    rigidly in each listed shape: its predicted deltas replaced by their best rigid fit,
+    so inner parts ride the jaw instead of bending with the nearby skin."""
+    out = np.array(deltas, copy=True)
+    shapes = list(shapes)
+    for part in parts:
+        idx = np.flatnonzero(np.asarray(part_labels) == part)
+        if len(idx) >= 3:
+            out[np.ix_(shapes, idx)] = rigidify(verts[idx], out[np.ix_(shapes, idx)])
+    return out
+
+
+def _sphere_depth(points: np.ndarray, eye: EyePair, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: index of the nearer eyeball and how far inside its (radius + margin)
+    sphere it lies (negative outside)."""
+    off = np.asarray(points, dtype=np.float64)[:, None] - eye.centres[None]
+    dist = np.linalg.norm(off, axis=2)
+    near = np.argmin(dist - eye.radii, axis=1)
+    return near, eye.radii[near] + margin - dist[np.arange(len(dist)), near]
+
+
+def lid_clearance(lid_verts_posed: np.ndarray, eye: EyePair, tolerance: float = 0.0) -> float:
+    """Fraction of the given (lid) vertices inside an eyeball sphere, deeper than
+    `tolerance` (mesh units)."""
+    if len(lid_verts_posed) == 0:
+        return 0.0
+    return float(np.mean(_sphere_depth(lid_verts_posed, eye)[1] > tolerance))
+
+
+def push_out_of_eyeball(verts_posed: np.ndarray, eye: EyePair, margin: float = 0.0) -> np.ndarray:
+    """Copy of `verts_posed [N,3]` with every vertex inside an eyeball's sphere moved
+    radially onto the sphere of radius + `margin` (run on lid vertices after eyeBlink)."""
+    v = np.array(verts_posed, dtype=np.float64)
+    near, depth = _sphere_depth(v, eye, margin)
+    hit = depth > 0
+    off = v[hit] - eye.centres[near[hit]]
+    norm = np.maximum(np.linalg.norm(off, axis=1, keepdims=True), 1e-12)
+    v[hit] = eye.centres[near[hit]] + off / norm * (eye.radii[near[hit]] + margin)[:, None]
+    return v.astype(np.asarray(verts_posed).dtype)

@@ -1,0 +1,194 @@
+"""Rig any head: mesh arrays in, the 52 ARKit shapes' displacements out (same space).
+
+Pipeline: validate -> canonical frame (eyeballs if the head has them, else the head's
+shape) -> decimated proxy -> network on the proxy -> smooth transfer to every vertex ->
+rigid eye gaze, rigid jaw for teeth/tongue, lids kept off the eyeballs -> strengths ->
+back to the mesh's own space.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..arkit import ARKIT_NAMES, INDEX, NUM_SHAPES, REGION_OF
+from ..geometry.mesh import clean_triangles
+from ..geometry.parts import connected_components
+from ..geometry.remesh import smooth_transfer, transfer
+from . import eyes as eyes_mod
+from .data import remesh_plan
+from .features import mesh_inputs
+from .frame import Transform, axis_vector, canonical_transform, estimate_frame, from_canonical, to_canonical
+from .runtime import AutoRigRuntime
+
+BLINKS = (INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"])
+MOUTH_BOX_MM = (np.array([-45.0, -90.0, -95.0]), np.array([45.0, 10.0, -25.0]))
+NOSE_MIN_MM = 6.0   # the nose tip stands at least this far in front of the cheeks
+
+
+@dataclass
+class RigOptions:
+    forward_axis: str = "-Y"
+    up_axis: str | None = None          # default: Z, or Y when the face looks along Z
+    include_eyes: bool = True
+    include_mouth_interior: bool = True  # teeth, gums, tongue
+    strength: float = 1.0
+    region_strength: dict[str, float] = field(default_factory=dict)  # ml.arkit regions
+    proxy_verts: int = 5000
+
+
+@dataclass
+class RigResult:
+    deltas: np.ndarray                  # [52, V, 3] float32, in the input's space
+    transform: Transform                # input space -> canonical frame
+    eyes: eyes_mod.EyePair | None
+    face_found: bool
+    warnings: list[str]
+
+
+_RUNTIME: AutoRigRuntime | None = None
+
+
+def default_runtime() -> AutoRigRuntime:
+    """The committed network, loaded once."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        _RUNTIME = AutoRigRuntime.load()
+    return _RUNTIME
+
+
+def _up_axis(options: RigOptions) -> str:
+    if options.up_axis:
+        return options.up_axis
+    return "Y" if options.forward_axis.lstrip("+-").upper() == "Z" else "Z"
+
+
+def _validate(verts, tris) -> tuple[np.ndarray, np.ndarray]:
+    verts = np.asarray(verts, dtype=np.float64)
+    tris = np.asarray(tris, dtype=np.int64)
+    if verts.ndim != 2 or verts.shape[1] != 3 or len(verts) == 0:
+        raise ValueError("the mesh is empty: nothing to rig")
+    if not np.isfinite(verts).all():
+        bad = int((~np.isfinite(verts)).any(axis=1).sum())
+        raise ValueError(f"the mesh has {bad} vertices with NaN or infinite coordinates; fix them first")
+    if tris.size == 0:
+        raise ValueError("the mesh has no faces (only loose vertices or edges): nothing to rig")
+    if tris.min() < 0 or tris.max() >= len(verts):
+        raise ValueError("the mesh's faces refer to vertices that do not exist")
+    clean = clean_triangles(tris)
+    if len(clean) == 0:
+        raise ValueError("every face of the mesh is degenerate: nothing to rig")
+    extent = np.ptp(verts, axis=0).max()
+    if not extent > 0:
+        raise ValueError("the mesh has no size (all vertices at one point)")
+    return verts, clean.astype(np.int32)
+
+
+def _frame(verts, tris, labels, options, warnings) -> tuple[Transform, eyes_mod.EyePair | None]:
+    up = _up_axis(options)
+    rough = estimate_frame(verts, tris, options.forward_axis, up)
+    eye = eyes_mod.find_eyeballs(verts, tris, labels, frame_hint=rough)
+    if eye is None:
+        warnings.append("no eyeballs found: eye positions estimated from the head's shape")
+        return rough, None
+    return canonical_transform(eye.centres, axis_vector(up), axis_vector(options.forward_axis)), eye
+
+
+def _face_found(verts_c: np.ndarray) -> bool:
+    """A nose stands out in front of the face below the eyes; a cube or a sphere has none."""
+    near_mid = np.abs(verts_c[:, 0]) < 8.0
+    band = (verts_c[:, 2] < -10.0) & (verts_c[:, 2] > -60.0)
+    cheeks = (np.abs(verts_c[:, 0]) > 25.0) & (np.abs(verts_c[:, 0]) < 45.0) & band
+    if not (near_mid & band).any() or not cheeks.any():
+        return False
+    nose_front = verts_c[near_mid & band, 1].min()
+    cheek_front = np.percentile(verts_c[cheeks, 1], 5)
+    return bool(cheek_front - nose_front > NOSE_MIN_MM)
+
+
+def _mouth_parts(verts_c, labels, skin_part: int) -> np.ndarray:
+    """Loose parts whose centre lies inside the mouth region (teeth, gums, tongue)."""
+    n = labels.max() + 1
+    centre = np.stack([np.bincount(labels, weights=verts_c[:, i], minlength=n) for i in range(3)], 1)
+    centre /= np.maximum(np.bincount(labels, minlength=n), 1)[:, None]
+    inside = np.all((centre >= MOUTH_BOX_MM[0]) & (centre <= MOUTH_BOX_MM[1]), axis=1)
+    inside[skin_part] = False
+    return np.flatnonzero(inside)
+
+
+def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progress=None,
+        runtime: AutoRigRuntime | None = None) -> RigResult:
+    """Predict [52, V, 3] ARKit displacements for a head given as vertices [V,3] and
+    triangles [F,3] (any space; several loose parts allowed)."""
+    options = options or RigOptions()
+    report = progress or (lambda f: None)
+    warnings: list[str] = []
+    verts, tris = _validate(verts, tris)
+    labels = (connected_components(len(verts), np.concatenate([tris[:, :2], tris[:, 1:]]))
+              if part_labels is None else np.asarray(part_labels, dtype=np.int64))
+    report(0.05)
+    T, eye = _frame(verts, tris, labels, options, warnings)
+    verts_c = to_canonical(verts, T).astype(np.float64)
+    face_found = eye is not None or _face_found(verts_c)
+    if not face_found:
+        warnings.append("no face found on this mesh (is it a head, facing "
+                        f"{options.forward_axis}?); the shapes may be meaningless")
+    report(0.15)
+
+    skin_part = int(np.argmax(np.bincount(labels)))
+    skin = labels == skin_part
+    plan = remesh_plan(verts_c, tris, labels, options.proxy_verts, skin=skin)
+    proxy = np.asarray(transfer(verts_c, tris, plan.tri_index, plan.bary), dtype=np.float64)
+    report(0.3)
+    pred = (runtime or default_runtime())(**mesh_inputs(proxy, plan.tris))        # [Vp,52,3]
+    report(0.6)
+    full = smooth_transfer(pred.reshape(len(proxy), -1), proxy, plan.tris, verts_c, tris,
+                           src_parts=plan.part_labels, parts=labels)
+    deltas = np.ascontiguousarray(full.reshape(len(verts), NUM_SHAPES, 3).transpose(1, 0, 2))
+    report(0.85)
+
+    mouth_parts = _mouth_parts(verts_c, labels, skin_part)
+    if eye is not None:
+        eye_c = replace(eye, centres=to_canonical(eye.centres, T).astype(np.float64),
+                        radii=eye.radii * T.scale, up=np.array([0.0, 0.0, 1.0]),
+                        forward=np.array([0.0, -1.0, 0.0]))
+        deltas = _eye_motion(verts_c, deltas, eye_c, options.include_eyes)
+        deltas = _keep_lids_off(verts_c, deltas, eye_c, skin)
+    if len(mouth_parts):
+        deltas = eyes_mod.jaw_rigid(verts_c, deltas, labels, mouth_parts)
+        if not options.include_mouth_interior:
+            deltas[:, np.isin(labels, mouth_parts)] = 0.0
+    deltas *= _strengths(options)[:, None, None]
+    report(1.0)
+    return RigResult(deltas=from_canonical(deltas, T, delta=True), transform=T, eyes=eye,
+                     face_found=face_found, warnings=warnings)
+
+
+def _eye_motion(verts_c, deltas, eye, include: bool) -> np.ndarray:
+    """Eyeballs move only by rigid gaze rotations (or not at all when excluded)."""
+    members = np.concatenate(eye.members)
+    deltas[:, members] = 0.0
+    if include:
+        for name, d in eyes_mod.gaze_deltas(verts_c, eye).items():
+            deltas[INDEX[name], members] = d[members]
+    return deltas
+
+
+def _keep_lids_off(verts_c, deltas, eye, skin) -> np.ndarray:
+    """At full blink, lid vertices that would sink into an eyeball are pushed back out
+    (only skin that starts outside the eyeballs: a socket behind them stays put)."""
+    outside = skin & (eyes_mod.push_out_of_eyeball(verts_c, eye) == verts_c).all(axis=1)
+    for s in BLINKS:
+        posed = verts_c + deltas[s]
+        fixed = eyes_mod.push_out_of_eyeball(posed, eye)
+        deltas[s, outside] += (fixed - posed)[outside]
+    return deltas
+
+
+def _strengths(options: RigOptions) -> np.ndarray:
+    """Per-shape multipliers: overall strength times each shape's region strength."""
+    unknown = set(options.region_strength) - set(REGION_OF.values())
+    if unknown:
+        raise ValueError(f"unknown face regions {sorted(unknown)}; use {sorted(set(REGION_OF.values()))}")
+    region = np.array([options.region_strength.get(REGION_OF[n], 1.0) for n in ARKIT_NAMES])
+    return (options.strength * region).astype(np.float32)

