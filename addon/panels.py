@@ -10,13 +10,15 @@ class _SidebarTab:
 
 
 class FACEFORGE_PT_main(_SidebarTab, bpy.types.Panel):
-    """Heads: add the built-in reference head."""
+    """Auto-Rig Face and the built-in reference head."""
     bl_label = "FaceForge"
     bl_idname = "FACEFORGE_PT_main"
 
     def draw(self, context):
         col = self.layout.column(align=True)
-        col.operator("faceforge.add_reference_head", icon="USER")
+        col.scale_y = 1.4
+        col.operator("faceforge.auto_rig", icon="SHAPEKEY_DATA")
+        self.layout.operator("faceforge.add_reference_head", icon="USER")
 
 
 class FACEFORGE_PT_emotion(_SidebarTab, bpy.types.Panel):

@@ -2,8 +2,8 @@
 (with its 52 ARKit shape keys) and Suzanne, for trying FaceForge without a model."""
 from __future__ import annotations
 
-import bmesh
 import bpy
+import bmesh  # after bpy: the PyPI module only provides bmesh once bpy is loaded
 import numpy as np
 
 from ..ml.anny_head import load_anny_head

@@ -2,8 +2,8 @@
 
 
 def _modules():
-    from . import emotion, heads, livelink
-    return (emotion, heads, livelink)
+    from . import autorig, emotion, heads, livelink
+    return (autorig, emotion, heads, livelink)
 
 
 def register():

@@ -11,10 +11,11 @@ import bpy
 
 from ..addon import scene_files
 from ..ml import livelink_csv
-from . import batch, demo, emotion, livelink
+from ..ml.autorig import infer
+from . import autorig, batch, demo, emotion, livelink
 from .batch import UserError
 
-COMMANDS_HELP = "emotion, import-csv, export-csv, demo"
+COMMANDS_HELP = "rig, emotion, import-csv, export-csv, demo"
 
 
 def _output_for(src: Path, out_dir: Path, suffix: str | None) -> Path:
@@ -26,7 +27,8 @@ def _check_save_suffix(suffix: str | None) -> None:
         raise SystemExit(f"faceforge: --format must be one of {', '.join(scene_files.SAVE_SUFFIXES)}")
 
 
-def cmd_emotion(args) -> int:
+def _scene_job(args, label: str, work) -> int:
+    """Open each scene file, run work(src) on it, save the result into the output folder."""
     _check_save_suffix(args.format)
     inputs = batch.expand_inputs(args.inputs, scene_files.SCENE_SUFFIXES)
 
@@ -39,18 +41,42 @@ def cmd_emotion(args) -> int:
             raise UserError(f"{src}: output would overwrite the input; choose another -o folder")
         scene_files.load_scene(src)
         try:
-            results = emotion.bake_emotion(
-                bpy.context.scene.objects, args.track, take=args.take,
-                start_frame=args.start_frame, duration=args.duration, ease=args.ease,
-                transition=args.transition, regions=args.region, reduce_tolerance=args.reduce)
+            print(f"  {work(src)}", file=sys.stderr)
         except ValueError as exc:
             raise UserError(f"{src}: {exc}") from exc
-        print(f"  {emotion.describe(results)}", file=sys.stderr)
         with batch.atomic_output(target, args.overwrite) as tmp:
             scene_files.save_scene(tmp)
         return str(target)
 
-    return batch.run_batch(inputs, job, "emotion", args.verbose).exit_code
+    return batch.run_batch(inputs, job, label, args.verbose).exit_code
+
+
+def cmd_rig(args) -> int:
+    options = infer.RigOptions(forward_axis=args.forward, include_eyes=not args.no_eyes,
+                               include_mouth_interior=not args.no_mouth_interior,
+                               strength=args.strength)
+
+    def work(src: Path) -> str:
+        objects = bpy.context.scene.objects
+        if args.object:
+            objects = [o for o in objects if o.name in args.object]
+            if len(objects) != len(args.object):
+                raise ValueError(f"no object named {sorted(set(args.object) - {o.name for o in objects})}")
+        reports, result = autorig.rig_objects(objects, options, preview=not args.no_preview)
+        notes = [f"rigged {len(reports)} mesh(es) with 52 ARKit shapes"] + result.warnings
+        return "; ".join(notes)
+
+    return _scene_job(args, "rig", work)
+
+
+def cmd_emotion(args) -> int:
+    def work(src: Path) -> str:
+        return emotion.describe(emotion.bake_emotion(
+            bpy.context.scene.objects, args.track, take=args.take, start_frame=args.start_frame,
+            duration=args.duration, ease=args.ease, transition=args.transition,
+            regions=args.region, reduce_tolerance=args.reduce))
+
+    return _scene_job(args, "emotion", work)
 
 
 def cmd_import_csv(args) -> int:
@@ -114,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="tracebacks for failures")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            help=COMMANDS_HELP)
+
+    r = sub.add_parser("rig", help="Auto-Rig Face: give each file's head the 52 ARKit shape keys")
+    r.add_argument("inputs", nargs="+", type=Path, help="scene files or folders of them")
+    r.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    r.add_argument("--object", nargs="+", help="meshes forming the head (default: every mesh)")
+    r.add_argument("--forward", default="-Y", choices=("-Y", "+Y", "-X", "+X", "+Z", "-Z"),
+                   help="the direction the face looks in")
+    r.add_argument("--no-eyes", action="store_true", help="leave eyeballs still")
+    r.add_argument("--no-mouth-interior", action="store_true", help="leave teeth and tongue still")
+    r.add_argument("--strength", type=float, default=1.0)
+    r.add_argument("--no-preview", action="store_true", help="skip the preview take")
+    r.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the input's)")
+    r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    r.set_defaults(func=cmd_rig)
 
     e = sub.add_parser("emotion", help="bake an emotion track onto every rigged mesh of each file")
     e.add_argument("inputs", nargs="+", type=Path, help="scene files or folders of them")

@@ -1,0 +1,137 @@
+"""Auto-Rig Face: predict the 52 ARKit shapes for the selected head (and its separate eye,
+teeth or tongue objects) and write them as FaceForge shape keys, plus a preview take."""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ..addon import keyframes, mesh_io, shape_keys
+from ..ml import arkit
+from ..ml.arkit import REGIONS
+from ..ml.autorig import infer
+
+PREVIEW_TAKE = "FaceForge Preview"
+PREVIEW_FRAMES_PER_SHAPE = 12
+
+
+def _world_arrays(objects):
+    """Concatenate the objects' evaluated-free meshes in world space, one part range each."""
+    arrays = [mesh_io.read_mesh(o) for o in objects]
+    verts, tris, labels, offset, label_offset = [], [], [], 0, 0
+    for a in arrays:
+        m = a.matrix_world.astype(np.float64)
+        verts.append(a.verts @ m[:3, :3].T + m[:3, 3])
+        tris.append(a.tris + offset)
+        labels.append(a.part_labels + label_offset)
+        offset += len(a.verts)
+        label_offset += int(a.part_labels.max(initial=-1)) + 1
+    return arrays, np.concatenate(verts), np.concatenate(tris), np.concatenate(labels)
+
+
+def preview_weights() -> np.ndarray:
+    """[52 * n, 52] weights that raise and lower each shape in turn (a smooth bump each)."""
+    n = PREVIEW_FRAMES_PER_SHAPE
+    bump = np.sin(np.linspace(0.0, np.pi, n)) ** 2
+    w = np.zeros((arkit.NUM_SHAPES * n, arkit.NUM_SHAPES), dtype=np.float32)
+    for_shape = np.repeat(np.arange(arkit.NUM_SHAPES), n)
+    w[np.arange(len(w)), for_shape] = np.tile(bump, arkit.NUM_SHAPES)
+    return w
+
+
+def rig_objects(objects, options: infer.RigOptions, preview: bool = True,
+                progress=None) -> tuple[list[shape_keys.KeyWriteReport], infer.RigResult]:
+    """Rig the given mesh objects as one head; returns the per-object key reports and the
+    prediction (with its warnings). Nothing is written unless prediction succeeds."""
+    meshes = [o for o in objects if o.type == "MESH"]
+    if not meshes:
+        raise ValueError("select the head mesh (and any separate eye, teeth or tongue meshes)")
+    for o in meshes:
+        if o.mode == "EDIT":
+            raise ValueError(f"{o.name!r} is in Edit Mode; leave it before rigging")
+    arrays, verts, tris, labels = _world_arrays(meshes)
+    result = infer.rig(verts, tris, labels, options, progress=progress)
+    reports, start = [], 0
+    written = []
+    try:
+        for obj, a in zip(meshes, arrays):
+            world = result.deltas[:, start:start + len(a.verts)]
+            start += len(a.verts)
+            to_local = np.linalg.inv(a.matrix_world.astype(np.float64)[:3, :3])
+            local = (world @ to_local.T).astype(np.float32)
+            reports.append(shape_keys.write_shape_keys(obj, local, arkit.ARKIT_NAMES))
+            written.append((obj, reports[-1]))
+    except BaseException:
+        for obj, rep in written:  # all-or-nothing across the objects too
+            for name in rep.created:
+                obj.shape_key_remove(obj.data.shape_keys.key_blocks[name])
+        raise
+    if preview:
+        for obj in meshes:
+            keyframes.bake_weights(obj, preview_weights(), arkit.ARKIT_NAMES, take=PREVIEW_TAKE)
+    return reports, result
+
+
+class FACEFORGE_OT_auto_rig(bpy.types.Operator):
+    """Give the selected head mesh the 52 ARKit shape keys (eyes, teeth and tongue included)"""
+    bl_idname = "faceforge.auto_rig"
+    bl_label = "Auto-Rig Face"
+    bl_options = {"REGISTER", "UNDO"}
+
+    forward_axis: bpy.props.EnumProperty(
+        name="Forward", default="-Y", description="The direction the face looks in",
+        items=[(a, a, f"The face looks toward {a}") for a in ("-Y", "+Y", "-X", "+X", "+Z", "-Z")])
+    include_eyes: bpy.props.BoolProperty(
+        name="Eyes", default=True, description="Rotate eyeballs for the eyeLook shapes")
+    include_mouth_interior: bpy.props.BoolProperty(
+        name="Teeth and Tongue", default=True,
+        description="Move teeth, gums and tongue with the jaw (off: they stay still)")
+    strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, soft_max=2.0)
+    region_strength: bpy.props.FloatVectorProperty(
+        name="Region Strength", size=len(REGIONS), default=(1.0,) * len(REGIONS), min=0.0,
+        soft_max=2.0, description="Strength per face region: " + ", ".join(REGIONS))
+    preview: bpy.props.BoolProperty(name="Preview Take", default=True,
+                                    description="Bake a take that plays each shape in turn")
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "forward_axis")
+        row = layout.row()
+        row.prop(self, "include_eyes")
+        row.prop(self, "include_mouth_interior")
+        layout.prop(self, "strength")
+        col = layout.column(align=True, heading="Regions")
+        for i, region in enumerate(REGIONS):
+            col.prop(self, "region_strength", index=i, text=region.replace("_", " & ").title())
+        layout.prop(self, "preview")
+
+    @classmethod
+    def poll(cls, context):
+        return any(o.type == "MESH" for o in context.selected_objects)
+
+    def execute(self, context):
+        wm = context.window_manager
+        wm.progress_begin(0, 100)
+        try:
+            reports, result = rig_objects(
+                context.selected_objects,
+                infer.RigOptions(forward_axis=self.forward_axis, include_eyes=self.include_eyes,
+                                 include_mouth_interior=self.include_mouth_interior,
+                                 strength=self.strength,
+                                 region_strength=dict(zip(REGIONS, self.region_strength))),
+                preview=self.preview, progress=lambda f: wm.progress_update(int(100 * f)))
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        finally:
+            wm.progress_end()
+        kept = sorted({n for r in reports for n in r.kept_user})
+        msg = "rigged: 52 ARKit shapes"
+        if kept:
+            msg += f"; kept your own {len(kept)} keys ({', '.join(kept[:5])})"
+        for w in result.warnings:
+            self.report({"WARNING"}, w)
+        self.report({"INFO"}, msg)
+        return {"FINISHED"}
+
+
+CLASSES = (FACEFORGE_OT_auto_rig,)
