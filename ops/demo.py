@@ -1,5 +1,6 @@
-"""The demo: the built-in head performs a 10-second emotion track, saved as .blend and
-.glb and rendered as a contact sheet, all headless on the CPU."""
+"""The demo: Auto-Rig Face rigs the built-in human head (its own ARKit keys left out) and
+Suzanne, both perform a 10-second emotion track, saved as .blend and .glb and rendered
+as a contact sheet, all headless on the CPU."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,8 @@ import bpy
 import numpy as np
 
 from ..addon import reference_head, render, scene_files
-from . import batch, emotion
+from ..ml.autorig import infer
+from . import autorig, batch, emotion
 
 DEMO_TRACK = ("0:neutral,1:happiness,2.5:happiness+surprise,3.5:surprise,5:sadness*0.9,"
               "6.5:anger,8:disgust*0.8,9:neutral")
@@ -17,26 +19,34 @@ SHEET_FRAMES = 12
 
 
 def build_demo_scene(fps: int = 24):
-    """Empty scene + reference head + the demo emotion take; returns (scene, head)."""
+    """Empty scene + auto-rigged human head and Suzanne + the demo emotion take;
+    returns (scene, [head, suzanne])."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = fps, 1.0
     scene.frame_start, scene.frame_end = 1, 1 + int(DEMO_SECONDS * fps)
-    head = reference_head.build_reference_head()
-    emotion.bake_emotion([head], DEMO_TRACK, take="Demo Emotion", duration=DEMO_SECONDS,
-                         scene=scene)
-    render.frame_objects(scene, [head])
-    return scene, head
+    head = reference_head.build_reference_head(with_arkit_keys=False)
+    suzanne = reference_head.build_suzanne()
+    autorig.rig_objects([head], infer.RigOptions(), preview=False)
+    autorig.rig_objects([suzanne], infer.RigOptions(), preview=False)
+    size = 0.8 * head.dimensions.z / suzanne.dimensions.z  # side by side, at the head's size
+    suzanne.scale = (size,) * 3
+    suzanne.location = (head.dimensions.x + 0.6 * suzanne.dimensions.x * size, 0.0, head.location.z)
+    emotion.bake_emotion([head, suzanne], DEMO_TRACK, take="Demo Emotion",
+                         duration=DEMO_SECONDS, scene=scene)
+    bpy.context.view_layer.update()
+    render.frame_objects(scene, [head, suzanne])
+    return scene, [head, suzanne]
 
 
 def run_demo(out_dir: Path, overwrite: bool = True) -> list[Path]:
     """Write demo.blend, demo.glb and demo.png into out_dir; returns their paths."""
     out_dir = Path(out_dir)
-    scene, _head = build_demo_scene()
+    scene, _ = build_demo_scene()
     blend, glb, png = out_dir / "demo.blend", out_dir / "demo.glb", out_dir / "demo.png"
     frames = np.linspace(scene.frame_start, scene.frame_end, SHEET_FRAMES).round().astype(int)
     with batch.atomic_output(png, overwrite) as tmp:
-        render.render_contact_sheet(scene, frames.tolist(), tmp, columns=4, resolution=256)
+        render.render_contact_sheet(scene, frames.tolist(), tmp, columns=4, resolution=320)
     with batch.atomic_output(glb, overwrite) as tmp:
         scene_files.export_glb(tmp)
     with batch.atomic_output(blend, overwrite) as tmp:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from ..arkit import ARKIT_NAMES, INDEX, NUM_SHAPES, REGION_OF
 from ..geometry.mesh import clean_triangles
 from ..geometry.parts import connected_components
-from ..geometry.remesh import smooth_transfer, transfer
+from ..geometry.remesh import closest_points, decimate, smooth_transfer, transfer
 from . import eyes as eyes_mod
-from .data import remesh_plan
 from .features import mesh_inputs
 from .frame import Transform, axis_vector, canonical_transform, estimate_frame, from_canonical, to_canonical
 from .runtime import AutoRigRuntime
@@ -24,6 +24,7 @@ from .runtime import AutoRigRuntime
 BLINKS = (INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"])
 MOUTH_BOX_MM = (np.array([-45.0, -90.0, -95.0]), np.array([45.0, 10.0, -25.0]))
 NOSE_MIN_MM = 6.0   # the nose tip stands at least this far in front of the cheeks
+MID_VERTS = 40000   # above this, proxy values reach the full mesh through a mid-size copy
 
 
 @dataclass
@@ -137,14 +138,14 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
 
     skin_part = int(np.argmax(np.bincount(labels)))
     skin = labels == skin_part
-    plan = remesh_plan(verts_c, tris, labels, options.proxy_verts, skin=skin)
-    proxy = np.asarray(transfer(verts_c, tris, plan.tri_index, plan.bary), dtype=np.float64)
+    proxy, proxy_tris, proxy_labels = _proxy(verts_c, tris, labels, options.proxy_verts)
     report(0.3)
-    pred = (runtime or default_runtime())(**mesh_inputs(proxy, plan.tris))        # [Vp,52,3]
+    pred = (runtime or default_runtime())(**mesh_inputs(proxy, proxy_tris))      # [Vp,52,3]
     report(0.6)
-    full = smooth_transfer(pred.reshape(len(proxy), -1), proxy, plan.tris, verts_c, tris,
-                           src_parts=plan.part_labels, parts=labels)
-    deltas = np.ascontiguousarray(full.reshape(len(verts), NUM_SHAPES, 3).transpose(1, 0, 2))
+    if proxy is not verts_c:
+        pred = _to_full(pred.reshape(len(proxy), -1), (proxy, proxy_tris, proxy_labels),
+                        (verts_c, tris, labels))
+    deltas = np.ascontiguousarray(pred.reshape(len(verts), NUM_SHAPES, 3).transpose(1, 0, 2))
     report(0.85)
 
     mouth_parts = _mouth_parts(verts_c, labels, skin_part)
@@ -162,6 +163,33 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
     report(1.0)
     return RigResult(deltas=from_canonical(deltas, T, delta=True), transform=T, eyes=eye,
                      face_found=face_found, warnings=warnings)
+
+
+def _proxy(verts_c, tris, labels, target: int):
+    """The mesh itself when small enough, else a decimated copy whose vertices take the
+    part of their nearest original vertex."""
+    if len(verts_c) <= target:
+        return verts_c, tris, labels
+    pv, pt = decimate(verts_c, tris, target)
+    return pv.astype(np.float64), pt, labels[cKDTree(verts_c).query(pv)[1]]
+
+
+def _to_full(values, proxy, full):
+    """Proxy values [Vp, C] -> every vertex of the full mesh, without proxy facets.
+
+    Heat-smoothed transfer straight onto meshes up to MID_VERTS; beyond, onto a
+    MID_VERTS decimation of the mesh first, then barycentrically from there, since its
+    facets are too small to see and the smoothing solve would dominate the run time.
+    """
+    verts, tris, labels = full
+    if len(verts) > MID_VERTS:
+        mid = _proxy(verts, tris, labels, MID_VERTS)
+        values = smooth_transfer(values, proxy[0], proxy[1], mid[0], mid[1], src_parts=proxy[2],
+                                 parts=mid[2], corrections=0)
+        index, bary = closest_points(mid[0], mid[1], verts, mid[2], labels)
+        return transfer(values, mid[1], index, bary)
+    return smooth_transfer(values, proxy[0], proxy[1], verts, tris, src_parts=proxy[2],
+                           parts=labels, corrections=0)
 
 
 def _eye_motion(verts_c, deltas, eye, include: bool) -> np.ndarray:

@@ -1,0 +1,62 @@
+"""Render the 52 auto-rigged ARKit shapes of a few test heads as contact sheets for the
+model card (Workbench, headless, CPU):
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python scripts/render_autorig_sheets.py -o docs/images
+
+Tiles run in ARKit order (browDownLeft ... tongueOut), 13 per row, each shape at 1.0.
+Heads: a held-out anny identity and a stylised held-out ICT-FaceKit identity (both at
+topologies the network never saw), and Suzanne (not a human head at all).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from faceforge import register
+from faceforge.addon import keyframes, reference_head, render
+from faceforge.ml.arkit import ARKIT_NAMES
+from faceforge.ml.autorig import evaluate, infer
+from faceforge.ops import autorig
+
+
+def mesh_object(name: str, verts_mm: np.ndarray, tris: np.ndarray):
+    """A Blender object from canonical-frame arrays (mm -> m)."""
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata((verts_mm / 1000.0).tolist(), [], tris.tolist())
+    mesh.shade_smooth()
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def sheet(obj, path: Path) -> None:
+    """Rig obj, put shape i at 1.0 on frame i + 1, render all 52 frames as one sheet."""
+    scene = bpy.context.scene
+    autorig.rig_objects([obj], infer.RigOptions(), preview=False)
+    keyframes.bake_weights(obj, np.eye(len(ARKIT_NAMES), dtype=np.float32), ARKIT_NAMES, take="Sheet")
+    render.frame_objects(scene, [obj], margin=1.05)
+    render.render_contact_sheet(scene, range(1, len(ARKIT_NAMES) + 1), path, columns=13,
+                                resolution=160)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-o", "--output", type=Path, default=Path("docs/images"))
+    args = p.parse_args()
+    args.output.mkdir(parents=True, exist_ok=True)
+    register()
+    heads = [("anny_heldout", evaluate.test_heads("anny", "plain", 1)[0]),
+             ("ict_stylised", evaluate.test_heads("ict", "stylised", 1)[0])]
+    for name, sample in heads:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        sheet(mesh_object(name, sample.verts, sample.tris), args.output / f"autorig_{name}.png")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    sheet(reference_head.build_suzanne(), args.output / "autorig_suzanne.png")
+
+
+if __name__ == "__main__":
+    main()
