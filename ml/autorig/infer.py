@@ -23,7 +23,7 @@ from .runtime import AutoRigRuntime
 
 BLINKS = (INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"])
 MOUTH_BOX_MM = (np.array([-45.0, -90.0, -95.0]), np.array([45.0, 10.0, -25.0]))
-NOSE_MIN_MM = 6.0   # the nose tip stands at least this far in front of the cheeks
+NOSE_MIN_MM = 10.0  # the nose tip stands at least this far in front of the skin beside it
 MID_VERTS = 40000   # above this, proxy values reach the full mesh through a mid-size copy
 
 
@@ -96,15 +96,14 @@ def _frame(verts, tris, labels, options, warnings) -> tuple[Transform, eyes_mod.
 
 
 def _face_found(verts_c: np.ndarray) -> bool:
-    """A nose stands out in front of the face below the eyes; a cube or a sphere has none."""
-    near_mid = np.abs(verts_c[:, 0]) < 8.0
+    """A nose stands out of the face below the eyes: its tip is well in front of the skin
+    just beside it (10+ mm on real heads; about 2 mm on a sphere, none on a cube)."""
     band = (verts_c[:, 2] < -10.0) & (verts_c[:, 2] > -60.0)
-    cheeks = (np.abs(verts_c[:, 0]) > 25.0) & (np.abs(verts_c[:, 0]) < 45.0) & band
-    if not (near_mid & band).any() or not cheeks.any():
+    nose = band & (np.abs(verts_c[:, 0]) < 8.0)
+    beside = band & (np.abs(verts_c[:, 0]) > 20.0) & (np.abs(verts_c[:, 0]) < 30.0)
+    if not nose.any() or not beside.any():
         return False
-    nose_front = verts_c[near_mid & band, 1].min()
-    cheek_front = np.percentile(verts_c[cheeks, 1], 5)
-    return bool(cheek_front - nose_front > NOSE_MIN_MM)
+    return bool(np.percentile(verts_c[beside, 1], 5) - verts_c[nose, 1].min() > NOSE_MIN_MM)
 
 
 def _mouth_parts(verts_c, labels, skin_part: int) -> np.ndarray:

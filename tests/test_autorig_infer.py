@@ -1,0 +1,82 @@
+"""Auto-Rig Face pipeline on arrays: frames, scales, orientations and broken meshes."""
+import numpy as np
+import pytest
+
+from faceforge.ml import arkit
+from faceforge.ml.anny_head import load_anny_head
+from faceforge.ml.autorig import infer
+from faceforge.ml.geometry.mesh import clean_triangles
+
+
+@pytest.fixture(scope="module")
+def head():
+    """The built-in head (metres, eyes/teeth/tongue as loose parts), triangulated."""
+    h = load_anny_head()
+    polys = np.split(h.poly_verts, h.poly_offsets[1:-1])
+    tris = np.concatenate([np.stack([p[0].repeat(len(p) - 2), p[1:-1], p[2:]], 1) for p in polys])
+    return h.verts.astype(np.float64), tris.astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def upright(head):
+    return infer.rig(*head)
+
+
+def test_rig_finds_the_face_and_moves_the_jaw(head, upright):
+    assert upright.face_found and upright.eyes is not None and not upright.warnings
+    assert upright.deltas.shape == (52, len(head[0]), 3)
+    jaw = upright.deltas[arkit.INDEX["jawOpen"]]
+    chin = head[0][:, 2] < np.percentile(head[0][:, 2], 30)
+    assert jaw[chin, 2].mean() < -1e-3          # the chin goes down (metres)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e3])
+def test_any_scale_gives_the_same_rig(head, upright, scale):
+    r = infer.rig(head[0] * scale + 7.0, head[1])
+    np.testing.assert_allclose(r.deltas / scale, upright.deltas, atol=2e-4)
+
+
+def test_head_lying_on_its_back(head, upright):
+    """Face looking up (+Z), crown toward +Y: the same shapes, rotated."""
+    rot = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float)   # -Y forward -> +Z, +Z up -> +Y
+    r = infer.rig(head[0] @ rot.T, head[1], options=infer.RigOptions(forward_axis="+Z", up_axis="Y"))
+    np.testing.assert_allclose(r.deltas, upright.deltas @ rot.T, atol=2e-4)
+
+
+def test_duplicate_and_degenerate_faces_and_holes(head, upright):
+    verts, tris = head
+    holey = np.delete(tris, np.arange(0, len(tris), 97), axis=0)          # ~1% of faces gone
+    broken = np.concatenate([holey, holey[:50], np.array([[0, 0, 1], [5, 5, 5]])])
+    r = infer.rig(verts, broken)
+    err = np.linalg.norm(r.deltas - upright.deltas, axis=-1).mean()
+    assert np.isfinite(r.deltas).all() and err < 5e-4                    # metres
+
+
+@pytest.mark.parametrize("verts, tris, message", [
+    (np.zeros((0, 3)), np.zeros((0, 3), int), "empty"),
+    (np.eye(3), np.zeros((0, 3), int), "no faces"),
+    (np.array([[0, 0, 0], [1, 0, 0], [0, np.nan, 0]]), np.array([[0, 1, 2]]), "NaN"),
+    (np.eye(3), np.array([[0, 1, 7]]), "do not exist"),
+    (np.eye(3), np.array([[0, 0, 1]]), "degenerate"),
+    (np.zeros((3, 3)), np.array([[0, 1, 2]]), "no size"),
+])
+def test_bad_arrays_raise_clear_errors(verts, tris, message):
+    with pytest.raises(ValueError, match=message):
+        infer.rig(verts, tris)
+
+
+def test_a_sphere_is_not_a_face():
+    from faceforge.ml.geometry.primitives import icosphere
+    v, t = icosphere(8, 0.1)
+    r = infer.rig(v, t)
+    assert not r.face_found and any("no face found" in w for w in r.warnings)
+    assert np.isfinite(r.deltas).all()
+
+
+def test_strengths_scale_regions(head, upright):
+    r = infer.rig(*head, options=infer.RigOptions(strength=0.5, region_strength={"jaw": 0.0}))
+    jaw = arkit.region_mask("jaw")
+    assert np.abs(r.deltas[jaw]).max() == 0
+    np.testing.assert_allclose(r.deltas[~jaw], 0.5 * upright.deltas[~jaw], atol=1e-6)
+    with pytest.raises(ValueError, match="unknown face regions"):
+        infer.rig(*head, options=infer.RigOptions(region_strength={"ears": 1.0}))
