@@ -16,9 +16,9 @@ import bpy
 import numpy as np
 
 from faceforge import register
-from faceforge.addon import keyframes, reference_head, render
+from faceforge.addon import keyframes, mesh_io, reference_head, render
 from faceforge.ml.arkit import ARKIT_NAMES
-from faceforge.ml.autorig import evaluate, infer
+from faceforge.ml.autorig import evaluate, infer, metrics
 from faceforge.ops import autorig
 
 
@@ -33,14 +33,28 @@ def mesh_object(name: str, verts_mm: np.ndarray, tris: np.ndarray):
 
 
 def sheet(obj, path: Path) -> None:
-    """Rig obj, put shape i at 1.0 on frame i + 1, render all 52 frames as one sheet."""
+    """Rig obj, put shape i at 1.0 on frame i + 1, render all 52 frames as one sheet, and
+    print the functional checks of the rig."""
     scene = bpy.context.scene
-    autorig.rig_objects([obj], infer.RigOptions(), preview=False)
+    _, result = autorig.rig_objects([obj], infer.RigOptions(), preview=False)
+    print_checks(obj, result)
     keyframes.bake_weights(obj, np.eye(len(ARKIT_NAMES), dtype=np.float32), ARKIT_NAMES, take="Sheet")
     render.frame_objects(scene, [obj], margin=1.05)
     render.render_contact_sheet(scene, range(1, len(ARKIT_NAMES) + 1), path, columns=13,
                                 resolution=160)
     print(f"wrote {path}")
+
+
+def print_checks(obj, result) -> None:
+    """Functional checks (metrics.functional_checks) of a rigged object, in the canonical frame."""
+    arrays = mesh_io.read_mesh(obj)
+    m = arrays.matrix_world.astype(np.float64)
+    verts, deltas, eye = infer.canonical_view(arrays.verts @ m[:3, :3].T + m[:3, 3], result)
+    if eye is None:
+        print(f"{obj.name}: no eyeballs found ({'; '.join(result.warnings)}); eye checks skipped")
+    skin = arrays.part_labels == np.argmax(np.bincount(arrays.part_labels))
+    for name, (value, ok) in metrics.functional_checks(verts, deltas, skin, eye).items():
+        print(f"  {obj.name:14s} {name:28s} {value:9.3f}  {'pass' if ok else 'FAIL'}")
 
 
 def main() -> None:

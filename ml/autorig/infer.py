@@ -149,9 +149,7 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
 
     mouth_parts = _mouth_parts(verts_c, labels, skin_part)
     if eye is not None:
-        eye_c = replace(eye, centres=to_canonical(eye.centres, T).astype(np.float64),
-                        radii=eye.radii * T.scale, up=np.array([0.0, 0.0, 1.0]),
-                        forward=np.array([0.0, -1.0, 0.0]))
+        eye_c = canonical_eyes(eye, T)
         deltas = _eye_motion(verts_c, deltas, eye_c, options.include_eyes)
         deltas = _keep_lids_off(verts_c, deltas, eye_c, skin)
     if len(mouth_parts):
@@ -162,6 +160,22 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
     report(1.0)
     return RigResult(deltas=from_canonical(deltas, T, delta=True), transform=T, eyes=eye,
                      face_found=face_found, warnings=warnings)
+
+
+def canonical_eyes(eye: eyes_mod.EyePair, T: Transform) -> eyes_mod.EyePair:
+    """An eye pair found in the input's space, expressed in the canonical frame."""
+    return replace(eye, centres=to_canonical(eye.centres, T).astype(np.float64),
+                   radii=eye.radii * T.scale, up=np.array([0.0, 0.0, 1.0]),
+                   forward=np.array([0.0, -1.0, 0.0]))
+
+
+def canonical_view(verts, result: RigResult):
+    """(verts [V,3], deltas [52,V,3], eyes or None) of a rig in the canonical frame (mm),
+    where `metrics` measures."""
+    T = result.transform
+    deltas = to_canonical(result.deltas.reshape(-1, 3), T, delta=True).reshape(result.deltas.shape)
+    eye = canonical_eyes(result.eyes, T) if result.eyes is not None else None
+    return to_canonical(verts, T), deltas, eye
 
 
 def _proxy(verts_c, tris, labels, target: int):

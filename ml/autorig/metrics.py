@@ -188,19 +188,20 @@ def eyes_rigid(verts: np.ndarray, deltas: np.ndarray, eye: EyePair) -> float:
     return worst
 
 
-def functional_checks(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray, eye: EyePair,
+def functional_checks(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray, eye: EyePair | None,
                       has_shape: np.ndarray | None = None,
                       face_mask: np.ndarray | None = None) -> dict[str, tuple[float, bool]]:
     """All functional checks on a rigged head in the canonical frame: name -> (value,
-    passed). `skin [V]` marks skin vertices; checks of shapes the rig lacks are left
-    out; `mirror_error` runs over `face_mask` (default: the skin)."""
+    passed). `skin [V]` marks skin vertices; checks of shapes the rig lacks, and the eye
+    checks of a head without eyeballs (eye None), are left out; `mirror_error` runs over
+    `face_mask` (default: the skin)."""
     verts = np.asarray(verts, dtype=np.float64)
     deltas = np.asarray(deltas, dtype=np.float64)
     has = np.ones(NUM_SHAPES, bool) if has_shape is None else np.asarray(has_shape, bool)
     out: dict[str, tuple[float, bool]] = {}
     for side in SIDES:
         blink = f"eyeBlink{side}"
-        if has[INDEX[blink]]:
+        if has[INDEX[blink]] and eye is not None:
             ratio = lid_gap_ratio(verts, deltas, skin, eye, blink)
             out[f"lid_gap_ratio_{side}"] = (ratio, ratio <= LID_GAP_MAX)
             inside = interpenetration(verts, deltas, skin, eye, blink)
@@ -220,6 +221,7 @@ def functional_checks(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray, e
     out["mirror_error_mm"] = (err, err <= MIRROR_MAX_MM)
     still = still_outside(verts, deltas[has], skin)
     out["still_outside_mm"] = (still, still <= STILL_MAX_MM)
-    rigid = eyes_rigid(verts, deltas[has], eye)
-    out["eyes_rigid_mm"] = (rigid, rigid <= RIGID_MAX_MM)
+    if eye is not None:
+        rigid = eyes_rigid(verts, deltas[has], eye)
+        out["eyes_rigid_mm"] = (rigid, rigid <= RIGID_MAX_MM)
     return out
