@@ -28,7 +28,7 @@ def _tensors(d):
 @pytest.fixture
 def net():
     torch.manual_seed(0)
-    model = AutoRigNet(NetConfig(width=16, blocks=2, global_width=8, k_eig=8))
+    model = AutoRigNet(NetConfig(width=16, blocks=2, global_width=8, k_eig=8, fourier=3))
     with torch.no_grad():  # non-trivial diffusion times and output scale
         for b in model.blocks:
             b.diffusion.log_time.uniform_(-2, 1)

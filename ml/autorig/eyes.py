@@ -24,7 +24,7 @@ GAZE_DEGREES = {"In": 25.0, "Out": 25.0, "Up": 20.0, "Down": 25.0}
 
 # Sphere acceptance: RMS radial residual / radius, and |mean unit direction| (0 for a
 # closed sphere, 0.5 for a hemisphere shell): an eyeball may be open at the back.
-MAX_RESIDUAL = 0.06
+MAX_RESIDUAL = 0.1   # eyeballs with a corneal bulge (ICT) fit to ~8 % of the radius
 MAX_OPENNESS = 0.35
 MIN_VERTS = 12
 # Eyeball radius and where its centre may lie (box centre, half-size) in canonical mm:
@@ -104,23 +104,30 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     cand = np.flatnonzero(ok)
     if len(cand) < 2:
         return None
-    # Pair cost: mirror mismatch of the centres plus radius mismatch, in radii; among
-    # near-mirror pairs the largest spheres win (eyeball over iris or lens).
-    c, r = centres[cand], radii[cand]
+    # Pair cost: mirror mismatch of the centres plus radius mismatch, in radii. Among
+    # near-mirror pairs the most closed spheres win (an eyeball over the open cup of an
+    # eye socket around it, or an iris cap), then the largest.
+    c, r, o = centres[cand], radii[cand], openness[cand]
     mismatch = (np.linalg.norm(c[:, None] * np.array([-1.0, 1.0, 1.0]) - c[None], axis=2)
                 + np.abs(r[:, None] - r[None])) / np.minimum(r[:, None], r[None])
     good = (mismatch < MAX_PAIR_MISMATCH) & (c[:, 0][:, None] > 0) & (c[:, 0][None] < 0)
     if not good.any():
         return None
-    i, j = np.unravel_index(np.argmax(np.where(good, r[:, None] + r[None], -np.inf)), good.shape)
+    closed = -np.round(o[:, None] + o[None], 2)          # ties in closedness -> size decides
+    score = closed + 1e-3 * (r[:, None] + r[None]) / r.max()
+    i, j = np.unravel_index(np.argmax(np.where(good, score, -np.inf)), good.shape)
     pair = [int(cand[i]), int(cand[j])]                     # subject's left (+X) first
     eye_c, eye_r = centres[pair], radii[pair]
 
-    # Parts wholly inside an eyeball's sphere (iris, cornea) rotate with it.
+    # Parts wholly inside an eyeball's sphere and on its front (iris, cornea) rotate with
+    # it; an eye socket's cup hugs the sphere too, but from behind, and stays.
     dist_max = np.zeros(len(radii))
     np.maximum.at(dist_max, labels, np.linalg.norm(local[:, None] - eye_c[None], axis=2).min(1))
     nearest = np.argmin(np.linalg.norm(centres[:, None] - eye_c[None], axis=2), axis=1)
-    inside = (dist_max <= ABSORB_RADIUS * eye_r[nearest]) & (counts > 0)
+    n_parts = len(radii)
+    mean_y = np.bincount(labels, weights=local[:, 1], minlength=n_parts) / np.maximum(counts, 1)
+    in_front = eye_c[nearest, 1] - mean_y > 0.3 * eye_r[nearest]        # -Y is forward
+    inside = (dist_max <= ABSORB_RADIUS * eye_r[nearest]) & in_front & (counts > 0)
     inside[pair] = True
     nearest[pair] = (0, 1)
     parts = tuple(tuple(int(p) for p in np.flatnonzero(inside & (nearest == k))) for k in range(2))

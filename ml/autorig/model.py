@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..arkit import NUM_SHAPES
+from .encoding import fourier_features
 
 
 @dataclass
@@ -26,6 +27,7 @@ class NetConfig:
     blocks: int = 4
     global_width: int = 32
     k_eig: int = 96
+    fourier: int = 0          # octaves of sin/cos position encoding (features[:, :3], dm)
 
 
 @dataclass
@@ -100,12 +102,17 @@ class AutoRigNet(nn.Module):
     def __init__(self, cfg: NetConfig = NetConfig()):
         super().__init__()
         self.cfg = cfg
-        self.lift = nn.Linear(cfg.in_channels, cfg.width)
+        self.lift = nn.Linear(cfg.in_channels + 6 * cfg.fourier, cfg.width)
         self.blocks = nn.ModuleList(Block(cfg.width, cfg.global_width) for _ in range(cfg.blocks))
         self.head = nn.Linear(cfg.width, NUM_SHAPES * 3)
 
     def forward(self, m: MeshTensors) -> torch.Tensor:
-        x = self.lift(m.features)
+        x = m.features
+        if self.cfg.fourier:
+            enc = fourier_features(x[:, :3], self.cfg.fourier, torch.sin, torch.cos,
+                                   lambda xs: torch.cat(xs, dim=1))
+            x = torch.cat([x, enc], dim=1)
+        x = self.lift(x)
         for block in self.blocks:
             x = block(x, m)
         return self.head(x).view(len(x), NUM_SHAPES, 3)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arkit import NUM_SHAPES
+from .encoding import fourier_features
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("autorig_net.npz")
 
@@ -31,6 +32,7 @@ class AutoRigRuntime:
         self.p = params
         self.blocks = int(params["cfg.blocks"])
         self.k_eig = int(params["cfg.k_eig"])
+        self.fourier = int(params.get("cfg.fourier", 0))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "AutoRigRuntime":
@@ -43,7 +45,11 @@ class AutoRigRuntime:
     def __call__(self, features, mass, evals, evecs, grad_x, grad_y) -> np.ndarray:
         """Inputs as in `model.MeshTensors`, numpy/scipy; returns float32 [V, 52, 3]."""
         p = self.p
-        x = _linear(p, "lift", features.astype(np.float32))
+        x = features.astype(np.float32)
+        if self.fourier:
+            x = np.concatenate([x, fourier_features(x[:, :3], self.fourier, np.sin, np.cos,
+                                                    lambda xs: np.concatenate(xs, axis=1))], axis=1)
+        x = _linear(p, "lift", x)
         mass = mass.astype(np.float32)
         for b in range(self.blocks):
             pre = f"blocks.{b}."

@@ -10,6 +10,7 @@ The best epoch on the validation split is exported as float32 npz for runtime.py
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -44,11 +45,11 @@ def _build(job) -> Path:
     weight = np.where(s.face_mask, 1.0, OUTSIDE_FACE_WEIGHT).astype(np.float32)
     gx, gy = m.pop("grad_x").tocsr(), m.pop("grad_y").tocsr()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # workers may race on a sample
     np.savez(tmp, **m, deltas=s.deltas.transpose(1, 0, 2), weight=weight, has_shape=s.has_shape,
              face_mask=s.face_mask, gx_data=gx.data, gx_indices=gx.indices, gx_indptr=gx.indptr,
              gy_data=gy.data, gy_indices=gy.indices, gy_indptr=gy.indptr)
-    tmp.rename(path)
+    os.replace(tmp, path)
     return path
 
 
@@ -73,9 +74,12 @@ def load_item(path: Path):
                 torch.from_numpy(z["has_shape"]), torch.from_numpy(z["face_mask"]))
 
 
-def loss_fn(pred, target, weight, has_shape):
-    """Weighted mean per-vertex error norm (mm, smoothed near zero) over present shapes."""
-    err = torch.sqrt(((pred - target) ** 2).sum(-1) + 1e-4)[:, has_shape]     # [V, S]
+def loss_fn(pred, target, weight, has_shape, squared: bool = True):
+    """Weighted mean per-vertex error over present shapes: squared (mm², so the large local
+    motions of lids and lips are not averaged away by the many still vertices) or the
+    error norm (mm, smoothed near zero)."""
+    sq = ((pred - target) ** 2).sum(-1)[:, has_shape]                          # [V, S]
+    err = sq if squared else torch.sqrt(sq + 1e-4)
     return (weight[:, None] * err).sum() / (weight.sum() * err.shape[1])
 
 
@@ -98,6 +102,8 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--width", type=int, default=NetConfig.width)
     p.add_argument("--blocks", type=int, default=NetConfig.blocks)
+    p.add_argument("--fourier", type=int, default=7, help="position-encoding octaves (0: none)")
+    p.add_argument("--loss", choices=("squared", "norm"), default="squared")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
@@ -116,7 +122,7 @@ def main(argv=None) -> None:
     print(f"data: {len(train_items)} train / {len(val_items)} val meshes in {time.time() - t0:.0f} s",
           flush=True)
 
-    cfg = NetConfig(width=args.width, blocks=args.blocks)
+    cfg = NetConfig(width=args.width, blocks=args.blocks, fourier=args.fourier)
     model = AutoRigNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
     steps = args.epochs * len(train_items)
@@ -138,7 +144,7 @@ def main(argv=None) -> None:
         total = 0.0
         for i in rng.permutation(len(train_items)):
             mesh, target, weight, has_shape, _ = train_items[i]
-            loss = loss_fn(model(mesh), target, weight, has_shape)
+            loss = loss_fn(model(mesh), target, weight, has_shape, args.loss == "squared")
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -149,7 +155,7 @@ def main(argv=None) -> None:
         val = evaluate(model, val_items)
         if val < best[0]:
             best = (val, {k: v.clone() for k, v in model.state_dict().items()})
-        print(f"epoch {epoch:3d}  train {total / len(train_items):.3f}  val {val:.3f} mm  "
+        print(f"epoch {epoch:3d}  train {total / len(train_items):.4g}  val {val:.3f} mm  "
               f"best {best[0]:.3f}  ({time.time() - t:.0f} s)", flush=True)
         CKPT_DIR.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
