@@ -137,12 +137,14 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
 
     skin_part = int(np.argmax(np.bincount(labels)))
     skin = labels == skin_part
-    proxy, proxy_tris, proxy_labels = _proxy(verts_c, tris, labels, options.proxy_verts)
+    # Huge meshes are decimated in two steps, and the mid-size copy carries the values back.
+    mid = _proxy(verts_c, tris, labels, MID_VERTS)
+    proxy, proxy_tris, proxy_labels = _proxy(*mid, options.proxy_verts)
     report(0.3)
     pred = (runtime or default_runtime())(**mesh_inputs(proxy, proxy_tris))      # [Vp,52,3]
     report(0.6)
     if proxy is not verts_c:
-        pred = _to_full(pred.reshape(len(proxy), -1), (proxy, proxy_tris, proxy_labels),
+        pred = _to_full(pred.reshape(len(proxy), -1), (proxy, proxy_tris, proxy_labels), mid,
                         (verts_c, tris, labels))
     deltas = np.ascontiguousarray(pred.reshape(len(verts), NUM_SHAPES, 3).transpose(1, 0, 2))
     report(0.85)
@@ -187,22 +189,17 @@ def _proxy(verts_c, tris, labels, target: int):
     return pv.astype(np.float64), pt, labels[cKDTree(verts_c).query(pv)[1]]
 
 
-def _to_full(values, proxy, full):
-    """Proxy values [Vp, C] -> every vertex of the full mesh, without proxy facets.
-
-    Heat-smoothed transfer straight onto meshes up to MID_VERTS; beyond, onto a
-    MID_VERTS decimation of the mesh first, then barycentrically from there, since its
-    facets are too small to see and the smoothing solve would dominate the run time.
-    """
-    verts, tris, labels = full
-    if len(verts) > MID_VERTS:
-        mid = _proxy(verts, tris, labels, MID_VERTS)
-        values = smooth_transfer(values, proxy[0], proxy[1], mid[0], mid[1], src_parts=proxy[2],
-                                 parts=mid[2], corrections=0)
-        index, bary = closest_points(mid[0], mid[1], verts, mid[2], labels)
-        return transfer(values, mid[1], index, bary)
-    return smooth_transfer(values, proxy[0], proxy[1], verts, tris, src_parts=proxy[2],
-                           parts=labels, corrections=0)
+def _to_full(values, proxy, mid, full):
+    """Proxy values [Vp, C] -> every vertex of the full mesh, without proxy facets: a
+    heat-smoothed transfer onto the mid-size mesh (the full one unless it is huge), then,
+    for huge meshes, barycentric from there (its facets are too small to see, and a
+    smoothing solve on the full mesh would dominate the run time)."""
+    values = smooth_transfer(values, proxy[0], proxy[1], mid[0], mid[1], src_parts=proxy[2],
+                             parts=mid[2], corrections=0)
+    if mid[0] is full[0]:
+        return values
+    index, bary = closest_points(mid[0], mid[1], full[0], mid[2], full[2])
+    return transfer(values, mid[1], index, bary)
 
 
 def _eye_motion(verts_c, deltas, eye, include: bool) -> np.ndarray:
