@@ -198,7 +198,7 @@ def _to_full(values, proxy, mid, full):
                              parts=mid[2], corrections=0)
     if mid[0] is full[0]:
         return values
-    index, bary = closest_points(mid[0], mid[1], full[0], mid[2], full[2])
+    index, bary = closest_points(mid[0], mid[1], full[0], mid[2], full[2], exact=False)
     return transfer(values, mid[1], index, bary)
 
 

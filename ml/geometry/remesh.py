@@ -126,8 +126,11 @@ def _quadric_positions(pos, tris, fn, area, cluster):
     return np.clip(x, lo, hi)
 
 
-def closest_points(verts_src, tris_src, points, src_parts=None, point_parts=None, point_normals=None):
-    """(tri_index [N] int64, bary [N,3]): exact closest point on the source surface.
+def closest_points(verts_src, tris_src, points, src_parts=None, point_parts=None, point_normals=None,
+                   exact=True):
+    """(tri_index [N] int64, bary [N,3]): exact closest point on the source surface
+    (exact=False: the closest among the 8 triangles with the nearest centroids, one round;
+    enough for points lying on or near the surface, and several times faster).
 
     Candidates are the triangles with the nearest centroids (cKDTree); a point is done once
     no unchecked triangle can be closer (next centroid distance - largest triangle radius
@@ -172,7 +175,7 @@ def closest_points(verts_src, tris_src, points, src_parts=None, point_parts=None
             better = d2[j] < best_d2[chunk]
             sel = chunk[better]
             best_d2[sel], tri_index[sel], bary[sel] = d2[j][better], new.ravel()[j][better], b[j][better]
-            if hi < n_tris:
+            if exact and hi < n_tris:
                 undone.append(chunk[dist[:, -1] - radius < np.sqrt(best_d2[chunk])])
         todo = np.concatenate(undone) if undone else todo[:0]
         lo, hi = hi, min(2 * hi, n_tris)
@@ -241,8 +244,9 @@ def smooth_transfer(values_src, verts_src, tris_src, verts, tris, *, src_parts=N
     """
     src = np.asarray(values_src, np.float64).reshape(len(verts_src), -1)
     tri_index, bary = closest_points(verts_src, tris_src, verts, src_parts, parts, vertex_normals(verts, tris))
-    back_index, back_bary = closest_points(verts, tris, verts_src, parts, src_parts,
-                                           vertex_normals(verts_src, tris_src))
+    if corrections:
+        back_index, back_bary = closest_points(verts, tris, verts_src, parts, src_parts,
+                                               vertex_normals(verts_src, tris_src))
     L, mass = cotan_laplacian(verts, tris)
     e = unique_edges(tris_src)
     proxy = np.asarray(verts_src, np.float64)
