@@ -32,7 +32,7 @@ def test_rig_finds_the_face_and_moves_the_jaw(head, upright):
 
 @pytest.mark.parametrize("scale", [1e-3, 1e3])
 def test_any_scale_gives_the_same_rig(head, upright, scale):
-    r = infer.rig(head[0] * scale + 7.0, head[1])
+    r = infer.rig((head[0] + 7.0) * scale, head[1])   # moved and scaled
     np.testing.assert_allclose(r.deltas / scale, upright.deltas, atol=2e-4)
 
 

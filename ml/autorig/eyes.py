@@ -31,6 +31,7 @@ MIN_VERTS = 12
 # human eyeballs are ~12 mm, stylised ones bigger; an estimated frame is off by ~1 cm.
 RADIUS_MM = (6.0, 24.0)
 EYE_REGION_MM = (np.array([0.0, 0.0, 0.0]), np.array([60.0, 40.0, 35.0]))
+WIDE_REGION_MM = np.array([80.0, 80.0, 100.0])  # second search when the frame guess is off
 MAX_PAIR_MISMATCH = 0.5
 # Loose parts lying within this many radii of an eyeball's centre (iris, cornea,
 # pupil) rotate with it.
@@ -84,6 +85,25 @@ def fit_spheres(verts: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]
     return c_local + mean, radii, resid / np.maximum(radii, 1e-12), openness, counts
 
 
+def _best_pair(c: np.ndarray, r: np.ndarray, o: np.ndarray) -> tuple[int, int] | None:
+    """Indices (left, right) of the best eyeball pair among sphere centres c, radii r and
+    opennesses o (canonical frame), or None. Pair cost: mirror mismatch of the centres
+    plus radius mismatch, in radii. Among near-mirror pairs the most closed spheres win
+    (an eyeball over the open cup of an eye socket around it, or an iris cap), then the
+    largest."""
+    if len(c) < 2:
+        return None
+    mismatch = (np.linalg.norm(c[:, None] * np.array([-1.0, 1.0, 1.0]) - c[None], axis=2)
+                + np.abs(r[:, None] - r[None])) / np.minimum(r[:, None], r[None])
+    good = (mismatch < MAX_PAIR_MISMATCH) & (c[:, 0][:, None] > 0) & (c[:, 0][None] < 0)
+    if not good.any():
+        return None
+    closed = -np.round(o[:, None] + o[None], 2)          # ties in closedness -> size decides
+    score = closed + 1e-3 * (r[:, None] + r[None]) / r.max()
+    i, j = np.unravel_index(np.argmax(np.where(good, score, -np.inf)), good.shape)
+    return int(i), int(j)
+
+
 def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
                   frame_hint: Transform | None = None) -> EyePair | None:
     """Find the two eyeballs among the loose parts `part_labels [V]`, or None.
@@ -98,25 +118,18 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     frame = frame_hint if frame_hint is not None else estimate_frame(verts, tris)
     local = to_canonical(verts, frame).astype(np.float64)
     centres, radii, resid, openness, counts = fit_spheres(local, labels)
-    ok = ((counts >= MIN_VERTS) & (resid <= MAX_RESIDUAL) & (openness <= MAX_OPENNESS)
-          & (radii >= RADIUS_MM[0]) & (radii <= RADIUS_MM[1])
-          & np.all(np.abs(centres - EYE_REGION_MM[0]) <= EYE_REGION_MM[1], axis=1))
-    cand = np.flatnonzero(ok)
-    if len(cand) < 2:
+    spherical = ((counts >= MIN_VERTS) & (resid <= MAX_RESIDUAL) & (openness <= MAX_OPENNESS)
+                 & (radii >= RADIUS_MM[0]) & (radii <= RADIUS_MM[1]))
+    # Near the estimated eye line first; the shape-only frame can miss it by centimetres,
+    # so then anywhere in a wide box around it (a mirrored pair of eyeballs is evidence enough).
+    for box in (EYE_REGION_MM[1], WIDE_REGION_MM):
+        cand = np.flatnonzero(spherical & np.all(np.abs(centres - EYE_REGION_MM[0]) <= box, axis=1))
+        pair = _best_pair(centres[cand], radii[cand], openness[cand])
+        if pair is not None:
+            break
+    else:
         return None
-    # Pair cost: mirror mismatch of the centres plus radius mismatch, in radii. Among
-    # near-mirror pairs the most closed spheres win (an eyeball over the open cup of an
-    # eye socket around it, or an iris cap), then the largest.
-    c, r, o = centres[cand], radii[cand], openness[cand]
-    mismatch = (np.linalg.norm(c[:, None] * np.array([-1.0, 1.0, 1.0]) - c[None], axis=2)
-                + np.abs(r[:, None] - r[None])) / np.minimum(r[:, None], r[None])
-    good = (mismatch < MAX_PAIR_MISMATCH) & (c[:, 0][:, None] > 0) & (c[:, 0][None] < 0)
-    if not good.any():
-        return None
-    closed = -np.round(o[:, None] + o[None], 2)          # ties in closedness -> size decides
-    score = closed + 1e-3 * (r[:, None] + r[None]) / r.max()
-    i, j = np.unravel_index(np.argmax(np.where(good, score, -np.inf)), good.shape)
-    pair = [int(cand[i]), int(cand[j])]                     # subject's left (+X) first
+    pair = [int(cand[pair[0]]), int(cand[pair[1]])]         # subject's left (+X) first
     eye_c, eye_r = centres[pair], radii[pair]
 
     # Parts wholly inside an eyeball's sphere and on its front (iris, cornea) rotate with
