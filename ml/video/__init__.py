@@ -1,0 +1,1 @@
+"""Video to face landmarks: decoding (OpenCV) and face tracking (MediaPipe), bpy-free."""
