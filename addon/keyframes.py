@@ -31,6 +31,11 @@ class BakeReport:
     missing: list[str]
 
 
+def scene_fps(scene) -> float:
+    """The scene's frame rate (fps / fps_base), which baked samples are placed at."""
+    return scene.render.fps / scene.render.fps_base
+
+
 def _key_path(key_block_name: str) -> str:
     return f'key_blocks["{bpy.utils.escape_identifier(key_block_name)}"].value'
 
@@ -153,8 +158,7 @@ def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_fra
         raise ValueError("names must be unique")
     if not take:
         raise ValueError("take needs a name")
-    frames = _frames(len(weights), times, sample_rate, start_frame,
-                     scene.render.fps / scene.render.fps_base)
+    frames = _frames(len(weights), times, sample_rate, start_frame, scene_fps(scene))
     object_curves = []  # (data_path, index, values [T])
     if head_rotation is not None:
         head_rotation = np.asarray(head_rotation, dtype=np.float64)

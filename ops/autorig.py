@@ -15,7 +15,7 @@ PREVIEW_FRAMES_PER_SHAPE = 12
 
 
 def _world_arrays(objects):
-    """Concatenate the objects' evaluated-free meshes in world space, one part range each."""
+    """Concatenate the objects' meshes (without modifiers) in world space, one part range each."""
     arrays = [mesh_io.read_mesh(o) for o in objects]
     verts, tris, labels, offset, label_offset = [], [], [], 0, 0
     for a in arrays:
@@ -51,7 +51,6 @@ def rig_objects(objects, options: infer.RigOptions, preview: bool = True,
     arrays, verts, tris, labels = _world_arrays(meshes)
     result = infer.rig(verts, tris, labels, options, progress=progress)
     reports, start = [], 0
-    written = []
     try:
         for obj, a in zip(meshes, arrays):
             world = result.deltas[:, start:start + len(a.verts)]
@@ -59,9 +58,8 @@ def rig_objects(objects, options: infer.RigOptions, preview: bool = True,
             to_local = np.linalg.inv(a.matrix_world.astype(np.float64)[:3, :3])
             local = (world @ to_local.T).astype(np.float32)
             reports.append(shape_keys.write_shape_keys(obj, local, arkit.ARKIT_NAMES))
-            written.append((obj, reports[-1]))
     except BaseException:
-        for obj, rep in written:  # all-or-nothing across the objects too
+        for obj, rep in zip(meshes, reports):  # all-or-nothing across the objects too
             for name in rep.created:
                 obj.shape_key_remove(obj.data.shape_keys.key_blocks[name])
         raise

@@ -43,6 +43,12 @@ def check_input(path: Path, suffixes: Sequence[str]) -> None:
         raise UserError(f"{path}: expected a {'/'.join(suffixes)} file")
 
 
+def check_format(suffix: str | None, allowed: Sequence[str]) -> None:
+    """Stop the command with a usage message unless suffix (an output --format) is allowed."""
+    if suffix and suffix not in allowed:
+        raise SystemExit(f"faceforge: --format must be one of {', '.join(allowed)}")
+
+
 @contextmanager
 def atomic_output(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside target; rename it onto target only if the block succeeds.

@@ -22,14 +22,9 @@ def _output_for(src: Path, out_dir: Path, suffix: str | None) -> Path:
     return out_dir / (src.stem + (suffix or src.suffix))
 
 
-def _check_save_suffix(suffix: str | None) -> None:
-    if suffix and suffix not in scene_files.SAVE_SUFFIXES:
-        raise SystemExit(f"faceforge: --format must be one of {', '.join(scene_files.SAVE_SUFFIXES)}")
-
-
 def _scene_job(args, label: str, work) -> int:
     """Open each scene file, run work(src) on it, save the result into the output folder."""
-    _check_save_suffix(args.format)
+    batch.check_format(args.format, scene_files.SAVE_SUFFIXES)
     inputs = batch.expand_inputs(args.inputs, scene_files.SCENE_SUFFIXES)
 
     def job(src: Path) -> str:
@@ -80,7 +75,7 @@ def cmd_emotion(args) -> int:
 
 
 def cmd_import_csv(args) -> int:
-    _check_save_suffix(args.output.suffix.lower() or None)
+    batch.check_format(args.output.suffix.lower() or None, scene_files.SAVE_SUFFIXES)
     batch.check_input(args.head, scene_files.SCENE_SUFFIXES)
     scene_files.load_scene(args.head)
     head = livelink.target_object(bpy.context.scene.objects, args.object)

@@ -22,10 +22,6 @@ def rigged_meshes(objects) -> list:
     return [o for o in objects if o.type == "MESH" and shape_keys.find_arkit_keys(o)]
 
 
-def scene_fps(scene) -> float:
-    return scene.render.fps / scene.render.fps_base
-
-
 def bake_emotion(objects, spec: str, *, take: str = "Emotion", start_frame: int = 1,
                  duration: float | None = None, ease: str = "smooth", transition: float = 0.4,
                  regions: tuple[str, ...] | None = None, reduce_tolerance: float = 0.0,
@@ -43,8 +39,8 @@ def bake_emotion(objects, spec: str, *, take: str = "Emotion", start_frame: int 
         raise ValueError("no selected mesh has ARKit-named shape keys "
                          "(rig it first, or add the FaceForge reference head)")
     keys = tracks.parse_track_spec(spec)
-    weights = tracks.emotion_track(keys, emotion_model(), scene_fps(scene), duration=duration,
-                                   ease=ease, transition=transition)
+    weights = tracks.emotion_track(keys, emotion_model(), keyframes.scene_fps(scene),
+                                   duration=duration, ease=ease, transition=transition)
     names = list(arkit.ARKIT_NAMES)
     if regions:
         mask = arkit.region_mask(*regions)

@@ -18,7 +18,7 @@ from ..ml.lipsync.engine import lipsync
 from ..ml.lipsync.phonemes import Phone
 from . import batch
 from .batch import UserError
-from .emotion import describe, emotion_model, rigged_meshes, scene_fps
+from .emotion import describe, emotion_model, rigged_meshes
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 
@@ -72,7 +72,7 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
         raise ValueError("take needs a name")
     audio_path = Path(audio_path)
     samples, rate = load_audio(audio_path)
-    fps = scene_fps(scene)
+    fps = keyframes.scene_fps(scene)
     emotion = None
     if emotion_spec:
         emotion = tracks.emotion_track(emotion_spec, emotion_model(), fps,
@@ -167,9 +167,7 @@ def _transcript_for(audio: Path, source: Path | None) -> str | None:
 
 def cmd_lipsync(args) -> int:
     """One output scene per audio file: the head with a lip-sync take and the sound strip."""
-    if args.format and args.format not in scene_files.SAVE_SUFFIXES:
-        raise SystemExit("faceforge: --format must be one of "
-                         + ", ".join(scene_files.SAVE_SUFFIXES))
+    batch.check_format(args.format, scene_files.SAVE_SUFFIXES)
     batch.check_input(args.head, scene_files.SCENE_SUFFIXES)
     audios = batch.expand_inputs(args.audio, AUDIO_SUFFIXES)
     suffix = args.format or (args.head.suffix.lower() if args.head.suffix.lower()

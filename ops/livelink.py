@@ -81,10 +81,10 @@ def export_csv(obj, path: Path, take: str | None = None, scene=None) -> int:
     finally:
         if previous is not None:
             keyframes.set_active_take(obj, previous)
-    scene_fps = scene.render.fps / scene.render.fps_base
+    rate = keyframes.scene_fps(scene)
     start = meta["start_frame"] if meta else frames[0]
-    times = (frames - start) / scene_fps
-    fps = meta["fps"] if meta else scene_fps
+    times = (frames - start) / rate
+    fps = meta["fps"] if meta else rate
     timecodes = list(meta["timecodes"]) if meta and len(meta["timecodes"]) == len(frames) else []
     livelink_csv.write_livelink_csv(
         path, livelink_csv.LiveLinkTake(times=times, weights=weights, rotations=rotations,

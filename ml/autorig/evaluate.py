@@ -22,7 +22,8 @@ from .baseline import DeformationTransfer, ict_template
 from .eyes import eyes_from_parts
 from .runtime import AutoRigRuntime
 
-VARIANTS = {"plain": None, "stylised": "test"}
+VARIANTS = ("plain", "stylised")
+METHOD_ORDER = ("network", "baseline", "still", "other-fam")
 
 
 @dataclass
@@ -89,8 +90,7 @@ def still(sample: data.Sample) -> np.ndarray:
 def summary_table(results: list[HeadResult]) -> str:
     rows = ["family  variant   method      heads  mean mm  p95 mm  lid-in %  checks passed  s/head"]
     keys = sorted({(r.family, r.variant, r.method) for r in results},
-                  key=lambda k: (k[0], k[1], ["network", "baseline", "still"].index(k[2])
-                                 if k[2] in ("network", "baseline", "still") else 9))
+                  key=lambda k: (k[0], k[1], METHOD_ORDER.index(k[2])))
     for fam, var, meth in keys:
         rs = [r for r in results if (r.family, r.variant, r.method) == (fam, var, meth)]
         passed = sum(ok for r in rs for _, ok in r.checks.values())
