@@ -207,6 +207,27 @@ def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_fra
                       missing=[n for n in names if canonical_name(n) not in keys])
 
 
+def bake_bone_rotation(armature, bone_name: str, euler, *, times=None, sample_rate=None,
+                       start_frame=1, take="FaceForge", reduce_tolerance=0.0, scene=None) -> str:
+    """Bake XYZ Euler curves [T, 3] onto the armature's pose bone `bone_name` as the
+    armature's take f"{take} (head)" (timing as in bake_weights); returns the action's name."""
+    scene = scene or bpy.context.scene
+    euler = np.asarray(euler, dtype=np.float64)
+    if euler.ndim != 2 or euler.shape[1] != 3 or not len(euler) or not np.isfinite(euler).all():
+        raise ValueError(f"bone rotation must be finite with shape (T>0, 3), got {euler.shape}")
+    pose_bone = armature.pose.bones.get(bone_name) if armature.type == "ARMATURE" else None
+    if pose_bone is None:
+        raise ValueError(f"{armature.name!r} is not an armature with a bone {bone_name!r}")
+    _check_animatable(armature)
+    frames = _frames(len(euler), times, sample_rate, start_frame, scene_fps(scene))
+    path = f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"].rotation_euler'
+    chans = [(path, i, co) for i, co in enumerate(_curves(frames, euler, reduce_tolerance))]
+    action = _build_action(armature, f"{take} (head)", chans)
+    _commit(armature, take, action)
+    pose_bone.rotation_mode = "XYZ"
+    return action.name
+
+
 def _active_fcurves(id_) -> dict:
     """{(data_path, index): fcurve} of the datablock's active action (its assigned slot)."""
     ad = id_.animation_data if id_ is not None else None

@@ -51,6 +51,16 @@ class FACEFORGE_PT_lipsync(_SidebarTab, bpy.types.Panel):
         self.layout.operator("faceforge.bake_lipsync", icon="SPEAKER")
 
 
+class FACEFORGE_PT_video(_SidebarTab, bpy.types.Panel):
+    """Bake a face video clip."""
+    bl_label = "Video"
+    bl_idname = "FACEFORGE_PT_video"
+    bl_parent_id = "FACEFORGE_PT_main"
+
+    def draw(self, context):
+        self.layout.operator("faceforge.bake_video", icon="FILE_MOVIE")
+
+
 class FACEFORGE_PT_livelink(_SidebarTab, bpy.types.Panel):
     """Live Link Face CSV import and export."""
     bl_label = "Live Link Face"
@@ -64,7 +74,8 @@ class FACEFORGE_PT_livelink(_SidebarTab, bpy.types.Panel):
         row.operator("faceforge.export_livelink_csv", icon="EXPORT")
 
 
-CLASSES = (FACEFORGE_PT_main, FACEFORGE_PT_emotion, FACEFORGE_PT_lipsync, FACEFORGE_PT_livelink)
+CLASSES = (FACEFORGE_PT_main, FACEFORGE_PT_emotion, FACEFORGE_PT_lipsync, FACEFORGE_PT_video,
+           FACEFORGE_PT_livelink)
 
 
 def register():

@@ -2,8 +2,8 @@
 
 
 def _modules():
-    from . import autorig, emotion, heads, lipsync, livelink
-    return (autorig, emotion, heads, lipsync, livelink)
+    from . import autorig, emotion, heads, lipsync, livelink, video
+    return (autorig, emotion, heads, lipsync, livelink, video)
 
 
 def register():

@@ -3,21 +3,21 @@ blinks, brows and a little head motion on every rigged mesh, with the audio as a
 strip; the operator and `faceforge lipsync` run the same function."""
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
-import numpy as np
 from bpy_extras.io_utils import ImportHelper
 
-from ..addon import keyframes, scene_files
+from ..addon import keyframes
+from ..addon.head_rotation import object_euler
 from ..ml import arkit, tracks
 from ..ml.lipsync.audio import load_audio
 from ..ml.lipsync.engine import lipsync
 from ..ml.lipsync.phonemes import Phone
 from . import batch
 from .batch import UserError
+from .head_jobs import run_head_jobs
 from .emotion import describe, emotion_model, rigged_meshes
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
@@ -31,11 +31,6 @@ class LipSyncBake:
     warnings: list[str] = field(default_factory=list)
     frames: int = 0
     sound_strip: str | None = None
-
-
-def _head_base(obj) -> np.ndarray:
-    """The object's current rotation as XYZ Euler: head motion is added to it."""
-    return np.array(obj.matrix_basis.to_euler("XYZ"), dtype=np.float64)
 
 
 def _add_sound(scene, audio_path: Path, name: str, start_frame: int) -> str:
@@ -81,7 +76,8 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
                   emotion=emotion)
     out = LipSyncBake(phones=res.phones, warnings=list(res.warnings), frames=len(res.weights))
     for i, obj in enumerate(targets):
-        head = res.head_rotation + _head_base(obj) if head_motion and secondary else None
+        head = (object_euler(obj, res.head_rotation) if head_motion and secondary
+                else None)
         out.results.append((obj, keyframes.bake_weights(
             obj, res.weights, arkit.ARKIT_NAMES, start_frame=start_frame, take=take,
             head_rotation=head, scene=scene)))
@@ -167,31 +163,13 @@ def _transcript_for(audio: Path, source: Path | None) -> str | None:
 
 def cmd_lipsync(args) -> int:
     """One output scene per audio file: the head with a lip-sync take and the sound strip."""
-    batch.check_format(args.format, scene_files.SAVE_SUFFIXES)
-    batch.check_input(args.head, scene_files.SCENE_SUFFIXES)
-    audios = batch.expand_inputs(args.audio, AUDIO_SUFFIXES)
-    suffix = args.format or (args.head.suffix.lower() if args.head.suffix.lower()
-                             in scene_files.SAVE_SUFFIXES else ".blend")
-
-    def job(audio: Path) -> str:
+    def bake(audio: Path) -> str:
         batch.check_input(audio, AUDIO_SUFFIXES)
-        target = args.output / f"{audio.stem}{suffix}"
-        if target.resolve() == args.head.resolve():
-            raise UserError(f"{audio}: output would overwrite the head file; "
-                            f"choose another -o folder")
-        text = _transcript_for(audio, args.transcript)
-        scene_files.load_scene(args.head)
-        try:
-            bake = bake_lipsync(bpy.context.scene.objects, audio, transcript=text, take=args.take,
-                                start_frame=args.start_frame)
-        except ValueError as exc:
-            raise UserError(f"{audio}: {exc}") from exc
-        print(f"  {summary(bake)}", file=sys.stderr)
-        with batch.atomic_output(target, args.overwrite) as tmp:
-            scene_files.save_scene(tmp)
-        return str(target)
+        return summary(bake_lipsync(bpy.context.scene.objects, audio,
+                                    transcript=_transcript_for(audio, args.transcript),
+                                    take=args.take, start_frame=args.start_frame))
 
-    return batch.run_batch(audios, job, "lipsync", getattr(args, "verbose", False)).exit_code
+    return run_head_jobs(args, batch.expand_inputs(args.audio, AUDIO_SUFFIXES), "lipsync", bake)
 
 
 def add_cli(sub) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generator
 
 import numpy as np
 
@@ -12,6 +13,10 @@ from .decode import VideoError, VideoSource, open_video
 NUM_LANDMARKS = 478  # 468 mesh points + 2 x 5 iris points (refine_landmarks=True)
 MAX_GAP_S = 0.3
 MIN_IOU = 0.1  # below this overlap with the followed face's last box, a face is someone else
+
+
+class Cancelled(Exception):
+    """The user stopped a long analysis; nothing was written."""
 
 
 class NoFaceError(VideoError):
@@ -157,9 +162,10 @@ def _gap_warnings(times: np.ndarray, found: np.ndarray, filled: np.ndarray) -> l
     return out
 
 
-def track(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP_S) -> Track:
-    """Track the face through `video` (a VideoSource or a path for open_video).
-    Raises NoFaceError when no frame shows a face."""
+def track_steps(video, *, tracker: FaceTracker | None = None,
+                max_gap: float = MAX_GAP_S) -> Generator[int, None, Track]:
+    """track() one frame at a time, for progress and cancelling: yields the number of
+    frames done so far and returns the Track. Raises NoFaceError when no frame shows a face."""
     source = video if isinstance(video, VideoSource) else open_video(video)
     own = tracker is None
     tracker = tracker or FaceTracker(hold_identity=max(1, round(max_gap * source.fps)))
@@ -168,6 +174,7 @@ def track(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP
         for t, rgb in source:
             times.append(t)
             frames.append(tracker(rgb))
+            yield len(frames)
     finally:
         if own:
             tracker.close()
@@ -182,3 +189,24 @@ def track(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP
     filled = fill_gaps(times, landmarks, found, max_gap)
     return Track(times, landmarks, found, filled, source.size,
                  source.warnings + _gap_warnings(times, found, filled))
+
+
+def run_steps(steps: Generator, progress=None, cancel=None):
+    """Drive a step generator to its return value, calling `progress(step)` after each step;
+    raises Cancelled as soon as `cancel()` is true."""
+    while True:
+        if cancel is not None and cancel():
+            steps.close()
+            raise Cancelled("cancelled")
+        try:
+            step = next(steps)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            progress(step)
+
+
+def track(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP_S) -> Track:
+    """Track the face through `video` (a VideoSource or a path for open_video).
+    Raises NoFaceError when no frame shows a face."""
+    return run_steps(track_steps(video, tracker=tracker, max_gap=max_gap))

@@ -1,0 +1,187 @@
+"""Video clip -> ARKit weights [N, 52] and head rotation [N, 3] at the scene's frame rate:
+tracking, the causal FACS regressor, per-actor neutral calibration, per-region gain and
+optional extra smoothing. Step-wise, so the operator can show progress and be cancelled."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generator
+
+import numpy as np
+from scipy.signal import lfilter
+from scipy.spatial.transform import Rotation
+
+from .. import arkit
+from .decode import open_video
+from .tracking import MAX_GAP_S, fill_gaps, run_steps, track_steps
+
+QUIET_SHARE = 0.1  # auto calibration: the clip's least active tenth of frames is its neutral
+CALIBRATIONS = ("auto", "none")
+
+
+@dataclass
+class VideoOptions:
+    """How a clip becomes animation.
+
+    `calibration`: "auto" takes the actor's neutral from the clip's quietest frames, "none"
+    uses the regressor's output as is, a (start_s, end_s) pair names a neutral stretch.
+    `gains` scale regions ({region: gain}, regions of ml.arkit plus "upper"/"lower").
+    `smoothing`: seconds of extra causal low-pass (0: the regressor's own stability only).
+    `max_side`: frames are downscaled to it before tracking (faster; landmarks are
+    resolution independent)."""
+    calibration: str | tuple[float, float] = "auto"
+    gains: dict[str, float] = field(default_factory=dict)
+    smoothing: float = 0.0
+    max_side: int | None = 640
+    max_gap: float = MAX_GAP_S
+
+    def check(self) -> None:
+        """Raise ValueError, worded for the user, for options that cannot work."""
+        if isinstance(self.calibration, str):
+            if self.calibration not in CALIBRATIONS:
+                raise ValueError(f"calibration must be one of {CALIBRATIONS} or a "
+                                 f"(start, end) time range, got {self.calibration!r}")
+        else:
+            start, end = self.calibration
+            if not 0 <= start < end:
+                raise ValueError(f"neutral stretch {start}-{end} s must satisfy 0 <= start < end")
+        for region, gain in self.gains.items():
+            arkit.region_mask(region)  # unknown names raise with the valid list
+            if not 0 <= gain <= 10:
+                raise ValueError(f"gain for {region!r} must be within 0-10, got {gain}")
+        if self.smoothing < 0:
+            raise ValueError(f"smoothing must be >= 0 s, got {self.smoothing}")
+
+
+@dataclass
+class VideoResult:
+    """Weights and head rotation (XYZ Euler radians, relative to the neutral pose) sampled
+    at `fps` from the clip's first frame; tracking statistics and warnings for the report."""
+    weights: np.ndarray
+    head_rotation: np.ndarray
+    fps: float
+    duration: float
+    tracked: float  # share of frames MediaPipe tracked
+    filled: int  # frames held and blended over short losses
+    neutral: np.ndarray  # [52] the calibration's neutral weights (subtracted)
+    warnings: list[str] = field(default_factory=list)
+
+
+def uniform_times(times: np.ndarray, rate: float) -> np.ndarray:
+    """Sample times at a fixed `rate` from the first to the last of `times`."""
+    n = int(np.floor((times[-1] - times[0]) * rate + 1e-6)) + 1
+    return times[0] + np.arange(n) / rate
+
+
+def resample(times: np.ndarray, values: np.ndarray, new_times: np.ndarray) -> np.ndarray:
+    """Linear interpolation of values [T, ...] sampled at `times` onto `new_times`."""
+    flat = values.reshape(len(values), -1)
+    idx = np.clip(np.searchsorted(times, new_times) - 1, 0, max(len(times) - 2, 0))
+    if len(times) == 1:
+        return np.repeat(values[:1], len(new_times), axis=0)
+    u = np.clip((new_times - times[idx]) / (times[idx + 1] - times[idx]), 0.0, 1.0)[:, None]
+    out = (1.0 - u) * flat[idx] + u * flat[idx + 1]
+    return out.reshape((len(new_times),) + values.shape[1:]).astype(values.dtype)
+
+
+def neutral_frames(weights: np.ndarray, times: np.ndarray, calibration) -> np.ndarray:
+    """Indices of the frames that show the actor's neutral face."""
+    if isinstance(calibration, str):  # "auto": the least active frames
+        count = max(1, int(round(QUIET_SHARE * len(weights))))
+        return np.argsort(weights.sum(axis=1), kind="stable")[:count]
+    start, end = calibration
+    inside = np.flatnonzero((times - times[0] >= start) & (times - times[0] <= end))
+    if len(inside) == 0:
+        raise ValueError(f"the neutral stretch {start}-{end} s lies outside the clip "
+                         f"({times[-1] - times[0]:.2f} s)")
+    return inside
+
+
+def calibrate(weights: np.ndarray, rotation: np.ndarray, times: np.ndarray,
+              calibration) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remove the actor's neutral: weights are remapped so the neutral's level becomes 0
+    (and 1 stays 1), head rotation is made relative to the neutral frames' mean rotation.
+    Returns (weights, rotation, neutral weights)."""
+    if calibration == "none":
+        return weights, rotation, np.zeros(weights.shape[1], dtype=np.float32)
+    idx = neutral_frames(weights, times, calibration)
+    neutral = np.median(weights[idx], axis=0).astype(np.float32)
+    span = np.maximum(1.0 - neutral, 1e-3)
+    out = np.clip((weights - neutral) / span, 0.0, 1.0).astype(np.float32)
+    rest = Rotation.from_euler("xyz", rotation[idx]).mean()
+    rel = (rest.inv() * Rotation.from_euler("xyz", rotation)).as_euler("xyz")
+    return out, rel.astype(np.float32), neutral
+
+
+def apply_gains(weights: np.ndarray, gains: dict[str, float]) -> np.ndarray:
+    """Scale each region's weights by its gain, clipped to 0..1."""
+    scale = np.ones(weights.shape[1], dtype=np.float32)
+    for region, gain in gains.items():
+        scale[arkit.region_mask(region)] = gain
+    return np.clip(weights * scale, 0.0, 1.0)
+
+
+def smooth(values: np.ndarray, fps: float, seconds: float) -> np.ndarray:
+    """Causal one-pole low-pass with time constant `seconds` (no look-ahead latency beyond
+    the filter's own lag), started at the first value so the clip does not fade in."""
+    if seconds <= 0 or len(values) < 2:
+        return values
+    a = 1.0 - np.exp(-1.0 / (fps * seconds))
+    zi = ((1.0 - a) * values[0])[None]
+    out, _ = lfilter([a], [1.0, a - 1.0], values, axis=0, zi=zi)
+    return out.astype(values.dtype)
+
+
+def analyse_steps(path, fps: float, options: VideoOptions | None = None,
+                  regressor=None) -> Generator[float, None, VideoResult]:
+    """Analyse a clip step by step: yields the share of frames tracked (0..1), returns the
+    VideoResult. Raises VideoError / NoFaceError (ValueErrors) with a user-facing message."""
+    options = options or VideoOptions()
+    options.check()
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    if regressor is None:
+        from .regressor import load_regressor
+        regressor = load_regressor()
+    source = open_video(path, max_side=options.max_side)
+    total = max(source.frame_count, 1)
+    steps = track_steps(source, max_gap=options.max_gap)
+    try:
+        while True:
+            try:
+                done = next(steps)
+            except StopIteration as end:
+                track = end.value
+                break
+            yield min(done / total, 1.0)
+    finally:
+        steps.close()  # a cancelled analysis releases the tracker now
+
+    times, landmarks = track.times, track.landmarks
+    warnings = list(track.warnings)
+    lost = ~(track.found | track.filled)
+    if lost.any():  # long losses: the regressor needs input, hold the nearest tracked pose
+        fill_gaps(times, landmarks, ~lost, max_gap=np.inf)
+    # The regressor's temporal filters expect a steady frame rate: variable-rate clips are
+    # resampled to their nominal rate first.
+    grid = uniform_times(times, source.fps)
+    width, height = track.size
+    weights, rotation = regressor.predict(resample(times, landmarks, grid), aspect=width / height)
+    weights, rotation, neutral = calibrate(weights, rotation, grid, options.calibration)
+    weights = apply_gains(weights, options.gains)
+
+    # The clip lasts until its last frame has been shown for a frame's time.
+    duration = float(grid[-1] - grid[0]) + 1.0 / source.fps
+    out_times = grid[0] + np.arange(int(np.ceil(duration * fps - 1e-6))) / fps
+    weights = smooth(resample(grid, weights, out_times), fps, options.smoothing)
+    rotation = smooth(resample(grid, rotation, out_times), fps, options.smoothing)
+    return VideoResult(weights=np.clip(weights, 0.0, 1.0), head_rotation=rotation, fps=fps,
+                       duration=duration, tracked=float(track.found.mean()),
+                       filled=int(track.filled.sum()), neutral=neutral, warnings=warnings)
+
+
+def analyse_video(path, fps: float, options: VideoOptions | None = None, regressor=None,
+                  progress=None, cancel=None) -> VideoResult:
+    """Analyse a clip in one call; `progress(share)` after each frame, `cancel()` polled
+    (raises tracking.Cancelled when it turns true)."""
+    return run_steps(analyse_steps(Path(path), fps, options, regressor), progress, cancel)

@@ -1,0 +1,340 @@
+"""Bake Video: a face clip -> the 52 ARKit weights and head rotation on every rigged mesh
+(head rotation on the mesh objects or on an armature's bone). The operator tracks in the
+background with progress and Esc to cancel; `faceforge video` runs the same functions."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+from bpy_extras.io_utils import ImportHelper
+
+from ..addon import keyframes
+from ..addon.head_rotation import bone_euler, object_euler
+from ..ml import arkit
+from ..ml.video.decode import IMAGE_EXTS
+from ..ml.video.pipeline import VideoOptions, VideoResult, analyse_steps
+from ..ml.video.tracking import run_steps
+from . import batch
+from .emotion import describe, rigged_meshes
+from .head_jobs import run_head_jobs
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".mpg", ".mpeg")
+GAIN_REGIONS = ("brow", "eye", "cheek_nose", "mouth", "jaw")
+
+
+@dataclass
+class HeadTarget:
+    """Where head rotation goes: "object" (each rigged mesh), "bone" (armature + bone
+    name) or "none"."""
+    mode: str = "object"
+    armature: object = None
+    bone: str = ""
+
+
+@dataclass
+class VideoBake:
+    """What a bake did: per-object reports, the analysis, and notes for the user."""
+    results: list = field(default_factory=list)
+    analysis: VideoResult | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_targets(objects, take: str, head: HeadTarget) -> list:
+    """The rigged meshes to bake onto; ValueError, worded for the user, when the bake cannot
+    start (checked before the clip is analysed, which takes a while)."""
+    targets = rigged_meshes(objects)
+    if not targets:
+        raise ValueError("no selected mesh has ARKit-named shape keys "
+                         "(rig it first, or add the FaceForge reference head)")
+    if not take:
+        raise ValueError("take needs a name")
+    if head.mode == "bone":
+        arm = head.armature
+        if arm is None or arm.type != "ARMATURE" or arm.pose.bones.get(head.bone) is None:
+            raise ValueError(f"head bone {head.bone!r} not found on armature "
+                             f"{getattr(arm, 'name', None)!r}")
+    elif head.mode not in ("object", "none"):
+        raise ValueError(f"head rotation goes to 'object', 'bone' or 'none', not {head.mode!r}")
+    return targets
+
+
+def apply_video(targets, res: VideoResult, *, take: str, start_frame: int,
+                head: HeadTarget, scene) -> VideoBake:
+    """Bake an analysed clip onto checked targets; the scene's end grows to fit the clip."""
+    out = VideoBake(analysis=res, warnings=list(res.warnings))
+    for obj in targets:
+        rotation = object_euler(obj, res.head_rotation) if head.mode == "object" else None
+        out.results.append((obj, keyframes.bake_weights(
+            obj, res.weights, arkit.ARKIT_NAMES, start_frame=start_frame, take=take,
+            head_rotation=rotation, scene=scene)))
+    if head.mode == "bone":
+        keyframes.bake_bone_rotation(head.armature, head.bone,
+                                     bone_euler(head.armature, head.bone, res.head_rotation),
+                                     start_frame=start_frame, take=take, scene=scene)
+    last = start_frame + len(res.weights) - 1
+    if last > scene.frame_end:
+        out.warnings.append(f"the clip runs past the scene's end: extended it from frame "
+                            f"{scene.frame_end} to {last}")
+        scene.frame_end = last
+    return out
+
+
+def bake_video(objects, clip, *, options: VideoOptions | None = None, take: str = "Video",
+               start_frame: int = 1, head: HeadTarget | None = None, scene=None,
+               progress=None, cancel=None) -> VideoBake:
+    """Analyse `clip` and bake it onto every rigged mesh among `objects`. Everything is
+    checked and analysed before the first key is written, so a failure (ValueError) or a
+    cancel (`cancel()` true: tracking.Cancelled) leaves the scene as it was. `progress(share)` per frame."""
+    scene = scene or bpy.context.scene
+    head = head or HeadTarget()
+    targets = check_targets(objects, take, head)
+    steps = analyse_steps(Path(clip), keyframes.scene_fps(scene), options)
+    res = run_steps(steps, progress, cancel)
+    return apply_video(targets, res, take=take, start_frame=start_frame, head=head, scene=scene)
+
+
+def summary(bake: VideoBake) -> str:
+    """One line: what was baked, how well the face was tracked, and any warnings."""
+    res = bake.analysis
+    text = (f"{describe(bake.results)}; {len(res.weights)} frames from {res.duration:.1f} s, "
+            f"face tracked in {res.tracked:.0%} of frames")
+    if res.filled:
+        text += f", {res.filled} lost frame(s) held and blended"
+    return "; ".join([text] + bake.warnings)
+
+
+def _gain(name: str, what: str):
+    return bpy.props.FloatProperty(name=name, default=1.0, min=0.0, max=3.0,
+                                   description=f"Scale the {what} shapes")
+
+
+class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
+    """Animate the selected meshes' ARKit shape keys from a video of a face"""
+    bl_idname = "faceforge.bake_video"
+    bl_label = "Bake Video"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: bpy.props.StringProperty(
+        default=";".join("*" + s for s in VIDEO_SUFFIXES + IMAGE_EXTS), options={"HIDDEN"})
+    take: bpy.props.StringProperty(name="Take", default="Video",
+                                   description="Action (take) name; re-baking replaces it")
+    start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
+                                       description="Frame where the clip starts")
+    calibration: bpy.props.EnumProperty(
+        name="Neutral", default="AUTO",
+        items=(("AUTO", "Quietest Frames", "The actor's neutral face from the clip's calmest frames"),
+               ("RANGE", "Time Range", "The actor holds a neutral face between the given times"),
+               ("NONE", "None", "Use the tracked expression as is")))
+    neutral_start: bpy.props.FloatProperty(name="Neutral From", default=0.0, min=0.0, unit="TIME_ABSOLUTE")
+    neutral_end: bpy.props.FloatProperty(name="Neutral To", default=1.0, min=0.0, unit="TIME_ABSOLUTE")
+    smoothing: bpy.props.FloatProperty(
+        name="Extra Smoothing", default=0.0, min=0.0, max=0.5, unit="TIME_ABSOLUTE",
+        description="Seconds of extra smoothing (0: the regressor's own; more is calmer but slower)")
+    head_mode: bpy.props.EnumProperty(
+        name="Head Rotation", default="OBJECT",
+        items=(("OBJECT", "Object", "Rotate the rigged meshes"),
+               ("BONE", "Bone", "Rotate a bone of an armature"),
+               ("NONE", "None", "Bake no head rotation")))
+    armature: bpy.props.StringProperty(name="Armature", description="Armature object for the head bone")
+    bone: bpy.props.StringProperty(name="Bone", description="Head bone to rotate")
+    gain_brow: _gain("Brows", "brow")
+    gain_eye: _gain("Eyes", "blink, squint and gaze")
+    gain_cheek_nose: _gain("Cheeks & Nose", "cheek and nose")
+    gain_mouth: _gain("Mouth", "mouth")
+    gain_jaw: _gain("Jaw", "jaw")
+
+    _steps = None
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        return any(o.type == "MESH" for o in context.selected_objects)
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "take")
+        layout.prop(self, "start_frame")
+        layout.prop(self, "calibration")
+        if self.calibration == "RANGE":
+            row = layout.row(align=True)
+            row.prop(self, "neutral_start")
+            row.prop(self, "neutral_end")
+        layout.prop(self, "smoothing")
+        layout.prop(self, "head_mode")
+        if self.head_mode == "BONE":
+            layout.prop_search(self, "armature", bpy.data, "objects")
+            arm = bpy.data.objects.get(self.armature)
+            if arm is not None and arm.type == "ARMATURE":
+                layout.prop_search(self, "bone", arm.data, "bones")
+        col = layout.column(align=True, heading="Gain")
+        for r in GAIN_REGIONS:
+            col.prop(self, f"gain_{r}")
+
+    def _options(self) -> VideoOptions:
+        calibration = {"AUTO": "auto", "NONE": "none"}.get(
+            self.calibration, (self.neutral_start, self.neutral_end))
+        gains = {r: getattr(self, f"gain_{r}") for r in GAIN_REGIONS
+                 if getattr(self, f"gain_{r}") != 1.0}
+        return VideoOptions(calibration=calibration, gains=gains, smoothing=self.smoothing)
+
+    def _head(self) -> HeadTarget:
+        return HeadTarget(self.head_mode.lower(), bpy.data.objects.get(self.armature), self.bone)
+
+    def execute(self, context):
+        try:
+            self._targets = check_targets(context.selected_objects, self.take, self._head())
+            self._steps = analyse_steps(Path(self.filepath), keyframes.scene_fps(context.scene),
+                                        self._options())
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        wm = context.window_manager
+        if bpy.app.background or context.window is None:  # headless: no events to wait for
+            wm.progress_begin(0, 100)
+            try:
+                res = run_steps(self._steps, lambda share: wm.progress_update(100 * share))
+            except ValueError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+            finally:
+                wm.progress_end()
+            return self._finish(context, res)
+        wm.progress_begin(0, 100)
+        self._timer = wm.event_timer_add(0.02, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            self._stop(context)
+            self.report({"WARNING"}, "Bake Video cancelled; nothing was changed")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        share, deadline = 0.0, time.perf_counter() + 0.1  # keep the UI responsive
+        try:
+            while time.perf_counter() < deadline:
+                share = next(self._steps)
+        except StopIteration as done:
+            self._stop(context)
+            return self._finish(context, done.value)
+        except ValueError as exc:
+            self._stop(context)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        context.window_manager.progress_update(100 * share)
+        context.workspace.status_text_set(f"Bake Video: tracking {share:.0%} (Esc to cancel)")
+        return {"RUNNING_MODAL"}
+
+    def _stop(self, context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        self._steps.close()
+        wm.progress_end()
+        context.workspace.status_text_set(None)
+
+    def _finish(self, context, res: VideoResult):
+        try:
+            bake = apply_video(self._targets, res, take=self.take, start_frame=self.start_frame,
+                               head=self._head(), scene=context.scene)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        missing = any(rep.missing for _, rep in bake.results)
+        self.report({"WARNING"} if missing or bake.warnings else {"INFO"}, summary(bake))
+        return {"FINISHED"}
+
+
+CLASSES = (FACEFORGE_OT_bake_video,)
+
+
+def expand_clips(paths) -> list[Path]:
+    """Clip files given directly or inside folders; a folder of images (no clips) or a
+    printf pattern (frame_%04d.png) is one image-sequence clip."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not any(f.suffix.lower() in VIDEO_SUFFIXES for f in p.rglob("*")):
+            out.append(p)  # an image sequence (open_video says so if it holds no images)
+        else:
+            out.extend(batch.expand_inputs([p], VIDEO_SUFFIXES))
+    return out
+
+
+def parse_calibration(text: str):
+    """'auto', 'none' or 'START-END' (seconds) -> VideoOptions.calibration."""
+    if text in ("auto", "none"):
+        return text
+    try:
+        start, end = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise SystemExit(f"faceforge: --neutral must be auto, none or START-END seconds, "
+                         f"got {text!r}") from None
+    return start, end
+
+
+def parse_gains(items) -> dict[str, float]:
+    """['mouth=1.2', 'brow=0.8'] -> {region: gain}."""
+    gains = {}
+    for item in items or []:
+        region, _, value = item.partition("=")
+        try:
+            gains[region] = float(value)
+            arkit.region_mask(region)
+        except ValueError as exc:
+            raise SystemExit(f"faceforge: --gain {item!r}: {exc}") from None
+    return gains
+
+
+def _head_target(spec: str) -> HeadTarget:
+    """'object', 'none' or 'ARMATURE:BONE' in the loaded scene."""
+    if spec in ("object", "none"):
+        return HeadTarget(spec)
+    arm, _, bone = spec.partition(":")
+    return HeadTarget("bone", bpy.data.objects.get(arm), bone)
+
+
+def cmd_video(args) -> int:
+    """One output scene per clip: the head with a video take."""
+    options = VideoOptions(calibration=parse_calibration(args.neutral),
+                           gains=parse_gains(args.gain), smoothing=args.smoothing)
+
+    def bake(clip: Path) -> str:
+        shown = [-1]
+
+        def progress(share: float) -> None:  # a line per 10%: long clips show life
+            if int(share * 10) > shown[0]:
+                shown[0] = int(share * 10)
+                print(f"  {clip.name}: tracking {share:.0%}", file=sys.stderr, flush=True)
+
+        return summary(bake_video(bpy.context.scene.objects, clip, options=options,
+                                  take=args.take, start_frame=args.start_frame,
+                                  head=_head_target(args.head_rotation), progress=progress))
+
+    return run_head_jobs(args, expand_clips(args.clips), "video", bake)
+
+
+def add_cli(sub) -> None:
+    """Add `faceforge video HEAD CLIP... -o DIR` to the command line's subparsers."""
+    p = sub.add_parser("video", help="bake face video clips onto a rigged head")
+    p.add_argument("head", type=Path, help="scene file with the rigged head")
+    p.add_argument("clips", nargs="+", type=Path,
+                   help="video files, folders of them, image-sequence folders or frame_%%04d.png")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder: one scene per clip, named after it")
+    p.add_argument("--take", default="Video", help="action (take) name")
+    p.add_argument("--start-frame", type=int, default=1, help="frame where the clip starts")
+    p.add_argument("--neutral", default="auto",
+                   help="actor's neutral: auto (quietest frames), none, or START-END seconds")
+    p.add_argument("--gain", nargs="+", metavar="REGION=GAIN",
+                   help=f"scale regions ({', '.join(arkit.REGIONS)}, upper, lower)")
+    p.add_argument("--smoothing", type=float, default=0.0, help="extra smoothing in seconds")
+    p.add_argument("--head-rotation", default="object", metavar="object|none|ARMATURE:BONE",
+                   help="where the head rotation goes")
+    p.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the head's)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=cmd_video)
