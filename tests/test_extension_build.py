@@ -68,6 +68,13 @@ CHILD = textwrap.dedent('''
     head = bpy.context.view_layer.objects.active
     assert len(head.data.shape_keys.key_blocks) == 53, "reference head lacks its ARKit keys"
 
+    # Video tracking runs on the bundled mediapipe/opencv wheels.
+    assert os.path.isdir(os.path.join(site, "mediapipe")), "mediapipe wheel not installed"
+    import numpy as np
+    from bl_ext.user_default.faceforge.ml.video.tracking import FaceTracker
+    with FaceTracker() as tracker:
+        assert tracker(np.zeros((120, 160, 3), np.uint8)) is None  # a blank frame: no face
+
     repo_index = [r.module for r in prefs.extensions.repos].index("user_default")
     assert bpy.ops.extensions.package_uninstall(
         repo_index=repo_index, pkg_id="faceforge") == {"FINISHED"}

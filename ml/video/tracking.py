@@ -2,6 +2,8 @@
 per-frame landmarks, one identity among several faces, short losses filled and flagged."""
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generator
@@ -71,9 +73,23 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / (_area(box) + _area(boxes) - inter)
 
 
+def _allow_missing_matplotlib() -> None:
+    """mediapipe's package import pulls in its drawing helpers, which import matplotlib;
+    the face mesh never uses them, and the extension does not ship matplotlib (30 MB of
+    wheels). Without it, an empty placeholder module satisfies that import."""
+    try:
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        placeholder = types.ModuleType("matplotlib")
+        placeholder.pyplot = types.ModuleType("matplotlib.pyplot")
+        sys.modules.setdefault("matplotlib", placeholder)
+        sys.modules.setdefault("matplotlib.pyplot", placeholder.pyplot)
+
+
 def face_mesh(max_faces: int = 2, min_detection_confidence: float = 0.5,
               min_tracking_confidence: float = 0.5):
     """MediaPipe's legacy Face Mesh graph in tracking mode with iris refinement."""
+    _allow_missing_matplotlib()
     from mediapipe.python.solutions.face_mesh import FaceMesh  # heavy import, on use only
     return FaceMesh(static_image_mode=False, max_num_faces=max_faces, refine_landmarks=True,
                     min_detection_confidence=min_detection_confidence,
