@@ -76,6 +76,50 @@ def _validate(obj, deltas: np.ndarray, names: list[str]) -> None:
         raise ValueError(f"{key.reference_key.name!r} is the reference key and cannot be written")
 
 
+@dataclass
+class KeySnapshot:
+    """What `write_shape_keys(obj, ..., names)` may change, so it can be put back."""
+    had_keys: bool
+    blocks: list[str]               # key block names before the write
+    owned: list[str] | None         # the ownership list, None when there was none
+    coords: dict[str, np.ndarray]   # FaceForge keys among `names`: their coordinates
+    active_index: int
+
+
+def snapshot(obj, names) -> KeySnapshot:
+    """The object's keys as a write of `names` would find them (see `restore`)."""
+    key = obj.data.shape_keys
+    if key is None:
+        return KeySnapshot(False, [], None, {}, obj.active_shape_key_index)
+    owned = set(_owned(key))
+    blocks = key.key_blocks
+    coords = {n: bulk_get(blocks[n].data, "co", np.float32, 3) for n in names if n in owned and n in blocks}
+    return KeySnapshot(True, [kb.name for kb in blocks],
+                       list(key[OWNED_PROP]) if OWNED_PROP in key else None, coords,
+                       obj.active_shape_key_index)
+
+
+def restore(obj, snap: KeySnapshot) -> None:
+    """Put the object's keys back as `snapshot` found them: keys added since removed (all
+    of them, Basis included, if it had none), rewritten FaceForge keys and ownership restored."""
+    key = obj.data.shape_keys
+    if key is None:
+        return
+    if not snap.had_keys:
+        obj.shape_key_clear()
+        return
+    for name in [kb.name for kb in key.key_blocks if kb.name not in snap.blocks]:
+        obj.shape_key_remove(key.key_blocks[name])
+    for name, co in snap.coords.items():
+        _set_co(key.key_blocks[name], co)
+    if snap.owned is None:
+        key.pop(OWNED_PROP, None)
+    else:
+        key[OWNED_PROP] = snap.owned
+    obj.active_shape_key_index = snap.active_index
+    obj.data.update()
+
+
 def write_shape_keys(obj, deltas, names) -> KeyWriteReport:
     """Create or update FaceForge's keys `names` as basis + `deltas` [K, V, 3], in that order.
 
@@ -87,18 +131,14 @@ def write_shape_keys(obj, deltas, names) -> KeyWriteReport:
     deltas = np.asarray(deltas, dtype=np.float32)
     names = list(names)
     _validate(obj, deltas, names)
-    made_basis = obj.data.shape_keys is None
-    active_index = obj.active_shape_key_index
+    before = snapshot(obj, names)
     report = KeyWriteReport()
-    saved_co: dict[str, np.ndarray] = {}
-    old_owned = None
     try:
-        if made_basis:
+        if not before.had_keys:
             obj.shape_key_add(name="Basis", from_mix=False)
         key = obj.data.shape_keys
         blocks = key.key_blocks
         owned = _owned(key)
-        old_owned = list(owned) if OWNED_PROP in key else None
         user_arkit = {canonical_name(kb.name) for kb in blocks if kb.name not in owned} - {None}
         basis = bulk_get(key.reference_key.data, "co", np.float32, 3)
         for name, delta in zip(names, deltas):
@@ -113,35 +153,14 @@ def write_shape_keys(obj, deltas, names) -> KeyWriteReport:
                 if name not in owned:  # owned earlier, then deleted by the user
                     owned.append(name)
             else:
-                saved_co[name] = bulk_get(kb.data, "co", np.float32, 3)
                 report.updated.append(name)
             _set_co(kb, basis + delta)
         key[OWNED_PROP] = owned
     except BaseException:
-        _rollback(obj, made_basis, report.created, saved_co, old_owned, active_index)
+        restore(obj, before)
         raise
     obj.data.update()
     return report
-
-
-def _rollback(obj, made_basis, created, saved_co, old_owned, active_index) -> None:
-    """Put the mesh's keys back as they were before a failed write."""
-    key = obj.data.shape_keys
-    if key is None:
-        return
-    if made_basis:
-        obj.shape_key_clear()
-        return
-    for name in created:
-        if name in key.key_blocks:
-            obj.shape_key_remove(key.key_blocks[name])
-    for name, co in saved_co.items():
-        _set_co(key.key_blocks[name], co)
-    if old_owned is None:
-        key.pop(OWNED_PROP, None)
-    else:
-        key[OWNED_PROP] = old_owned
-    obj.active_shape_key_index = active_index
 
 
 def remove_faceforge_keys(obj) -> list[str]:

@@ -51,6 +51,7 @@ def rig_objects(objects, options: infer.RigOptions, preview: bool = True,
     arrays, verts, tris, labels = _world_arrays(meshes)
     result = infer.rig(verts, tris, labels, options, progress=progress)
     reports, start = [], 0
+    before = [shape_keys.snapshot(obj, arkit.ARKIT_NAMES) for obj in meshes]
     try:
         for obj, a in zip(meshes, arrays):
             world = result.deltas[:, start:start + len(a.verts)]
@@ -59,9 +60,8 @@ def rig_objects(objects, options: infer.RigOptions, preview: bool = True,
             local = (world @ to_local.T).astype(np.float32)
             reports.append(shape_keys.write_shape_keys(obj, local, arkit.ARKIT_NAMES))
     except BaseException:
-        for obj, rep in zip(meshes, reports):  # all-or-nothing across the objects too
-            for name in rep.created:
-                obj.shape_key_remove(obj.data.shape_keys.key_blocks[name])
+        for obj, snap in zip(meshes, before):  # all-or-nothing across the objects too
+            shape_keys.restore(obj, snap)
         raise
     if preview:
         for obj in meshes:

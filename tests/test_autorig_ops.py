@@ -169,3 +169,41 @@ def test_cli_rig_writes_rigged_files(bpy_empty, tmp_path):
     bpy.ops.wm.open_mainfile(filepath=str(out / "head.blend"))
     head = bpy.data.objects["FaceForge Head"]
     assert len(head.data.shape_keys.key_blocks) == 2 + 52
+
+
+def test_failed_multi_object_rig_restores_every_object(bpy_empty, monkeypatch):
+    """A re-rig that fails on its last object puts every object's keys back: rewritten
+    FaceForge keys get their old shapes, a fresh object loses its new keys and Basis."""
+    bpy = bpy_empty
+    head = _unrigged_head(bpy)
+    left, right = _detach_eyes(bpy, head)
+    autorig.rig_objects([head, left], autorig.infer.RigOptions(), preview=False)
+
+    def keys(obj):
+        key = obj.data.shape_keys
+        if key is None:
+            return None
+        return ({kb.name: np.array([v.co[:] for v in kb.data]) for kb in key.key_blocks},
+                list(key[shape_keys.OWNED_PROP]))
+
+    before = [keys(o) for o in (head, left, right)]
+    assert before[2] is None
+    real, calls = shape_keys.write_shape_keys, []
+
+    def fail_on_third(obj, deltas, names):
+        report = real(obj, deltas, names)
+        calls.append(obj.name)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return report
+
+    monkeypatch.setattr(shape_keys, "write_shape_keys", fail_on_third)
+    with pytest.raises(RuntimeError, match="disk full"):
+        autorig.rig_objects([head, left, right], autorig.infer.RigOptions(strength=0.5), preview=False)
+    assert len(calls) == 3
+    for obj, (coords, owned) in zip((head, left), before[:2]):
+        after, after_owned = keys(obj)
+        assert list(after) == list(coords) and after_owned == owned
+        for name, co in coords.items():
+            np.testing.assert_array_equal(after[name], co, err_msg=f"{obj.name}: {name}")
+    assert right.data.shape_keys is None
