@@ -1,0 +1,132 @@
+"""Bake Video end to end with the shipped regressor: operator, undo, head rotation on a
+bone, the command line over a folder of clips, and bad inputs that change nothing."""
+from itertools import islice
+
+import cv2
+import numpy as np
+import pytest
+
+from faceforge.ml.video.decode import open_video
+from faceforge.ops import cli, video
+
+from helpers import tiny_rigged_mesh
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data):
+    return shared_data / "video" / "grid" / "bbaf2n.mpg"  # 3 s of a speaking face, 25 fps
+
+
+def _black_clip(path, frames=12):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (160, 120))
+    for _ in range(frames):
+        writer.write(np.zeros((120, 160, 3), np.uint8))
+    writer.release()
+    return path
+
+
+def _key_action(obj):
+    ad = obj.data.shape_keys.animation_data
+    return ad.action if ad else None
+
+
+def _fcurves(action):
+    return [fc for layer in action.layers for strip in layer.strips
+            for bag in strip.channelbags for fc in bag.fcurves]
+
+
+def test_operator_bakes_the_reference_head(bpy_empty, clip):
+    bpy = bpy_empty
+    bpy.context.scene.render.fps = 30
+    assert bpy.ops.faceforge.add_reference_head() == {"FINISHED"}
+    head = bpy.context.view_layer.objects.active
+    assert bpy.ops.faceforge.bake_video(filepath=str(clip), smoothing=0.05) == {"FINISHED"}
+    action = _key_action(head)
+    assert action.name == "Video"
+    curves = {fc.data_path: fc for fc in _fcurves(action)}
+    assert len(curves) == 52
+    jaw = np.array([curves['key_blocks["jawOpen"].value'].evaluate(f) for f in range(1, 91)])
+    assert jaw.std() > 0.02  # the speaker's jaw moves
+    assert head.animation_data.action.name == "Video (head)"
+    assert bpy.context.scene.frame_end >= 90  # 3 s at 30 fps fits the scene
+
+
+def test_undo_removes_the_bake(bpy_empty, clip):
+    bpy = bpy_empty
+    bpy.ops.wm.read_factory_settings(use_empty=False)  # undo needs a window
+    for o in list(bpy.data.objects):
+        bpy.data.objects.remove(o)
+    tiny_rigged_mesh()
+    bpy.ops.ed.undo_push(message="before bake")
+    assert bpy.ops.faceforge.bake_video("EXEC_DEFAULT", True, filepath=str(clip)) == {"FINISHED"}
+    assert _key_action(bpy.data.objects["Tiny"]) is not None
+    bpy.ops.ed.undo()
+    assert _key_action(bpy.data.objects["Tiny"]) is None
+
+
+def test_head_rotation_on_a_bone(bpy_empty, clip):
+    bpy = bpy_empty
+    obj = tiny_rigged_mesh()
+    arm = bpy.data.objects.new("Rig", bpy.data.armatures.new("Rig"))
+    bpy.context.scene.collection.objects.link(arm)
+    bpy.context.view_layer.objects.active = arm
+    bpy.ops.object.mode_set(mode="EDIT")
+    bone = arm.data.edit_bones.new("Head")
+    bone.head, bone.tail = (0, 0, 0), (0, 0, 0.2)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    bake = video.bake_video([obj], clip, head=video.HeadTarget("bone", arm, "Head"))
+    paths = {fc.data_path for fc in _fcurves(arm.animation_data.action)}
+    assert paths == {'pose.bones["Head"].rotation_euler'}
+    assert obj.animation_data is None or obj.animation_data.action is None
+    assert "face tracked in 100% of frames" in video.summary(bake)
+    with pytest.raises(ValueError, match="bone 'Neck' not found"):
+        video.bake_video([obj], clip, head=video.HeadTarget("bone", arm, "Neck"))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.mp4", "no such video file"),
+    (lambda d: (d / "notes.mp4").write_text("not a video") and d / "notes.mp4", "not a video"),
+    (lambda d: _black_clip(d / "black.mp4"), "no face found"),
+])
+def test_bad_clips_are_clear_errors_and_change_nothing(bpy_empty, tmp_path, make, message):
+    bpy = bpy_empty
+    obj = tiny_rigged_mesh()
+    end = bpy.context.scene.frame_end
+    with pytest.raises(ValueError, match=message):
+        video.bake_video([obj], make(tmp_path))
+    assert _key_action(obj) is None and not bpy.data.actions
+    assert bpy.context.scene.frame_end == end
+
+
+def test_unrigged_selection_is_refused_before_tracking(bpy_empty, clip):
+    bpy = bpy_empty
+    obj = tiny_rigged_mesh(keys=(), user_keys=("Smile",))
+    with pytest.raises(ValueError, match="no selected mesh has ARKit-named shape keys"):
+        video.bake_video([obj], clip)
+    with pytest.raises(RuntimeError, match="no selected mesh"):  # the operator's ERROR report
+        bpy.ops.faceforge.bake_video(filepath=str(clip))
+
+
+def test_cli_bakes_a_folder_and_reports_failures(bpy_empty, tmp_path, clip):
+    bpy = bpy_empty
+    tiny_rigged_mesh()
+    head = tmp_path / "head.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(head))
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "talk.mpg").write_bytes(clip.read_bytes())
+    _black_clip(clips / "empty.mp4")
+    frames = tmp_path / "frames"  # an image sequence folder is one clip
+    frames.mkdir()
+    for i, (_, rgb) in enumerate(islice(open_video(clip), 10)):
+        cv2.imwrite(str(frames / f"f_{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    code = cli.run(["video", str(head), str(clips), str(frames), "-o", str(out),
+                    "--neutral", "0-1", "--gain", "mouth=1.2", "--take", "Perf"])
+    assert code == 1  # the faceless clip failed, the others were written
+    assert sorted(p.name for p in out.iterdir()) == ["frames.blend", "talk.blend"]
+    bpy.ops.wm.open_mainfile(filepath=str(out / "talk.blend"))
+    assert _key_action(bpy.data.objects["Tiny"]).name == "Perf"
+    with pytest.raises(SystemExit, match="--gain"):
+        cli.run(["video", str(head), str(clips), "-o", str(out), "--gain", "ears=2"])
+
