@@ -1,0 +1,98 @@
+"""The FACS regressor's numpy runtime (Blender ships no torch): MediaPipe landmarks of a
+clip -> 52 ARKit weights and the head's rotation per frame, causally.
+
+Per frame, features.frame_features normalises pose, scale and identity; an MLP encodes
+each frame; residual causal dilated convolutions (left replicate padding) mix the last
+`receptive_field` frames; a linear head gives the weights and a correction of the fitted
+head rotation. Mirrors `model.FacsNet` layer for layer (tests check numpy == torch).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .face_model import matrix_euler
+from .features import frame_features
+
+DEFAULT_WEIGHTS = Path(__file__).with_name("facs_regressor.npz")
+ROTATION_STEP = 0.1   # radians per unit of the network's rotation outputs
+CHUNK = 4096          # frames per forward pass (bounded memory on long clips)
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+class FacsRegressor:
+    """Exported weights (`params`: name -> array, as saved by train.export) and the forward pass."""
+
+    def __init__(self, params: dict[str, np.ndarray]):
+        self.p = {k: np.asarray(v, dtype=np.float32) if v.dtype.kind == "f" else v
+                  for k, v in params.items()}
+        self.template = params["template"].astype(np.float64)
+        self.stable = params["stable"].astype(np.float64)
+        self.subset = params["subset"].astype(np.int64)
+        self.dilations = [int(d) for d in params["cfg.dilations"]]
+        self.kernel = int(params["cfg.kernel"])
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames (the current one included) that an output depends on through the
+        convolutions; the running neutral in the features looks at the whole past."""
+        return 1 + (self.kernel - 1) * sum(self.dilations)
+
+    def features(self, landmarks: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised per-frame features [T,F] and the fitted head rotation [T,3,3]."""
+        feats, rot = frame_features(landmarks, aspect, self.template, self.stable,
+                                    self.subset)
+        return (feats - self.p["feat_mean"]) / self.p["feat_std"], rot
+
+    def network(self, x: np.ndarray) -> np.ndarray:
+        """Standardised features [T,F] -> raw outputs [T,55] (52 weights, 3 rotation)."""
+        out = np.empty((len(x), len(self.p["out.bias"])), dtype=np.float32)
+        reach = self.receptive_field - 1
+        for lo in range(0, len(x), CHUNK):
+            start = max(0, lo - reach)
+            out[lo:lo + CHUNK] = self._forward(x[start:lo + CHUNK])[lo - start:]
+        return out
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        p = self.p
+        h = _relu(x @ p["enc0.weight"].T + p["enc0.bias"])
+        h = _relu(h @ p["enc1.weight"].T + p["enc1.bias"])
+        steps = np.arange(len(h))
+        for b, d in enumerate(self.dilations):
+            w = p[f"blocks.{b}.conv.weight"]            # [out, in, kernel] (torch Conv1d)
+            y = p[f"blocks.{b}.conv.bias"].copy()
+            for k in range(self.kernel):                # tap k looks (kernel-1-k)*d frames back
+                y = y + h[np.maximum(steps - (self.kernel - 1 - k) * d, 0)] @ w[:, :, k].T
+            h = h + _relu(y) @ p[f"blocks.{b}.mix.weight"].T + p[f"blocks.{b}.mix.bias"]
+        return h @ p["out.weight"].T + p["out.bias"]
+
+    def predict(self, landmarks: np.ndarray, aspect: float = 4 / 3) -> tuple[np.ndarray, np.ndarray]:
+        """Track.landmarks [T,478,3] (gaps filled, no NaN) and the frame's width/height ->
+        (ARKit weights [T,52] float32 in 0..1, head rotation [T,3] float32 XYZ Euler
+        radians of a head facing -Y). Causal: frame t uses frames <= t only."""
+        landmarks = np.asarray(landmarks, dtype=np.float32)
+        if landmarks.ndim != 3 or landmarks.shape[1:] != (478, 3):
+            raise ValueError(f"expected landmarks [T, 478, 3], got {landmarks.shape}")
+        if len(landmarks) == 0:
+            return np.zeros((0, 52), np.float32), np.zeros((0, 3), np.float32)
+        if not np.isfinite(landmarks).all():
+            raise ValueError("landmarks contain NaN/inf: fill tracking gaps first")
+        x, rot = self.features(landmarks, float(aspect))
+        raw = self.network(x)
+        weights = np.clip(raw[:, :52], 0.0, 1.0).astype(np.float32)
+        euler = matrix_euler(rot) + ROTATION_STEP * raw[:, 52:55]
+        return weights, euler.astype(np.float32)
+
+
+def load_regressor(path: str | Path | None = None) -> FacsRegressor:
+    """The committed regressor (or the weights at `path`)."""
+    path = Path(path or DEFAULT_WEIGHTS)
+    if not path.exists():
+        raise FileNotFoundError(f"FACS regressor weights not found: {path}")
+    with np.load(path) as data:
+        return FacsRegressor({k: data[k] for k in data.files})
+

@@ -1,0 +1,192 @@
+"""Train the FACS regressor on synthetic landmark clips of bound heads (torch, one CPU
+thread), resumable, and export the numpy weights.
+
+    python -m faceforge.ml.video.train [--families anny ict] [--minutes 40] \
+        [--out checkpoints/video_regressor/main] [--export ml/video/facs_regressor.npz]
+
+Losses on the weights' position, velocity and acceleration (the last weighted low, so
+the output stays responsive) plus the head rotation. Training identities are seeds
+0..TRAIN_SEEDS-1 of each family; the rest are held out for evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..autorig.sources import SHARED_DATA
+from .face_model import BINDINGS, FAMILIES, LandmarkModel, load_model, matrix_euler
+from .features import frame_features
+from .metrics import shape_scores
+from .model import FacsNet
+from .regressor import ROTATION_STEP
+from .synth import load_noise, random_clip
+
+TRAIN_SEEDS = 16
+TEST_SEEDS = (16, 17, 18, 19)
+LOSS_VEL, LOSS_ACC, LOSS_ROT = 0.5, 0.05, 20.0
+STABLE_QUANTILE = 0.3
+MEDIAPIPE_JSON = SHARED_DATA / "mediapipe" / "mediapipe_blendshape_names.json"
+CHEEKS = (50, 280, 205, 425, 117, 346, 187, 411, 123, 352, 36, 266)  # cheekPuff/Squint cues
+
+
+def feature_subset() -> np.ndarray:
+    """Landmarks the network reads: the 146 of MediaPipe's own blendshape model + cheeks."""
+    mp = json.loads(MEDIAPIPE_JSON.read_text())["landmark_subset_idxs_fed_to_blendshape_model"]
+    return np.unique(np.r_[mp, CHEEKS]).astype(np.int64)
+
+
+def load_models(families, seeds, response: bool = True) -> list[LandmarkModel]:
+    """Bound landmark models; with `response`, each family's measured tracker response
+    (scripts/measure_video_response.py) corrects the analytic deltas."""
+    path = BINDINGS / "response.npz"
+    fix = dict(np.load(path)) if response and path.exists() else {}
+    models = []
+    for f in families:
+        for s in seeds:
+            m = load_model(f, s)
+            models.append(LandmarkModel(m.neutral, m.deltas + fix.get(f"{f}.correction", 0.0)))
+    return models
+
+
+def template_of(models: list[LandmarkModel]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean neutral landmarks [478,3] and stable-landmark weights [478] (the 30 % that
+    expressions move least; irises excluded) for the similarity fit."""
+    template = np.mean([m.neutral for m in models], axis=0).astype(np.float64)
+    motion = np.mean([np.linalg.norm(m.deltas, axis=2).max(axis=0) for m in models], axis=0)
+    motion[468:] = np.inf
+    return template, (motion <= np.quantile(motion[:468], STABLE_QUANTILE)).astype(np.float64)
+
+
+class ClipMaker:
+    """Random noisy clips of the given landmark models -> (features, truth) arrays."""
+
+    def __init__(self, models, template, stable, subset, noise, frames: int):
+        self.models, self.template, self.stable, self.subset = models, template, stable, subset
+        self.noise, self.frames = noise, frames
+
+    def clip(self, rng):
+        model = self.models[rng.integers(len(self.models))]
+        c = random_clip(rng, model, self.frames, self.noise)
+        feats, rot = frame_features(c.landmarks, c.camera.size[0] / c.camera.size[1],
+                                    self.template, self.stable, self.subset)
+        return feats, c.weights, c.euler, matrix_euler(rot).astype(np.float32)
+
+    def batch(self, rng, n: int):
+        return [np.stack(a) for a in zip(*(self.clip(rng) for _ in range(n)))]
+
+
+def losses(net, mean, std, batch) -> dict[str, torch.Tensor]:
+    feats, weights, euler, fitted = (torch.from_numpy(a) for a in batch)
+    raw = net((feats - mean) / std)
+    w = raw[..., :52]
+    rot = fitted + ROTATION_STEP * raw[..., 52:]
+    vel, vel_t = w.diff(dim=1), weights.diff(dim=1)
+    return dict(pos=((w - weights) ** 2).mean(),
+                vel=((vel - vel_t) ** 2).mean() * LOSS_VEL,
+                acc=((vel.diff(dim=1) - vel_t.diff(dim=1)) ** 2).mean() * LOSS_ACC,
+                rot=((rot - euler) ** 2).mean() * LOSS_ROT)
+
+
+def export(net: FacsNet, mean, std, template, stable, subset, path: Path, meta: dict) -> None:
+    """Weights + normalisation as the flat npz `regressor.FacsRegressor` reads."""
+    params = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
+    params.update({"feat_mean": mean.numpy(), "feat_std": std.numpy(),
+                   "template": template.astype(np.float32), "stable": stable.astype(np.float32), "subset": subset,
+                   "cfg.dilations": np.array(net.dilations), "cfg.kernel": np.array(net.kernel)})
+    params.update({f"meta.{k}": np.array(v) for k, v in meta.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **params)
+
+
+def validate(net, mean, std, val) -> tuple[float, float]:
+    """Mean per-shape correlation and MAE on fixed held-out clips."""
+    with torch.no_grad():
+        raw = net((torch.from_numpy(val[0]) - mean) / std).numpy()
+    pred = np.clip(raw[..., :52], 0, 1).reshape(-1, 52)
+    s = shape_scores(val[1].reshape(-1, 52), pred)
+    return float(np.nanmean(s["corr"])), float(s["mae"].mean())
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    ap.add_argument("--out", type=Path, default=Path("checkpoints/video_regressor/main"))
+    ap.add_argument("--export", type=Path, default=None, help="npz path (default: OUT/facs_regressor.npz)")
+    ap.add_argument("--minutes", type=float, default=40.0,
+                    help="wall-clock training budget; the learning rate anneals over it")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--frames", type=int, default=96)
+    ap.add_argument("--width", type=int, default=192)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = args.out / "checkpoint.pt"
+
+    models = load_models(args.families, range(TRAIN_SEEDS))
+    template, stable = template_of(models)
+    noise = load_noise(BINDINGS / "noise.npz")
+    subset = feature_subset()
+    maker = ClipMaker(models, template, stable, subset, noise, args.frames)
+    val_maker = ClipMaker(load_models(args.families, TEST_SEEDS), template, stable, subset,
+                          noise, args.frames)
+    val = val_maker.batch(np.random.default_rng(999), 24)
+
+    rng = np.random.default_rng(args.seed)
+    first = maker.batch(rng, 32)[0].reshape(-1, val[0].shape[-1])
+    mean = torch.from_numpy(first.mean(0))
+    std = torch.from_numpy(np.maximum(first.std(0), 1e-3))
+    net = FacsNet(first.shape[1], width=args.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    step, spent = 0, 0.0
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False)
+        net.load_state_dict(ck["net"]), opt.load_state_dict(ck["opt"])
+        mean, std, step, rng, spent = ck["mean"], ck["std"], ck["step"], ck["rng"], ck["spent"]
+        print(f"resumed at step {step} after {spent / 60:.1f} min", flush=True)
+    budget = args.minutes * 60
+
+    def save():
+        torch.save(dict(net=net.state_dict(), opt=opt.state_dict(), mean=mean, std=std,
+                        step=step, rng=rng, spent=elapsed()), ckpt_path)
+        export(net, mean, std, template, stable, subset, args.export or args.out / "facs_regressor.npz",
+               dict(families=",".join(args.families), steps=step, train_seeds=TRAIN_SEEDS))
+
+    start, running = time.time(), {}
+
+    def elapsed() -> float:
+        return spent + time.time() - start
+
+    while elapsed() < budget:
+        frac = elapsed() / budget  # warm up over 3 %, then cosine to zero at the deadline
+        for g in opt.param_groups:
+            g["lr"] = args.lr * min(1.0, frac / 0.03) * 0.5 * (1 + np.cos(np.pi * frac))
+        parts = losses(net, mean, std, maker.batch(rng, args.batch))
+        loss = sum(parts.values())
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        step += 1
+        for k, v in parts.items():
+            running[k] = 0.98 * running.get(k, v.item()) + 0.02 * v.item()
+        if step % 100 == 0:
+            print(f"step {step} {elapsed():.0f}s " +
+                  " ".join(f"{k} {v:.4f}" for k, v in running.items()), flush=True)
+        if step % 500 == 0:
+            corr, mae = validate(net, mean, std, val)
+            print(f"  held-out: mean per-shape corr {corr:.3f}, MAE {mae:.4f}", flush=True)
+            save()
+    save()
+    corr, mae = validate(net, mean, std, val)
+    print(f"done at step {step}: held-out mean per-shape corr {corr:.3f}, MAE {mae:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
