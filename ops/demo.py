@@ -1,6 +1,7 @@
 """The demo: Auto-Rig Face rigs the built-in human head (its own ARKit keys left out) and
-Suzanne, both perform a 10-second emotion track, saved as .blend and .glb and rendered
-as a contact sheet, all headless on the CPU."""
+Suzanne; both get three takes: a 10-second emotion track, lip-sync of a bundled utterance
+with a smile layered on the upper face, and a bundled face clip tracked by the video
+pipeline. Saved as .blend and .glb, each take rendered as a contact sheet, all headless."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,19 +9,24 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..addon import reference_head, render, scene_files
+from ..addon import keyframes, reference_head, render, scene_files
 from ..ml.autorig import infer
-from . import autorig, batch, emotion
+from . import autorig, batch, emotion, lipsync, video
 
 DEMO_TRACK = ("0:neutral,1:happiness,2.5:happiness+surprise,3.5:surprise,5:sadness*0.9,"
               "6.5:anger,8:disgust*0.8,9:neutral")
 DEMO_SECONDS = 10.0
 SHEET_FRAMES = 12
+PACKAGE = Path(__file__).resolve().parents[1]
+UTTERANCE = PACKAGE / "ml" / "lipsync" / "data" / "demo_utterance.wav"  # espeak-ng, see its script
+CLIP = PACKAGE / "ml" / "video" / "data" / "demo_clip.mp4"  # scripts/make_demo_clip.py
+TAKES = ("Demo Emotion", "Demo Lip-Sync", "Demo Video")
+SHEETS = ("demo.png", "demo_lipsync.png", "demo_video.png")
 
 
 def build_demo_scene(fps: int = 24):
-    """Empty scene + auto-rigged human head and Suzanne + the demo emotion take;
-    returns (scene, [head, suzanne])."""
+    """Empty scene + auto-rigged human head and Suzanne + the three demo takes (emotion
+    active); returns (scene, [head, suzanne])."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = fps, 1.0
@@ -32,23 +38,35 @@ def build_demo_scene(fps: int = 24):
     size = 0.8 * head.dimensions.z / suzanne.dimensions.z  # side by side, at the head's size
     suzanne.scale = (size,) * 3
     suzanne.location = (head.dimensions.x + 0.6 * suzanne.dimensions.x * size, 0.0, head.location.z)
-    emotion.bake_emotion([head, suzanne], DEMO_TRACK, take="Demo Emotion",
+    emotion.bake_emotion([head, suzanne], DEMO_TRACK, take=TAKES[0],
                          duration=DEMO_SECONDS, scene=scene)
+    lipsync.bake_lipsync([head, suzanne], UTTERANCE, take=TAKES[1], scene=scene,
+                         transcript=UTTERANCE.with_suffix(".txt").read_text(encoding="utf-8"),
+                         emotion_spec="0:happiness*0.7")
+    video.bake_video([head, suzanne], CLIP, take=TAKES[2], scene=scene)
+    for obj in (head, suzanne):
+        keyframes.set_active_take(obj, TAKES[0])
     bpy.context.view_layer.update()
     render.frame_objects(scene, [head, suzanne])
     return scene, [head, suzanne]
 
 
 def run_demo(out_dir: Path, overwrite: bool = True) -> list[Path]:
-    """Write demo.blend, demo.glb and demo.png into out_dir; returns their paths."""
+    """Write demo.blend, demo.glb and a contact sheet per take (demo.png,
+    demo_lipsync.png, demo_video.png) into out_dir; returns their paths."""
     out_dir = Path(out_dir)
-    scene, _ = build_demo_scene()
-    blend, glb, png = out_dir / "demo.blend", out_dir / "demo.glb", out_dir / "demo.png"
-    frames = np.linspace(scene.frame_start, scene.frame_end, SHEET_FRAMES).round().astype(int)
-    with batch.atomic_output(png, overwrite) as tmp:
-        render.render_contact_sheet(scene, frames.tolist(), tmp, columns=4, resolution=320)
+    scene, objects = build_demo_scene()
+    blend, glb = out_dir / "demo.blend", out_dir / "demo.glb"
+    sheets = [out_dir / name for name in SHEETS]
+    for take, png in reversed(list(zip(TAKES, sheets))):  # the emotion take ends active
+        for obj in objects:
+            keyframes.set_active_take(obj, take)
+        last = keyframes.take_frames(objects[0]).max()
+        frames = np.linspace(scene.frame_start, last, SHEET_FRAMES).round().astype(int)
+        with batch.atomic_output(png, overwrite) as tmp:
+            render.render_contact_sheet(scene, frames.tolist(), tmp, columns=4, resolution=320)
     with batch.atomic_output(glb, overwrite) as tmp:
         scene_files.export_glb(tmp)
     with batch.atomic_output(blend, overwrite) as tmp:
         scene_files.save_scene(tmp)
-    return [blend, glb, png]
+    return [blend, glb, *sheets]

@@ -1,6 +1,7 @@
 """The README's demo: .blend, .glb with ARKit-named morph targets, and a contact sheet."""
 import numpy as np
 
+from faceforge.addon import keyframes
 from faceforge.addon.scene_files import glb_json
 from faceforge.ml.arkit import ARKIT_NAMES
 from faceforge.ops import demo
@@ -8,13 +9,15 @@ from faceforge.ops import demo
 
 def test_demo_writes_blend_glb_and_contact_sheet(bpy_empty, tmp_path):
     bpy = bpy_empty
-    blend, glb, png = demo.run_demo(tmp_path)
-    assert [p.name for p in (blend, glb, png)] == ["demo.blend", "demo.glb", "demo.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.blend", "demo.glb", "demo.png"]
+    paths = demo.run_demo(tmp_path)
+    names = ["demo.blend", "demo.glb", "demo.png", "demo_lipsync.png", "demo_video.png"]
+    assert [p.name for p in paths] == names
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    blend, glb, png = paths[:3]
 
     gltf = glb_json(glb)
     assert tuple(gltf["meshes"][0]["extras"]["targetNames"]) == ARKIT_NAMES
-    anim = gltf["animations"][0]
+    anim = gltf["animations"][0]  # the active take; the others live in the .blend
     assert anim["name"] == "Demo Emotion"
     assert any(c["target"]["path"] == "weights" for c in anim["channels"])
 
@@ -34,4 +37,7 @@ def test_demo_writes_blend_glb_and_contact_sheet(bpy_empty, tmp_path):
         obj = bpy.data.objects[name]
         assert len(obj.data.shape_keys.key_blocks) == 53
         assert obj.data.shape_keys.animation_data.action.name.startswith("Demo Emotion")
+        assert set(demo.TAKES) <= set(keyframes.list_takes(obj))
     assert bpy.context.scene.frame_end >= 241
+    strips = bpy.context.scene.sequence_editor.strips
+    assert strips["Demo Lip-Sync"].sound is not None  # the utterance plays with its take
