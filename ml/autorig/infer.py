@@ -2,7 +2,7 @@
 
 Pipeline: validate -> canonical frame (eyeballs if the head has them, else the head's
 shape) -> decimated proxy -> network on the proxy -> smooth transfer to every vertex ->
-rigid eye gaze, rigid jaw for teeth/tongue, lids kept off the eyeballs -> strengths ->
+rigid eye gaze, blinks closed fully, rigid jaw for teeth/tongue, lids kept off the eyeballs -> strengths ->
 back to the mesh's own space.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..geometry.mesh import clean_triangles
 from ..geometry.parts import connected_components
 from ..geometry.remesh import closest_points, decimate, smooth_transfer, transfer
 from . import eyes as eyes_mod
+from .blink import close_blink
 from .features import mesh_inputs
 from .frame import Transform, axis_vector, canonical_transform, estimate_frame, from_canonical, to_canonical
 from .runtime import AutoRigRuntime
@@ -153,6 +154,7 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
     if eye is not None:
         eye_c = canonical_eyes(eye, T)
         deltas = _eye_motion(verts_c, deltas, eye_c, options.include_eyes)
+        deltas = _close_blinks(verts_c, deltas, eye_c, skin)
         deltas = _keep_lids_off(verts_c, deltas, eye_c, skin)
     if len(mouth_parts):
         deltas = eyes_mod.jaw_rigid(verts_c, deltas, labels, mouth_parts)
@@ -209,6 +211,16 @@ def _eye_motion(verts_c, deltas, eye, include: bool) -> np.ndarray:
     if include:
         for name, d in eyes_mod.gaze_deltas(verts_c, eye).items():
             deltas[INDEX[name], members] = d[members]
+    return deltas
+
+
+def _close_blinks(verts_c, deltas, eye, skin) -> np.ndarray:
+    """Each eyeBlink brings its eye's upper lid all the way down (`blink.close_blink`);
+    the eyeballs themselves stay still."""
+    movable = np.ones(len(verts_c), bool)
+    movable[np.concatenate(eye.members)] = False
+    for k, s in enumerate(BLINKS):
+        deltas[s] = close_blink(verts_c, deltas[s], eye, k, skin, movable)
     return deltas
 
 
