@@ -1,5 +1,7 @@
 """Frames/s of video face tracking on 640x480 video: decode only, MediaPipe only (the floor
-any tracker built on it pays) and decode + track end to end. Median of several runs.
+any tracker built on it pays), decode + track, the FACS regressor alone, and the whole
+Bake Video analysis (decode + track + regress + calibrate + resample) end to end.
+Median of several runs.
 
     python -m faceforge.ml.video.bench_video [--runs 5] [--grid ../shared/data/video/grid]
 """
@@ -15,6 +17,8 @@ import cv2
 import numpy as np
 
 from .decode import open_video
+from .pipeline import analyse_video
+from .regressor import load_regressor
 from .tracking import FaceTracker, face_mesh, track
 
 SIZE = (640, 480)
@@ -71,6 +75,8 @@ def main(argv=None) -> None:
         video = Path(tmp) / "grid_640x480.mp4"
         n = write_640x480(clips, video)
         frames = [rgb for _, rgb in open_video(video)]
+        landmarks = track(video).landmarks
+        regressor = load_regressor()
         rows = [
             ("decode only (open_video, RGB)", lambda: sum(1 for _ in open_video(video))),
             ("MediaPipe only, max_faces=2", _mediapipe_only(frames, 2)),
@@ -79,14 +85,18 @@ def main(argv=None) -> None:
             ("decode + track, max_faces=1", _track_one_face(video)),
             ("decode + track, max_faces=2, frames at 320x240",
              lambda: track(open_video(video, max_side=320))),
+            ("FACS regressor only (predict on tracked landmarks)",
+             lambda: regressor.predict(landmarks, aspect=SIZE[0] / SIZE[1])),
+            ("whole analysis: decode+track+regress (Bake Video)",
+             lambda: analyse_video(video, 25.0, regressor=regressor)),
         ]
         print(f"{n} frames ({len(clips)} GRID clips, 360x288 -> 640x480 mp4v), "
               f"median of {args.runs} runs\n")
-        print(f"| {'stage':<48} | {'frames/s':>8} | {'ms/frame':>8} |")
-        print(f"|{'-' * 50}|{'-' * 9}:|{'-' * 9}:|")
+        print(f"| {'stage':<50} | {'frames/s':>8} | {'ms/frame':>8} |")
+        print(f"|{'-' * 52}|{'-' * 9}:|{'-' * 9}:|")
         for name, fn in rows:
             fps = _rate(fn, n, args.runs)
-            print(f"| {name:<48} | {fps:8.1f} | {1000 / fps:8.2f} |")
+            print(f"| {name:<50} | {fps:8.1f} | {1000 / fps:8.2f} |")
         full, small = track(video), track(open_video(video, max_side=320))
         err = np.linalg.norm((full.landmarks - small.landmarks)[..., :2] * SIZE, axis=-1)
         print(f"\nlandmarks from 320x240 frames vs 640x480 (in 640x480 pixels): "
