@@ -2,8 +2,8 @@
 
 Pipeline: validate -> canonical frame (eyeballs if the head has them, else the head's
 shape) -> decimated proxy -> network on the proxy -> smooth transfer to every vertex ->
-rigid eye gaze, blinks closed fully, rigid jaw for teeth/tongue, lids kept off the eyeballs -> strengths ->
-back to the mesh's own space.
+rigid eye gaze, blinks closed fully, rigid jaw for teeth/tongue, lids kept off the
+eyeballs -> strengths -> back to the mesh's own space.
 """
 from __future__ import annotations
 
