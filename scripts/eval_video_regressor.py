@@ -24,9 +24,9 @@ import numpy as np
 
 from faceforge.ml.arkit import ARKIT_NAMES
 from faceforge.ml.video.baseline import PerFrameBaseline
-from faceforge.ml.video.evaluate import (EvalClip, audio_envelope, eval_performance, grid_row,
+from faceforge.ml.video.evaluate import (MIN_GAIN, EvalClip, audio_envelope, eval_performance, grid_row,
                                          score, shape_table, table, visible_shapes)
-from faceforge.ml.video.face_model import FAMILIES, load_model, make_head
+from faceforge.ml.video.face_model import BINDINGS, FAMILIES, load_model, make_head
 from faceforge.ml.video.regressor import load_regressor
 from faceforge.ml.video.tracking import track
 from faceforge.ml.video.train import TRAIN_SEEDS, load_models, template_of
@@ -40,6 +40,7 @@ def rendered_clip(family: str, seed: int, frames: int) -> EvalClip:
     """Render (bpy) and track one test clip, cached by family, seed and length."""
     path = CACHE / f"{family}_{seed:03d}_{frames}.npz"
     if not path.exists():
+        print(f"rendering and tracking {path.name} ...", flush=True)
         from faceforge.addon.face_render import render_clip
         weights, euler, cam = eval_performance(family, seed, frames)
         rgb = render_clip(make_head(family, seed), weights, euler, cam)
@@ -78,9 +79,13 @@ def render_and_track(args) -> None:
         print(f"{f}: {len(clips[f])} clips x {args.frames} frames, tracked {found.mean():.1%}")
     rows, shape_cols = [], []
     for f in FAMILIES:
-        vis = np.all([visible_shapes(load_model(f, s)) for s in args.seeds], axis=0)
-        hidden = [n for n, v in zip(ARKIT_NAMES, vis) if not v]
-        print(f"{f}: shapes not visible in landmarks: {', '.join(hidden) or 'none'}")
+        gain = np.load(BINDINGS / "response.npz")[f"{f}.gain"]
+        geometric = np.all([visible_shapes(load_model(f, s)) for s in args.seeds], axis=0)
+        vis = np.all([visible_shapes(load_model(f, s), gain) for s in args.seeds], axis=0)
+        print(f"{f}: shapes that move no landmark: "
+              f"{', '.join(n for n, v in zip(ARKIT_NAMES, geometric) if not v) or 'none'}; "
+              f"moving but followed by MediaPipe at < {MIN_GAIN:.0%} (not 'visible'): "
+              f"{', '.join(n for n, v, g in zip(ARKIT_NAMES, vis, geometric) if g and not v) or 'none'}")
         methods = [("regressor (both families)", main_reg), ("per-frame baseline", base)]
         other = "ict" if f == "anny" else "anny"
         cross = args.ict_only if f == "anny" else args.anny_only
@@ -96,6 +101,11 @@ def render_and_track(args) -> None:
                 shape_cols.append((f"{f}: {name}", s))
     print("\n## Render-and-track\n")
     print(table(rows))
+    for f in FAMILIES:
+        got = {m: sc for t, m, sc in rows if t.startswith(f)}
+        reg, base = got["regressor (both families)"], got["per-frame baseline"]
+        print(f"\n{f}: regressor / baseline static jitter = {reg['jitter'] / base['jitter']:.2f}; "
+              f"mean corr (visible) {reg['corr']:.3f} vs {base['corr']:.3f}")
     print("\nHead rotation mean abs error (deg): " +
           "; ".join(f"{t} / {m}: {s['rot']:.2f}" for t, m, s in rows))
     for f in FAMILIES:

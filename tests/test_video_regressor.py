@@ -160,3 +160,14 @@ def test_metrics():
     assert static_mask(still).all()
     noisy = still + np.random.default_rng(0).normal(0, 0.01, still.shape)
     assert jitter(noisy, static_mask(still)) > jitter(still, static_mask(still)) == 0.0
+
+
+def test_random_performances_are_plausible():
+    from faceforge.ml.arkit import INDEX
+    w = random_weights(np.random.default_rng(8), 600, 30.0, hold_neutral=10)
+    assert w.shape == (600, 52) and (w >= 0).all() and (w <= 1).all() and not w[:10].any()
+    for a, b in (("jawLeft", "jawRight"), ("mouthLeft", "mouthRight")):
+        assert not ((w[:, INDEX[a]] > 0) & (w[:, INDEX[b]] > 0)).any()
+    blink = w[:, INDEX["eyeBlinkLeft"]] > 0.7
+    assert 1 <= (np.diff(blink.astype(int)) == 1).sum() and blink.mean() < 0.3
+    assert (w > 0.05).mean() < 0.4   # sparse: most shapes rest most of the time

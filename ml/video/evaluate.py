@@ -20,6 +20,7 @@ EVAL_FPS = 30.0
 EVAL_SIZE = (640, 480)
 NEUTRAL_FRAMES = 10
 VISIBLE = 0.01      # a shape is landmark-visible when it moves a landmark by 1 % of the face height
+MIN_GAIN = 0.25     # ... and MediaPipe reports at least this share of that motion
 
 
 @dataclass
@@ -47,10 +48,12 @@ def eval_performance(family: str, seed: int, frames: int) -> tuple[np.ndarray, n
     return weights, euler.astype(np.float32), cam
 
 
-def visible_shapes(model: LandmarkModel) -> np.ndarray:
-    """[52] bool: shapes whose weight-1 delta moves some landmark by > VISIBLE face heights."""
+def visible_shapes(model: LandmarkModel, gain: np.ndarray | None = None) -> np.ndarray:
+    """[52] bool: shapes whose weight-1 delta moves some landmark by > VISIBLE face heights
+    and, given the measured tracker `gain` [52], that MediaPipe follows (>= MIN_GAIN)."""
     face = np.ptp(model.neutral[:468, 2])
-    return np.linalg.norm(model.deltas, axis=2).max(axis=1) > VISIBLE * face
+    moves = np.linalg.norm(model.deltas, axis=2).max(axis=1) > VISIBLE * face
+    return moves if gain is None else moves & (gain >= MIN_GAIN)
 
 
 def score(clips: list[EvalClip], preds: list[np.ndarray], visible: np.ndarray) -> dict:
@@ -112,7 +115,7 @@ def audio_envelope(path: Path, times: np.ndarray) -> np.ndarray | None:
     return np.sqrt((cs[hi] - cs[lo]) / np.maximum(hi - lo, 1))
 
 
-def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 6) -> tuple[float, int]:
+def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 10) -> tuple[float, int]:
     """(correlation, lag in frames) maximising corr(a[t], b[t - lag]); lag > 0: a follows b."""
     best = (-2.0, 0)
     for lag in range(-max_lag, max_lag + 1):

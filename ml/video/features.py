@@ -23,10 +23,11 @@ def similarity(points: np.ndarray, template: np.ndarray, weights: np.ndarray):
     weighted (stable) landmarks (Umeyama); reflections excluded."""
     w = weights / weights.sum()
     pc = w @ template
-    qc = np.matmul(w, points)                                # [T,3]
+    qc = np.tensordot(points, w, axes=([1], [0]))            # [T,3]
     p0, q0 = template - pc, points - qc[:, None]
     s = np.sqrt((q0 ** 2).sum(-1) @ w / (w @ (p0 ** 2).sum(-1)))
-    cov = np.matmul((w[:, None] * p0).T, q0)                 # [T,3,3] template x points
+    # [T,3,3] template x points covariance, one GEMM over all frames
+    cov = np.tensordot(q0, w[:, None] * p0, axes=([1], [0])).transpose(0, 2, 1)
     u, _, vt = np.linalg.svd(cov)
     d = np.sign(np.linalg.det(np.matmul(u, vt)))
     vt[:, -1] *= np.where(d == 0, 1.0, d)[:, None]
