@@ -10,10 +10,14 @@ from scipy.ndimage import gaussian_filter1d
 from ..arkit import INDEX, NUM_SHAPES
 from ..tracks import Layer, composite
 from .audio import clipped_fraction, frame_level_db, peak_dbfs, remove_dc, resample
+from .neural.runtime import mouth_weights
 from .phonemes import RATE, Phone, phones_from_audio
 from .visemes import coarticulate
 
-ENGINES = ("phonetic", "energy")
+ENGINES = ("phonetic", "phonetic-words", "neural", "energy")
+# The best engine without a transcript in the evaluation (docs/model_card_lipsync.md);
+# with a transcript "phonetic-words" and "phonetic" are the same forced alignment.
+DEFAULT_ENGINE = "phonetic-words"
 QUIET_DBFS = -35.0        # peak below this: warn that the audio is very quiet
 CLIP_WARN = 0.001         # share of samples at full scale that counts as clipping
 SPEECH_RANGE_DB = 30.0    # levels this far below the loud level count as not speaking
@@ -82,12 +86,15 @@ def secondary_motion(samples: np.ndarray, rate: int, fps: float,
 
 
 def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None = None,
-            engine: str = "phonetic", secondary: bool = True, emotion: np.ndarray | None = None,
-            seed: int = 0) -> LipSyncResult:
+            engine: str = DEFAULT_ENGINE, secondary: bool = True,
+            emotion: np.ndarray | None = None, seed: int = 0) -> LipSyncResult:
     """Animate speech: weights [T, 52] at fps (T = round(duration * fps) + 1).
 
     engine "phonetic": pocketsphinx phones (force-aligned to `transcript` if given) ->
-    visemes with coarticulation, owning the lower face; "energy": the loudness baseline.
+    visemes with coarticulation, owning the lower face; "phonetic-words": the same, but
+    without a transcript, words are recognised first and aligned (slower, fewer phone
+    errors); "neural": the causal network from
+    log-mel (no phones; the transcript is not used); "energy": the loudness baseline.
     `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
     secondary motion is added on top of it.
     """
@@ -107,9 +114,15 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
                         f"at full scale); timing may suffer")
     samples = resample(samples, rate, RATE)
     duration = len(samples) / RATE
-    if engine == "phonetic":
-        phones, notes = phones_from_audio(samples, RATE, transcript)
+    if engine in ("phonetic", "phonetic-words"):
+        phones, notes = phones_from_audio(samples, RATE, transcript,
+                                          words=engine == "phonetic-words")
         lip = coarticulate(phones, fps, duration)
+    elif engine == "neural":
+        phones, notes = [], ["the neural engine does not use the transcript"] if transcript else []
+        lip = mouth_weights(samples, fps)
+        if not lip.any():
+            notes.append("no speech found in the audio")
     else:
         phones, notes = [], []
         lip = energy_envelope(samples, RATE, fps)

@@ -45,6 +45,7 @@ REF_OPENNESS = {**{v: 1.0 for v in ("AA", "AE", "AO", "AW", "AY")},
                 **{c: 0.0 for c in BILABIALS}, "F": 0.1, "V": 0.1, SIL: 0.0}
 CONSONANT_OPENNESS = 0.25
 ENGINES = {"phonetic": ("phonetic", False), "phonetic+transcript": ("phonetic", True),
+           "phonetic-words": ("phonetic-words", False), "neural": ("neural", False),
            "energy baseline": ("energy", False),
            # the viseme model on the reference phones: its ceiling without phone errors
            "visemes on reference phones": ("oracle", False)}
@@ -160,20 +161,23 @@ def clip_metrics(gap: np.ndarray, width: np.ndarray, phones: list[Phone], fps: f
             "gap_p95_mm": p95, "width_mm": float(np.median(width))}
 
 
-def evaluate(data: Path = DATA, fps: float = 30.0) -> dict[str, dict[str, dict[str, float]]]:
-    """{engine: {clip: metrics}} over every clip with reference phones in `data`."""
+def evaluate(data: Path = DATA, fps: float = 30.0,
+             engines=tuple(ENGINES)) -> dict[str, dict[str, dict[str, float]]]:
+    """{engine: {clip: metrics}} over every clip with reference phones in `data`, for the
+    named rows of ENGINES."""
     rig = reference_rig()
     rest_gap = float(measure(np.zeros((1, 52)), rig)[0][0])
     clips = sorted(p for p in Path(data).glob("*.phone.json"))
     if not clips:
         raise FileNotFoundError(f"no <clip>.phone.json files in {data}")
-    results: dict[str, dict[str, dict[str, float]]] = {e: {} for e in ENGINES}
+    results: dict[str, dict[str, dict[str, float]]] = {e: {} for e in engines}
     for ref in clips:
         stem = ref.name[:-len(".phone.json")]
         samples, rate = load_audio(ref.with_name(stem + ".wav"))
         text = ref.with_name(stem + ".txt").read_text()
         phones = reference_phones(ref)
-        for name, (engine, with_text) in ENGINES.items():
+        for name in engines:
+            engine, with_text = ENGINES[name]
             start = time.perf_counter()
             if engine == "oracle":
                 weights = coarticulate(phones, fps, len(samples) / rate)
@@ -213,8 +217,10 @@ def main(argv=None) -> int:
                    help="folder with <clip>.wav, <clip>.txt and <clip>.phone.json")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--json", type=Path, help="also write the metrics here")
+    p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES),
+                   metavar="ROW", help=f"rows to compute (default all: {', '.join(ENGINES)})")
     args = p.parse_args(argv)
-    results = evaluate(args.data, args.fps)
+    results = evaluate(args.data, args.fps, args.engines)
     print(f"fps {args.fps:g}; gap/width in mm on the built-in head at {EYE_DISTANCE_MM:g} mm "
           f"eye distance; jerk = mean squared jerk of the gap in (m/s^3)^2")
     print(format_table(results))

@@ -47,6 +47,16 @@ def _recogniser():
 
 
 @functools.lru_cache(maxsize=1)
+def _word_recogniser():
+    """Large-vocabulary decoder: the bundled US-English trigram language model."""
+    import pocketsphinx
+    return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
+                                lm=_model_file("en-us", "en-us.lm.bin"),
+                                dict=_model_file("en-us", "cmudict-en-us.dict"),
+                                loglevel="FATAL")
+
+
+@functools.lru_cache(maxsize=1)
 def _aligner():
     import pocketsphinx
     return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
@@ -137,6 +147,29 @@ def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]
     return phones, warnings
 
 
+def recognise_words(samples: np.ndarray) -> str:
+    """Words heard in 16 kHz float samples (large-vocabulary recognition), '' if none."""
+    decoder = _word_recogniser()
+    _decode(decoder, _pcm(samples))
+    return decoder.hyp().hypstr if decoder.hyp() is not None else ""
+
+
+def recognise_via_words(samples: np.ndarray) -> list[Phone]:
+    """Phones by recognising words and force-aligning them, chunk by chunk (as in
+    `recognise`, so long files stay cheap); a chunk with no words, or whose words do not
+    align, gets direct phone recognition instead."""
+    phones = []
+    bounds = _chunk_bounds(samples)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        chunk, offset = samples[a:b], a / RATE
+        try:
+            found = align(chunk, recognise_words(chunk))[0]
+        except ValueError:
+            found = recognise(chunk)
+        phones += [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
+    return phones
+
+
 def gate_silence(phones: list[Phone], samples: np.ndarray) -> list[Phone]:
     """Relabel as SIL the phones whose loudest 10 ms frame is GATE_DB below the clip's
     loud level (the recogniser, after level normalisation, finds phones in faint noise)."""
@@ -174,12 +207,14 @@ def merge_silence(phones: list[Phone], duration: float) -> list[Phone]:
     return out
 
 
-def phones_from_audio(samples: np.ndarray, rate: int = RATE,
-                      transcript: str | None = None) -> tuple[list[Phone], list[str]]:
+def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | None = None,
+                      words: bool = False) -> tuple[list[Phone], list[str]]:
     """Timed phones covering the whole clip, and warnings for the user.
 
     `samples` must be at 16 kHz (`audio.load_audio` gives that). With a transcript the
-    words are force-aligned; if that fails the phones are recognised instead (warned).
+    words are force-aligned; without one, `words` recognises words first and aligns those
+    (slower, fewer phone errors) instead of recognising phones directly. If alignment
+    fails the phones are recognised instead (warned).
     Silence, or audio too faint to hold speech, gives a single SIL.
     """
     if rate != RATE:
@@ -197,7 +232,7 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE,
         except ValueError as exc:
             warnings = [f"{exc}; recognising phones without it"]
     if phones is None:
-        phones = recognise(level)
+        phones = recognise_via_words(level) if words else recognise(level)
     phones = merge_silence(gate_silence(phones, level), duration)
     if all(p.label == SIL for p in phones):
         warnings.append("no speech found in the audio")

@@ -28,6 +28,8 @@ OUT = Path("checkpoints/lipsync_neural")
 CONTEXT = 64              # output frames of warm-up context before the scored crop
 RELOAD = 250              # steps between looks for new shards
 VAL_EVERY = 100
+START_SHARE = 0.3         # crops that start at the utterance start (the stream's first state)
+L1_WEIGHT = 0.1           # an L1 term pulls uncertain frames to the rest pose, not the mean
 LIP_WEIGHT = 2.0          # loss weight of the controls that open and close the lips
 VISEME_WEIGHT = 0.3
 CONTROL_WEIGHT = torch.tensor([LIP_WEIGHT if n in ("jawOpen", "mouthClose", "mouthPress")
@@ -69,7 +71,7 @@ def batch(items, rng: np.random.Generator, size: int, crop: int, augment: bool):
     mask = np.zeros((size, length), np.float32)
     for b, (m, c, v) in enumerate(picks):
         k = min(len(c), (len(m) + 1) // 2)
-        s = int(rng.integers(0, max(k - crop, 0) + 1))
+        s = 0 if rng.random() < START_SHARE else int(rng.integers(0, max(k - crop, 0) + 1))
         a = max(s - CONTEXT, 0)
         e = min(s + crop, k)
         seg = m[2 * a:2 * e].astype(np.float32)
@@ -86,15 +88,18 @@ def batch(items, rng: np.random.Generator, size: int, crop: int, augment: bool):
 
 
 def loss_fn(model: LipNet, mel, ctl, vis, mask) -> tuple[torch.Tensor, float]:
-    """Weighted control MSE plus viseme cross-entropy, output frame j against target j - delay."""
+    """Weighted control MSE (+ L1) plus viseme cross-entropy, output frame j against target
+    j - delay; the MSE alone is returned as the second value."""
     pred, logits = model(mel)
     d = model.delay
     pred, logits = pred[:, d:], logits[:, d:]
     ctl, vis, mask = ctl[:, :-d], vis[:, :-d], mask[:, :-d]
     n = mask.sum().clamp(min=1)
-    mse = (((pred - ctl) ** 2 * CONTROL_WEIGHT).mean(-1) * mask).sum() / n
+    err = pred - ctl
+    mse = ((err ** 2 * CONTROL_WEIGHT).mean(-1) * mask).sum() / n
+    l1 = ((err.abs() * CONTROL_WEIGHT).mean(-1) * mask).sum() / n
     ce = (F.cross_entropy(logits.transpose(1, 2), vis, reduction="none") * mask).sum() / n
-    return mse + VISEME_WEIGHT * ce, mse.item()
+    return mse + L1_WEIGHT * l1 + VISEME_WEIGHT * ce, mse.item()
 
 
 def main(argv=None) -> int:

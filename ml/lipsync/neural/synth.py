@@ -33,9 +33,11 @@ PIPER_SHARE = 0.5
 
 
 def targets(phones: list[Phone], duration: float) -> tuple[np.ndarray, np.ndarray]:
-    """(mouth controls [K, C], viseme class [K]) at t = k / FPS from exact phones."""
+    """(mouth controls [K, C], viseme class [K]) at t = k / FPS from exact phones; gaps
+    (the added lead and tail silence) are silence."""
+    phones = merge_silence(phones, duration)
     controls = coarticulate(phones, FPS, duration)[:, CONTROL_COLUMNS]
-    vis, start, _ = segments(merge_silence(phones, duration))
+    vis, start, _ = segments(phones)
     t = np.arange(len(controls)) / FPS
     cls = vis[np.clip(np.searchsorted(start, t, side="right") - 1, 0, len(vis) - 1)]
     return controls.astype(np.float16), cls.astype(np.int8)
