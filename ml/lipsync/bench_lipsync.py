@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     rtf = speed(looped_speech(args.seconds))
     print(f"speed on {args.seconds:g} s of speech (x realtime, one process):")
     for engine, value in rtf.items():
-        print(f"  {engine:9s} {value:8.1f}x  ({value / rtf['phonetic']:.1f}x the phonetic engine)")
+        ratio = value / rtf["phonetic"]
+        print(f"  {engine:14s} {value:8.1f}x  ({ratio:.2f}x the phonetic engine)")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "long.wav"
         sf.write(wav, looped_speech(args.long_minutes * 60), 16000, subtype="PCM_16")
