@@ -13,7 +13,7 @@ from ..addon import keyframes
 from ..addon.head_rotation import object_euler
 from ..ml import arkit, tracks
 from ..ml.lipsync.audio import load_audio
-from ..ml.lipsync.engine import lipsync
+from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
 from ..ml.lipsync.phonemes import Phone
 from . import batch
 from .batch import UserError
@@ -48,7 +48,8 @@ def _add_sound(scene, audio_path: Path, name: str, start_frame: int) -> str:
 
 
 def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: str = "Lip-Sync",
-                 start_frame: int = 1, emotion_spec: str | None = None, scene=None,
+                 engine: str = DEFAULT_ENGINE, start_frame: int = 1,
+                 emotion_spec: str | None = None, scene=None,
                  secondary: bool = True, head_motion: bool = True, add_sound: bool = True,
                  progress=None) -> LipSyncBake:
     """Animate every rigged mesh among `objects` from the speech in `audio_path`.
@@ -72,8 +73,8 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     if emotion_spec:
         emotion = tracks.emotion_track(emotion_spec, emotion_model(), fps,
                                        duration=len(samples) / rate)
-    res = lipsync(samples, rate, fps, transcript=transcript, secondary=secondary,
-                  emotion=emotion)
+    res = lipsync(samples, rate, fps, transcript=transcript, engine=engine,
+                  secondary=secondary, emotion=emotion)
     out = LipSyncBake(phones=res.phones, warnings=list(res.warnings), frames=len(res.weights))
     for i, obj in enumerate(targets):
         head = (object_euler(obj, res.head_rotation) if head_motion and secondary
@@ -113,6 +114,15 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
         description="What is said (optional): words are aligned to the audio for better timing")
     take: bpy.props.StringProperty(name="Take", default="Lip-Sync",
                                    description="Action (take) name; re-baking replaces it")
+    engine: bpy.props.EnumProperty(
+        name="Engine", default=DEFAULT_ENGINE,
+        items=(("phonetic-words", "Phonetic (words)", "Words recognised (or the transcript), "
+                "aligned to the audio -> phones -> visemes with coarticulation"),
+               ("phonetic", "Phonetic (phones)", "Phones recognised (or aligned to the "
+                "transcript) -> visemes with coarticulation"),
+               ("neural", "Neural", "A small causal network from the sound itself (ignores "
+                "the transcript)"),
+               ("energy", "Loudness", "The jaw follows the loudness only (a baseline)")))
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
                                        description="Frame where the audio starts")
     secondary: bpy.props.BoolProperty(name="Blinks and Brows", default=True,
@@ -133,7 +143,8 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
         try:
             bake = bake_lipsync(
                 context.selected_objects, self.filepath, transcript=self.transcript or None,
-                take=self.take, start_frame=self.start_frame, scene=context.scene,
+                take=self.take, engine=self.engine, start_frame=self.start_frame,
+                scene=context.scene,
                 secondary=self.secondary, head_motion=self.head_motion,
                 add_sound=self.add_sound, progress=lambda i, n: wm.progress_update(i))
         except ValueError as exc:
@@ -167,7 +178,8 @@ def cmd_lipsync(args) -> int:
         batch.check_input(audio, AUDIO_SUFFIXES)
         return summary(bake_lipsync(bpy.context.scene.objects, audio,
                                     transcript=_transcript_for(audio, args.transcript),
-                                    take=args.take, start_frame=args.start_frame))
+                                    take=args.take, engine=args.engine,
+                                    start_frame=args.start_frame))
 
     return run_head_jobs(args, batch.expand_inputs(args.audio, AUDIO_SUFFIXES), "lipsync", bake)
 
@@ -183,6 +195,8 @@ def add_cli(sub) -> None:
     p.add_argument("--transcript", type=Path,
                    help="text file of what is said, or a folder of <audio name>.txt files")
     p.add_argument("--take", default="Lip-Sync", help="action (take) name")
+    p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                   help=f"lip-sync engine (default {DEFAULT_ENGINE}: best in the evaluation)")
     p.add_argument("--start-frame", type=int, default=1, help="frame where the audio starts")
     p.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the head's)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -325,7 +325,9 @@ def test_operator(lipsync_ops, short_wav, tmp_path):
     obj = tiny_rigged_mesh()
     assert bpy.ops.faceforge.bake_lipsync(filepath=str(short_wav), take="Talk",
                                           transcript="go forward") == {"FINISHED"}
-    assert keyframes.list_takes(obj) == ["Talk"]
+    assert bpy.ops.faceforge.bake_lipsync(filepath=str(short_wav), take="Net",
+                                          engine="neural") == {"FINISHED"}
+    assert keyframes.list_takes(obj) == ["Talk", "Net"]
     before = scene_state(bpy)
     with pytest.raises(RuntimeError, match="no such audio"):  # reported as an error
         bpy.ops.faceforge.bake_lipsync(filepath=str(tmp_path / "none.wav"))
@@ -355,3 +357,8 @@ def test_cli(lipsync_ops, short_wav, tmp_path):
     assert bpy.context.scene.sequence_editor.strips[0].frame_start == 3
     args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out)])
     assert args.func(args) == 1  # exists, no --overwrite
+    args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out),
+                              "--overwrite", "--engine", "neural", "--take", "Net"])
+    assert args.func(args) == 0
+    scene_files.load_scene(out / "voice.blend")
+    assert keyframes.list_takes(bpy.data.objects["Tiny"]) == ["Net"]
