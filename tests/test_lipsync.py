@@ -108,6 +108,29 @@ def test_word_recognition_then_alignment(speech):
     res = engine.lipsync(x, rate, 30, engine="phonetic-words", secondary=False)
     assert res.weights[:, INDEX["jawOpen"]].max() > 0.2 and res.phones == phones
 
+def test_second_recogniser_adds_missing_lip_closures():
+    words = [Phone("SIL", 0.0, 0.2), Phone("D", 0.2, 0.3), Phone("IH", 0.3, 0.5),
+             Phone("M", 0.5, 0.6), Phone("SIL", 0.6, 0.8)]
+    heard = [Phone("B", 0.22, 0.28), Phone("M", 0.52, 0.62), Phone("P", 0.65, 0.7)]
+    out = phonemes.add_bilabials(words, heard)
+    assert [p.label for p in out] == ["SIL", "D", "B", "D", "IH", "M", "SIL", "P", "SIL"]
+    assert all(a.end == b.start for a, b in zip(out, out[1:]))   # still back to back
+    assert phonemes.add_bilabials(words, []) == words
+
+
+def test_quiet_runs_become_pauses():
+    rng = np.random.default_rng(0)
+    x = 0.3 * rng.standard_normal(16000).astype(np.float32)
+    x[4000:9000] *= 1e-3                           # 0.31 s, 60 dB down: a pause
+    x[12000:13600] *= 1e-3                         # 0.1 s: too short to be a pause
+    phones = [Phone("AA", 0.0, 0.6), Phone("M", 0.6, 0.8), Phone("AA", 0.8, 1.0)]
+    out = phonemes.gate_pauses(phones, x)
+    sil = [p for p in out if p.label == "SIL"]
+    assert len(sil) == 1 and sil[0].start == pytest.approx(0.25 + 0.08, abs=0.02)
+    assert sil[0].end == pytest.approx(0.56 - 0.08, abs=0.02) and out[-1] == phones[-1]
+    assert phonemes.gate_pauses(phones, 0.3 * rng.standard_normal(16000)) == phones
+
+
 def test_silence_gives_silence():
     for x in (np.zeros(16000, np.float32), np.full(16000, 1e-5, np.float32)):
         phones, warnings = phonemes.phones_from_audio(x)
@@ -253,6 +276,17 @@ def test_metrics_on_reference_phones(shared_data):
         shut |= (p.label in evaluate.BILABIALS) & (t >= p.start) & (t <= p.end)
     m = evaluate.clip_metrics(np.where(shut, 0.0, 10.0), np.full(len(t), 45.0), phones, fps, 0.0)
     assert m["closure"] == 1.0 and m["silence"] == 0.0
+
+
+def test_dev_clips_are_aligned_grid_audio(shared_data):
+    clips = evaluate.dev_clips(shared_data / "video" / "grid")
+    assert len(clips) >= 4 and not set(c.name for c in clips) & {
+        c.name for c in evaluate.test_clips(shared_data / "speech")}
+    for c in clips:
+        spoken = [p.label for p in c.phones if p.label != "SIL"]
+        assert len(c.samples) > 2 * 16000 and len(spoken) >= 10
+        assert c.phones[0].start == 0 and c.phones[-1].end == len(c.samples) / 16000
+        assert c.phones[0].label == "SIL" and c.phones[-1].label == "SIL"
 
 
 # ---------------------------------------------------------------- Blender

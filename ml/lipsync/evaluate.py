@@ -1,8 +1,11 @@
 """Evaluate lip-sync engines on real speech with reference phone timings.
 
-    python -m faceforge.ml.lipsync.evaluate [--data DIR] [--fps 30] [--json out.json]
+    python -m faceforge.ml.lipsync.evaluate [--data DIR | --dev] [--fps 30] [--json out.json]
 
-For each `<clip>.wav` with `<clip>.phone.json` (and `<clip>.txt`) in the data folder, each
+Test set: each `<clip>.wav` with `<clip>.phone.json` (and `<clip>.txt`) in the data folder.
+Development set (`--dev`, for choosing methods and parameters; never the test clips): the
+GRID clips' audio (decoded with imageio-ffmpeg) with reference phones from forced alignment
+of their transcripts. For each clip each
 engine's weights drive the built-in head (scaled to 63 mm between the eyeball centres) and
 the inner-lip gap (mm) and mouth width (mm) are measured per frame. Metrics per clip:
 bilabial closure recall, open-vowel recall, silence correctness, correlation of the gap
@@ -13,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -23,12 +30,13 @@ from scipy.ndimage import gaussian_filter1d
 from ..anny_head import load_anny_head
 from ..arkit import INDEX
 from ..autorig.eyes import fit_spheres
-from .audio import load_audio
+from .audio import load_audio, normalise
 from .engine import lipsync
-from .phonemes import SIL, Phone, clean_label
+from .phonemes import RATE, SIL, Phone, align, clean_label, merge_silence
 from .visemes import coarticulate
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech"
+DEV_DATA = DATA.parent / "video" / "grid"
 EYE_DISTANCE_MM = 63.0
 SLACK_S = 0.04            # timing slack around each reference segment
 CLOSED, OPEN = 0.15, 0.30  # thresholds as shares of the clip's 95th-percentile gap
@@ -116,6 +124,56 @@ def reference_track(phones: list[Phone], fps: float, n: int) -> np.ndarray:
     return gaussian_filter1d(track, REF_SMOOTH_S * fps)
 
 
+class Clip(NamedTuple):
+    """One evaluation clip: 16 kHz samples, its transcript and reference phones."""
+    name: str
+    samples: np.ndarray
+    text: str
+    phones: list[Phone]
+
+
+def test_clips(data: Path = DATA) -> list[Clip]:
+    """Every `<clip>.wav` with `<clip>.phone.json` and `<clip>.txt` in `data`."""
+    refs = sorted(Path(data).glob("*.phone.json"))
+    if not refs:
+        raise FileNotFoundError(f"no <clip>.phone.json files in {data}")
+    clips = []
+    for ref in refs:
+        stem = ref.name[:-len(".phone.json")]
+        samples, _ = load_audio(ref.with_name(stem + ".wav"), RATE)
+        clips.append(Clip(stem, samples, ref.with_name(stem + ".txt").read_text(),
+                          reference_phones(ref)))
+    return clips
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """A video's audio track as 16 kHz mono samples (imageio-ffmpeg's ffmpeg binary)."""
+    import imageio_ffmpeg
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "a.wav"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path),
+                        "-vn", "-ac", "1", "-ar", str(RATE), str(wav)], check=True)
+        return load_audio(wav, RATE)[0]
+
+
+def dev_clips(data: Path = DEV_DATA) -> list[Clip]:
+    """The development set: clips listed in `transcripts.tsv` (file, words), reference
+    phones by forced alignment of the words (as the test set's references were made); a
+    clip whose words do not align is left out with a warning (no reference for it)."""
+    clips = []
+    for line in (Path(data) / "transcripts.tsv").read_text().splitlines():
+        name, text = line.split("\t", 1)
+        samples = decode_audio(Path(data) / name)
+        try:
+            phones = align(normalise(samples), text)[0]
+        except ValueError as exc:
+            warnings.warn(f"dev clip {name} left out: {exc}")
+            continue
+        clips.append(Clip(Path(name).stem, samples, text,
+                          merge_silence(phones, len(samples) / RATE)))
+    return clips
+
+
 def _window(gap: np.ndarray, fps: float, b: float, e: float, slack: float) -> np.ndarray:
     lo, hi = int(np.floor((b - slack) * fps)), int(np.ceil((e + slack) * fps))
     return gap[max(lo, 0):min(hi, len(gap) - 1) + 1]
@@ -161,21 +219,14 @@ def clip_metrics(gap: np.ndarray, width: np.ndarray, phones: list[Phone], fps: f
             "gap_p95_mm": p95, "width_mm": float(np.median(width))}
 
 
-def evaluate(data: Path = DATA, fps: float = 30.0,
+def evaluate(clips: list[Clip], fps: float = 30.0,
              engines=tuple(ENGINES)) -> dict[str, dict[str, dict[str, float]]]:
-    """{engine: {clip: metrics}} over every clip with reference phones in `data`, for the
-    named rows of ENGINES."""
+    """{engine: {clip: metrics}} over the clips, for the named rows of ENGINES."""
     rig = reference_rig()
     rest_gap = float(measure(np.zeros((1, 52)), rig)[0][0])
-    clips = sorted(p for p in Path(data).glob("*.phone.json"))
-    if not clips:
-        raise FileNotFoundError(f"no <clip>.phone.json files in {data}")
+    rate = RATE
     results: dict[str, dict[str, dict[str, float]]] = {e: {} for e in engines}
-    for ref in clips:
-        stem = ref.name[:-len(".phone.json")]
-        samples, rate = load_audio(ref.with_name(stem + ".wav"))
-        text = ref.with_name(stem + ".txt").read_text()
-        phones = reference_phones(ref)
+    for stem, samples, text, phones in clips:
         for name in engines:
             engine, with_text = ENGINES[name]
             start = time.perf_counter()
@@ -215,12 +266,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DATA,
                    help="folder with <clip>.wav, <clip>.txt and <clip>.phone.json")
+    p.add_argument("--dev", action="store_true",
+                   help=f"evaluate on the development set (GRID clips in {DEV_DATA}) instead")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--json", type=Path, help="also write the metrics here")
     p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES),
                    metavar="ROW", help=f"rows to compute (default all: {', '.join(ENGINES)})")
     args = p.parse_args(argv)
-    results = evaluate(args.data, args.fps, args.engines)
+    clips = dev_clips() if args.dev else test_clips(args.data)
+    results = evaluate(clips, args.fps, args.engines)
     print(f"fps {args.fps:g}; gap/width in mm on the built-in head at {EYE_DISTANCE_MM:g} mm "
           f"eye distance; jerk = mean squared jerk of the gap in (m/s^3)^2")
     print(format_table(results))

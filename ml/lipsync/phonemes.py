@@ -18,7 +18,10 @@ RATE = 16000           # the acoustic model's sample rate
 FRAME_RATE = 100       # pocketsphinx frames per second
 MAX_CHUNK_S = 30.0     # recognition runs on chunks at most this long, cut at quiet points
 GATE_DB = 45.0         # a phone this far below the clip's loud level is taken as silence
+PAUSE_DB, PAUSE_S = 30.0, 0.2   # a run this far below the loud level, this long, is a pause
+PAUSE_EDGE_S = 0.08    # ... less this much at each end (a stop's closure is silent too)
 SIL = "SIL"
+BILABIALS = frozenset("P B M".split())
 ARPABET = frozenset(
     "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH "
     "UH UW V W Y Z ZH".split())
@@ -154,18 +157,51 @@ def recognise_words(samples: np.ndarray) -> str:
     return decoder.hyp().hypstr if decoder.hyp() is not None else ""
 
 
+def overwrite(phones: list[Phone], segments: list[Phone]) -> list[Phone]:
+    """Sorted phones with each segment written over them (phones are cut around it)."""
+    out = list(phones)
+    for h in segments:
+        out = ([p._replace(end=min(p.end, h.start)) for p in out if p.start < h.start]
+               + [h] + [p._replace(start=max(p.start, h.end)) for p in out if p.end > h.end])
+    return out
+
+
+def add_bilabials(phones: list[Phone], heard: list[Phone]) -> list[Phone]:
+    """`phones` with every P/B/M of `heard` that overlaps none of theirs written over them:
+    a second recogniser's lip closures are kept."""
+    own = [p for p in phones if p.label in BILABIALS]
+    return overwrite(phones, [h for h in heard if h.label in BILABIALS
+                              and not any(o.start < h.end and h.start < o.end for o in own)])
+
+
+def gate_pauses(phones: list[Phone], samples: np.ndarray) -> list[Phone]:
+    """Write SIL over every run of at least PAUSE_S whose 10 ms levels all stay PAUSE_DB
+    below the clip's loud level, less PAUSE_EDGE_S at each end (the silent closure of a
+    stop next to the pause keeps its phone): a pause is rest pose whatever phones were
+    aligned over it (a misrecognised word's alignment can stretch phones across a pause)."""
+    level = frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
+    quiet = np.r_[False, level < np.percentile(level, 95) - PAUSE_DB, False].astype(np.int8)
+    edges = np.flatnonzero(np.diff(quiet))
+    runs = edges.reshape(-1, 2) / FRAME_RATE + [PAUSE_EDGE_S, -PAUSE_EDGE_S]
+    return overwrite(sorted(phones, key=lambda p: p.start), [
+        Phone(SIL, a, b) for a, b in runs if b - a >= PAUSE_S - 2 * PAUSE_EDGE_S])
+
+
 def recognise_via_words(samples: np.ndarray) -> list[Phone]:
     """Phones by recognising words and force-aligning them, chunk by chunk (as in
-    `recognise`, so long files stay cheap); a chunk with no words, or whose words do not
-    align, gets direct phone recognition instead."""
+    `recognise`, so long files stay cheap), plus the lip closures (P B M) that phone
+    recognition hears where the aligned words have none (a misrecognised word must not
+    drop a closure); a chunk with no words, or whose words do not align, gets direct
+    phone recognition instead."""
     phones = []
     bounds = _chunk_bounds(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
         chunk, offset = samples[a:b], a / RATE
+        heard = recognise(chunk)
         try:
-            found = align(chunk, recognise_words(chunk))[0]
+            found = add_bilabials(align(chunk, recognise_words(chunk))[0], heard)
         except ValueError:
-            found = recognise(chunk)
+            found = heard
         phones += [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
     return phones
 
@@ -233,7 +269,7 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
             warnings = [f"{exc}; recognising phones without it"]
     if phones is None:
         phones = recognise_via_words(level) if words else recognise(level)
-    phones = merge_silence(gate_silence(phones, level), duration)
+    phones = merge_silence(gate_pauses(gate_silence(phones, level), level), duration)
     if all(p.label == SIL for p in phones):
         warnings.append("no speech found in the audio")
     return phones, warnings
