@@ -37,3 +37,19 @@ def run_head_jobs(args, media: list[Path], label: str, bake: Callable[[Path], st
         return str(target)
 
     return batch.run_batch(media, job, label, getattr(args, "verbose", False)).exit_code
+
+
+def add_head_job_parser(sub, command: str, help_text: str, media: str, media_help: str,
+                        take: str):
+    """A `faceforge COMMAND HEAD MEDIA... -o DIR` subparser with the options every such
+    command shares (take, start frame, output format, overwrite); returns it."""
+    p = sub.add_parser(command, help=help_text)
+    p.add_argument("head", type=Path, help="scene file with the rigged head")
+    p.add_argument(media, nargs="+", type=Path, help=media_help)
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder: one scene per input, named after it")
+    p.add_argument("--take", default=take, help="action (take) name")
+    p.add_argument("--start-frame", type=int, default=1, help="frame where the input starts")
+    p.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the head's)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    return p

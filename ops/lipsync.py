@@ -17,7 +17,7 @@ from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
 from ..ml.lipsync.phonemes import Phone
 from . import batch
 from .batch import UserError
-from .head_jobs import run_head_jobs
+from .head_jobs import add_head_job_parser, run_head_jobs
 from .emotion import describe, emotion_model, rigged_meshes
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
@@ -186,18 +186,11 @@ def cmd_lipsync(args) -> int:
 
 def add_cli(sub) -> None:
     """Add `faceforge lipsync HEAD AUDIO... -o DIR` to the command line's subparsers."""
-    p = sub.add_parser("lipsync", help="bake lip-sync from speech files onto a rigged head")
-    p.add_argument("head", type=Path, help="scene file with the rigged head")
-    p.add_argument("audio", nargs="+", type=Path,
-                   help="speech files (WAV, FLAC, OGG) or folders of them")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output folder: one scene per audio file, named after it")
+    p = add_head_job_parser(sub, "lipsync", "bake lip-sync from speech files onto a rigged head",
+                            "audio", "speech files (WAV, FLAC, OGG) or folders of them",
+                            "Lip-Sync")
     p.add_argument("--transcript", type=Path,
                    help="text file of what is said, or a folder of <audio name>.txt files")
-    p.add_argument("--take", default="Lip-Sync", help="action (take) name")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                    help=f"lip-sync engine (default {DEFAULT_ENGINE}: best in the evaluation)")
-    p.add_argument("--start-frame", type=int, default=1, help="frame where the audio starts")
-    p.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the head's)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=cmd_lipsync)

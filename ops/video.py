@@ -19,7 +19,7 @@ from ..ml.video.pipeline import VideoOptions, VideoResult, analyse_steps
 from ..ml.video.tracking import run_steps
 from . import batch
 from .emotion import describe, rigged_meshes
-from .head_jobs import run_head_jobs
+from .head_jobs import add_head_job_parser, run_head_jobs
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".mpg", ".mpeg")
 GAIN_REGIONS = ("brow", "eye", "cheek_nose", "mouth", "jaw")
@@ -320,14 +320,9 @@ def cmd_video(args) -> int:
 
 def add_cli(sub) -> None:
     """Add `faceforge video HEAD CLIP... -o DIR` to the command line's subparsers."""
-    p = sub.add_parser("video", help="bake face video clips onto a rigged head")
-    p.add_argument("head", type=Path, help="scene file with the rigged head")
-    p.add_argument("clips", nargs="+", type=Path,
-                   help="video files, folders of them, image-sequence folders or frame_%%04d.png")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output folder: one scene per clip, named after it")
-    p.add_argument("--take", default="Video", help="action (take) name")
-    p.add_argument("--start-frame", type=int, default=1, help="frame where the clip starts")
+    p = add_head_job_parser(
+        sub, "video", "bake face video clips onto a rigged head", "clips",
+        "video files, folders of them, image-sequence folders or frame_%%04d.png", "Video")
     p.add_argument("--neutral", default="auto",
                    help="actor's neutral: auto (quietest frames), none, or START-END seconds")
     p.add_argument("--gain", nargs="+", metavar="REGION=GAIN",
@@ -335,6 +330,4 @@ def add_cli(sub) -> None:
     p.add_argument("--smoothing", type=float, default=0.0, help="extra smoothing in seconds")
     p.add_argument("--head-rotation", default="object", metavar="object|none|ARMATURE:BONE",
                    help="where the head rotation goes")
-    p.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the head's)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=cmd_video)
