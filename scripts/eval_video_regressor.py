@@ -140,6 +140,19 @@ def grid(args) -> None:
               f"| {np.mean([r['jitter'] for r in rs]):.4f} |")
 
 
+def ensure_measurements() -> None:
+    """From a clean clone: bind the heads and measure the tracker's noise and response
+    first (the baseline and the visibility column need them; ~10 minutes, once)."""
+    import bind_video_landmarks
+    import measure_video_noise
+    import measure_video_response
+    bind_video_landmarks.main([])
+    if not (BINDINGS / "noise.npz").exists():
+        measure_video_noise.main([])
+    if not (BINDINGS / "response.npz").exists():
+        measure_video_response.main([])
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=150)
@@ -149,6 +162,7 @@ def main(argv=None) -> None:
     ap.add_argument("--anny-only", type=Path, default=ROOT / "checkpoints/video_regressor/anny/facs_regressor.npz")
     ap.add_argument("--skip-grid", action="store_true")
     args = ap.parse_args(argv)
+    ensure_measurements()
     render_and_track(args)
     if not args.skip_grid:
         grid(args)
