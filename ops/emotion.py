@@ -22,6 +22,18 @@ def rigged_meshes(objects) -> list:
     return [o for o in objects if o.type == "MESH" and shape_keys.find_arkit_keys(o)]
 
 
+def bake_targets(objects, take: str) -> list:
+    """The rigged meshes a bake into `take` will write to; ValueError, worded for the user,
+    when there are none or the take has no name (checked before any analysis)."""
+    targets = rigged_meshes(objects)
+    if not targets:
+        raise ValueError("no selected mesh has ARKit-named shape keys "
+                         "(rig it first, or add the FaceForge reference head)")
+    if not take:
+        raise ValueError("take needs a name")
+    return targets
+
+
 def bake_emotion(objects, spec: str, *, take: str = "Emotion", start_frame: int = 1,
                  duration: float | None = None, ease: str = "smooth", transition: float = 0.4,
                  regions: tuple[str, ...] | None = None, reduce_tolerance: float = 0.0,
@@ -34,10 +46,7 @@ def bake_emotion(objects, spec: str, *, take: str = "Emotion", start_frame: int 
     is called after each object.
     """
     scene = scene or bpy.context.scene
-    targets = rigged_meshes(objects)
-    if not targets:
-        raise ValueError("no selected mesh has ARKit-named shape keys "
-                         "(rig it first, or add the FaceForge reference head)")
+    targets = bake_targets(objects, take)
     keys = tracks.parse_track_spec(spec)
     weights = tracks.emotion_track(keys, emotion_model(), keyframes.scene_fps(scene),
                                    duration=duration, ease=ease, transition=transition)

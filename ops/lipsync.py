@@ -18,7 +18,7 @@ from ..ml.lipsync.phonemes import Phone
 from . import batch
 from .batch import UserError
 from .head_jobs import add_head_job_parser, run_head_jobs
-from .emotion import describe, emotion_model, rigged_meshes
+from .emotion import bake_targets, describe, emotion_model
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 
@@ -60,12 +60,7 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     motion; `progress(i, n)` is called after each object.
     """
     scene = scene or bpy.context.scene
-    targets = rigged_meshes(objects)
-    if not targets:
-        raise ValueError("no selected mesh has ARKit-named shape keys "
-                         "(rig it first, or add the FaceForge reference head)")
-    if not take:
-        raise ValueError("take needs a name")
+    targets = bake_targets(objects, take)
     audio_path = Path(audio_path)
     samples, rate = load_audio(audio_path)
     fps = keyframes.scene_fps(scene)

@@ -18,7 +18,7 @@ from ..ml.video.decode import IMAGE_EXTS
 from ..ml.video.pipeline import VideoOptions, VideoResult, analyse_steps
 from ..ml.video.tracking import run_steps
 from . import batch
-from .emotion import describe, rigged_meshes
+from .emotion import bake_targets, describe
 from .head_jobs import add_head_job_parser, run_head_jobs
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".mpg", ".mpeg")
@@ -45,12 +45,7 @@ class VideoBake:
 def check_targets(objects, take: str, head: HeadTarget) -> list:
     """The rigged meshes to bake onto; ValueError, worded for the user, when the bake cannot
     start (checked before the clip is analysed, which takes a while)."""
-    targets = rigged_meshes(objects)
-    if not targets:
-        raise ValueError("no selected mesh has ARKit-named shape keys "
-                         "(rig it first, or add the FaceForge reference head)")
-    if not take:
-        raise ValueError("take needs a name")
+    targets = bake_targets(objects, take)
     if head.mode == "bone":
         arm = head.armature
         if arm is None or arm.type != "ARMATURE" or arm.pose.bones.get(head.bone) is None:

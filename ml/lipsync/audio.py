@@ -2,6 +2,8 @@
 with clear errors for bad files, plus the level measurements the engine needs."""
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from math import gcd
 from pathlib import Path
 
@@ -38,6 +40,17 @@ def load_audio(path, target_rate: int = 16000) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
     mono = np.nan_to_num(data.mean(axis=1), nan=0.0, posinf=0.0, neginf=0.0)
     return remove_dc(resample(mono, rate, target_rate)), target_rate
+
+
+def load_video_audio(path, target_rate: int = 16000) -> tuple[np.ndarray, int]:
+    """A video's audio track as load_audio gives it, decoded by imageio-ffmpeg's bundled
+    ffmpeg (soundfile cannot read video containers)."""
+    import imageio_ffmpeg  # an evaluation dependency, not needed by the extension
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "audio.wav"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path),
+                        "-vn", "-ac", "1", "-ar", str(target_rate), str(wav)], check=True)
+        return load_audio(wav, target_rate)
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from scipy.ndimage import gaussian_filter1d
 from ..anny_head import load_anny_head
 from ..arkit import INDEX
 from ..autorig.eyes import fit_spheres
-from .audio import load_audio, normalise
+from .audio import load_audio, load_video_audio, normalise
 from .engine import lipsync
 from .phonemes import RATE, SIL, Phone, align, clean_label, merge_silence
 from .visemes import coarticulate
@@ -146,16 +144,6 @@ def test_clips(data: Path = DATA) -> list[Clip]:
     return clips
 
 
-def decode_audio(path: Path) -> np.ndarray:
-    """A video's audio track as 16 kHz mono samples (imageio-ffmpeg's ffmpeg binary)."""
-    import imageio_ffmpeg
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "a.wav"
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path),
-                        "-vn", "-ac", "1", "-ar", str(RATE), str(wav)], check=True)
-        return load_audio(wav, RATE)[0]
-
-
 def dev_clips(data: Path = DEV_DATA) -> list[Clip]:
     """The development set: clips listed in `transcripts.tsv` (file, words), reference
     phones by forced alignment of the words (as the test set's references were made); a
@@ -163,7 +151,7 @@ def dev_clips(data: Path = DEV_DATA) -> list[Clip]:
     clips = []
     for line in (Path(data) / "transcripts.tsv").read_text().splitlines():
         name, text = line.split("\t", 1)
-        samples = decode_audio(Path(data) / name)
+        samples = load_video_audio(Path(data) / name, RATE)[0]
         try:
             phones = align(normalise(samples), text)[0]
         except ValueError as exc:

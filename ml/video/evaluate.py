@@ -4,14 +4,13 @@ clips (detection, jawOpen versus the audio envelope, blinks, jitter). The render
 lives in scripts/eval_video_regressor.py (bpy); this half only needs the tracked arrays."""
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..arkit import ARKIT_NAMES, INDEX
+from ..lipsync.audio import load_video_audio
 from .face_model import Camera, LandmarkModel
 from .metrics import dead_channels, jerk, jitter, shape_scores, static_mask
 from .synth import random_head_path, random_weights
@@ -95,19 +94,9 @@ def shape_table(names: list[str], scores: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------- GRID (real video)
-def audio_envelope(path: Path, times: np.ndarray) -> np.ndarray | None:
-    """RMS loudness of the clip's audio around each video frame time, or None when no
-    ffmpeg is available (pip install imageio-ffmpeg) to decode it."""
-    try:
-        import imageio_ffmpeg
-        import soundfile
-    except ImportError:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "a.wav"
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path),
-                        "-ac", "1", "-ar", "16000", str(wav)], check=True)
-        audio, rate = soundfile.read(wav)
+def audio_envelope(path: Path, times: np.ndarray) -> np.ndarray:
+    """RMS loudness of the clip's audio around each video frame time."""
+    audio, rate = load_video_audio(path)
     half = int(rate * 0.02)
     centres = np.clip((times * rate).astype(int), 0, len(audio) - 1)
     cs = np.r_[0, np.cumsum(audio ** 2)]
@@ -132,10 +121,10 @@ def blink_count(weights: np.ndarray, threshold: float = 0.5) -> int:
     return int((np.diff(blink.astype(np.int8)) == 1).sum())
 
 
-def grid_row(name: str, track, weights: np.ndarray, envelope: np.ndarray | None) -> dict:
+def grid_row(name: str, track, weights: np.ndarray, envelope: np.ndarray) -> dict:
     """Real-clip statistics of one method's weights on one tracked GRID clip."""
     jaw = weights[:, INDEX["jawOpen"]]
-    corr, lag = best_lag(jaw, envelope) if envelope is not None else (float("nan"), 0)
+    corr, lag = best_lag(jaw, envelope)
     return dict(clip=name, detection=float(track.found.mean()), jaw_corr=corr, jaw_lag=lag,
                 blinks=blink_count(weights),
                 jitter=float(np.median(np.abs(np.diff(weights, axis=0)).mean(1))))
