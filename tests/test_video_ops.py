@@ -130,3 +130,12 @@ def test_cli_bakes_a_folder_and_reports_failures(bpy_empty, tmp_path, clip):
     with pytest.raises(SystemExit, match="--gain"):
         cli.run(["video", str(head), str(clips), "-o", str(out), "--gain", "ears=2"])
 
+
+
+def test_clip_longer_than_the_scene_extends_it_and_says_so(bpy_empty, clip):
+    bpy = bpy_empty
+    scene = bpy.context.scene
+    scene.frame_end = 20
+    bake = video.bake_video([tiny_rigged_mesh()], clip, start_frame=5)
+    assert scene.frame_end == 5 + len(bake.analysis.weights) - 1
+    assert "extended it from frame 20" in video.summary(bake)
