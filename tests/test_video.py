@@ -110,6 +110,16 @@ def test_clip_without_a_face(tmp_path, frames):
         track(path)
 
 
+def test_motion_blur_tracks_and_a_tiny_face_says_what_to_do(tmp_path, frames):
+    blurred = _write(tmp_path / "blur.mp4", [cv2.blur(f, (21, 1)) for f in frames[:12]])
+    assert track(blurred).found.all()  # heavy horizontal motion blur
+    canvas = np.full((12, 480, 640, 3), 90, np.uint8)  # the face ~40 px tall in a corner
+    canvas[:, 20:148, 30:190] = [cv2.resize(f, (160, 128), interpolation=cv2.INTER_AREA)
+                                 for f in frames[:12]]
+    with pytest.raises(NoFaceError, match="too small.*crop closer"):
+        track(_write(tmp_path / "tiny.mp4", list(canvas)))
+
+
 def test_short_loss_held_and_long_loss_reported(tmp_path, frames):
     covered = [np.zeros_like(f) if 10 <= i < 14 or 40 <= i < 60 else f
                for i, f in enumerate(frames)]
