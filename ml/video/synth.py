@@ -128,9 +128,10 @@ def random_head_path(rng: np.random.Generator, t: int, fps: float,
     return np.clip(base + drift * rng.uniform(0, 1), -limits, limits).astype(np.float32)
 
 
-def random_camera(rng: np.random.Generator) -> Camera:
-    """A phone/webcam-like camera framing the face at 25-70 % of the image height."""
-    size = SIZES[rng.integers(len(SIZES))]
+def random_camera(rng: np.random.Generator, size: tuple[int, int] | None = None) -> Camera:
+    """A phone/webcam-like camera framing the face at 25-70 % of the image height
+    (`size` fixes the frame size, e.g. for rendering; default: one of SIZES)."""
+    size = SIZES[rng.integers(len(SIZES))] if size is None else size
     lens = rng.uniform(20.0, 85.0)
     frac = rng.uniform(0.25, 0.7)
     cam = Camera(1.0, lens, (0.0, 0.0), size)

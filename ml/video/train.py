@@ -2,11 +2,15 @@
 thread), resumable, and export the numpy weights.
 
     python -m faceforge.ml.video.train [--families anny ict] [--minutes 40] \
-        [--out checkpoints/video_regressor/main] [--export ml/video/facs_regressor.npz]
+        [--out checkpoints/video_regressor/main] [--export ml/video/facs_regressor.npz] \
+        [--tracked checkpoints/video_tracked --init checkpoints/video_regressor/main/checkpoint.pt]
 
 Losses on the weights' position, velocity and acceleration (the last weighted low, so
 the output stays responsive) plus the head rotation. Training identities are seeds
 0..TRAIN_SEEDS-1 of each family; the rest are held out for evaluation.
+With --tracked, each batch mixes synthetic clips with windows of clips MediaPipe tracked
+on renders of training identities (scripts/render_video_training.py) to close the gap
+between the analytic landmark model and the tracker; --init fine-tunes a trained run.
 """
 from __future__ import annotations
 
@@ -80,6 +84,47 @@ class ClipMaker:
         return [np.stack(a) for a in zip(*(self.clip(rng) for _ in range(n)))]
 
 
+class TrackedClips:
+    """Windows of rendered-and-tracked clips (npz shards of scripts/render_video_training.py,
+    clips the tracker lost for > 10 % of frames dropped) -> (features, truth) arrays like
+    ClipMaker; every `holdout`-th shard is kept apart for validation."""
+
+    def __init__(self, folder: Path, template, stable, subset, frames: int, holdout: int = 12):
+        self.folder, self.template, self.stable, self.subset = folder, template, stable, subset
+        self.frames, self.holdout = frames, holdout
+        self.train, self.val, self.names = [], [], set()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Load shards written since the last call (rendering may still be running)."""
+        for path in sorted(self.folder.glob("clip_[0-9]*[0-9].npz")):
+            if path.name in self.names:
+                continue
+            self.names.add(path.name)
+            z = np.load(path)
+            if z["found"].mean() < 0.9 or np.isnan(z["landmarks"]).any():
+                continue
+            k = int(path.stem.split("_")[1])
+            clip = (z["landmarks"], z["weights"], z["euler"], float(z["aspect"]))
+            (self.val if k % self.holdout == 0 else self.train).append(clip)
+
+    def window(self, clip, start: int, length: int):
+        lm, weights, euler, aspect = clip
+        cut = slice(start, start + length)
+        feats, rot = frame_features(lm[cut], aspect, self.template, self.stable, self.subset)
+        return feats, weights[cut], euler[cut], matrix_euler(rot).astype(np.float32)
+
+    def batch(self, rng, n: int):
+        clips = [self.train[i] for i in rng.integers(len(self.train), size=n)]
+        length = min(self.frames, min(len(c[0]) for c in clips))
+        return [np.stack(a) for a in zip(*(
+            self.window(c, rng.integers(len(c[0]) - length + 1), length) for c in clips))]
+
+    def val_batch(self):
+        length = min(len(c[0]) for c in self.val)
+        return [np.stack(a) for a in zip(*(self.window(c, 0, length) for c in self.val))]
+
+
 def losses(net, mean, std, batch) -> dict[str, torch.Tensor]:
     feats, weights, euler, fitted = (torch.from_numpy(a) for a in batch)
     raw = net((feats - mean) / std)
@@ -124,6 +169,11 @@ def main(argv=None) -> None:
     ap.add_argument("--width", type=int, default=192)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tracked", type=Path, default=None,
+                    help="folder of rendered-and-tracked clips to mix into every batch")
+    ap.add_argument("--tracked-share", type=float, default=0.5, help="share of each batch from --tracked")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="checkpoint.pt to fine-tune from (network and normalisation; fresh optimiser)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -145,6 +195,16 @@ def main(argv=None) -> None:
     net = FacsNet(first.shape[1], width=args.width)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     step, spent = 0, 0.0
+    if args.init and not ckpt_path.exists():
+        ck = torch.load(args.init, weights_only=False)
+        net.load_state_dict(ck["net"])
+        mean, std = ck["mean"], ck["std"]
+        print(f"fine-tuning {args.init} (step {ck['step']})", flush=True)
+    tracked = n_tracked = None
+    if args.tracked:
+        tracked = TrackedClips(args.tracked, template, stable, subset, args.frames)
+        n_tracked = int(round(args.batch * args.tracked_share))
+        print(f"tracked clips: {len(tracked.train)} train, {len(tracked.val)} validation", flush=True)
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         net.load_state_dict(ck["net"]), opt.load_state_dict(ck["opt"])
@@ -160,6 +220,15 @@ def main(argv=None) -> None:
 
     start, running = time.time(), {}
 
+    def report_tracked():
+        if tracked is None:
+            return
+        tracked.refresh()
+        if tracked.val:
+            corr, mae = validate(net, mean, std, tracked.val_batch())
+            print(f"  tracked validation ({len(tracked.val)} clips; {len(tracked.train)} train): "
+                  f"mean per-shape corr {corr:.3f}, MAE {mae:.4f}", flush=True)
+
     def elapsed() -> float:
         return spent + time.time() - start
 
@@ -167,7 +236,11 @@ def main(argv=None) -> None:
         frac = elapsed() / budget  # warm up over 3 %, then cosine to zero at the deadline
         for g in opt.param_groups:
             g["lr"] = args.lr * min(1.0, frac / 0.03) * 0.5 * (1 + np.cos(np.pi * frac))
-        parts = losses(net, mean, std, maker.batch(rng, args.batch))
+        parts = losses(net, mean, std, maker.batch(rng, args.batch - (n_tracked or 0)))
+        if n_tracked:
+            real = losses(net, mean, std, tracked.batch(rng, n_tracked))
+            parts = {k: (1 - args.tracked_share) * v + args.tracked_share * real[k]
+                     for k, v in parts.items()}
         loss = sum(parts.values())
         opt.zero_grad()
         loss.backward()
@@ -182,10 +255,12 @@ def main(argv=None) -> None:
         if step % 500 == 0:
             corr, mae = validate(net, mean, std, val)
             print(f"  held-out: mean per-shape corr {corr:.3f}, MAE {mae:.4f}", flush=True)
+            report_tracked()
             save()
     save()
     corr, mae = validate(net, mean, std, val)
     print(f"done at step {step}: held-out mean per-shape corr {corr:.3f}, MAE {mae:.4f}", flush=True)
+    report_tracked()
 
 
 if __name__ == "__main__":
