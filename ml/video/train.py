@@ -125,14 +125,14 @@ class TrackedClips:
         return [np.stack(a) for a in zip(*(self.window(c, 0, length) for c in self.val))]
 
 
-def losses(net, mean, std, batch) -> dict[str, torch.Tensor]:
+def losses(net, mean, std, batch, vel_weight: float = LOSS_VEL) -> dict[str, torch.Tensor]:
     feats, weights, euler, fitted = (torch.from_numpy(a) for a in batch)
     raw = net((feats - mean) / std)
     w = raw[..., :52]
     rot = fitted + ROTATION_STEP * raw[..., 52:]
     vel, vel_t = w.diff(dim=1), weights.diff(dim=1)
     return dict(pos=((w - weights) ** 2).mean(),
-                vel=((vel - vel_t) ** 2).mean() * LOSS_VEL,
+                vel=((vel - vel_t) ** 2).mean() * vel_weight,
                 acc=((vel.diff(dim=1) - vel_t.diff(dim=1)) ** 2).mean() * LOSS_ACC,
                 rot=((rot - euler) ** 2).mean() * LOSS_ROT)
 
@@ -172,6 +172,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tracked", type=Path, default=None,
                     help="folder of rendered-and-tracked clips to mix into every batch")
     ap.add_argument("--tracked-share", type=float, default=0.5, help="share of each batch from --tracked")
+    ap.add_argument("--vel-weight", type=float, default=LOSS_VEL,
+                    help="weight of the velocity loss (higher: smoother, less jitter)")
     ap.add_argument("--init", type=Path, default=None,
                     help="checkpoint.pt to fine-tune from (network and normalisation; fresh optimiser)")
     args = ap.parse_args(argv)
@@ -236,9 +238,9 @@ def main(argv=None) -> None:
         frac = elapsed() / budget  # warm up over 3 %, then cosine to zero at the deadline
         for g in opt.param_groups:
             g["lr"] = args.lr * min(1.0, frac / 0.03) * 0.5 * (1 + np.cos(np.pi * frac))
-        parts = losses(net, mean, std, maker.batch(rng, args.batch - (n_tracked or 0)))
+        parts = losses(net, mean, std, maker.batch(rng, args.batch - (n_tracked or 0)), args.vel_weight)
         if n_tracked:
-            real = losses(net, mean, std, tracked.batch(rng, n_tracked))
+            real = losses(net, mean, std, tracked.batch(rng, n_tracked), args.vel_weight)
             parts = {k: (1 - args.tracked_share) * v + args.tracked_share * real[k]
                      for k, v in parts.items()}
         loss = sum(parts.values())
