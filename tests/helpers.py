@@ -32,3 +32,10 @@ def key_curve_values(obj, key_name, frames):
         scene.frame_set(int(f))
         out.append(obj.data.shape_keys.key_blocks[key_name].value)
     return np.array(out)
+
+
+def empty_scene_with_window():
+    """The factory scene with its window (undo needs one) and no objects in it."""
+    bpy.ops.wm.read_factory_settings(use_empty=False)
+    for o in list(bpy.data.objects):
+        bpy.data.objects.remove(o)

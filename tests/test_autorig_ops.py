@@ -5,6 +5,7 @@ import pytest
 from faceforge.addon import reference_head, shape_keys
 from faceforge.ml import arkit
 from faceforge.ops import autorig, cli
+from helpers import empty_scene_with_window
 
 
 def _unrigged_head(bpy):
@@ -25,9 +26,7 @@ def rigged(request):
     import bpy
     from conftest import _register_once
     _register_once()
-    bpy.ops.wm.read_factory_settings(use_empty=False)  # a window, so undo works
-    for o in list(bpy.context.scene.objects):
-        bpy.data.objects.remove(o)
+    empty_scene_with_window()
     head = _unrigged_head(bpy)
     before = np.array([v.co[:] for v in head.data.vertices])
     bpy.ops.ed.undo_push(message="before rig")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from helpers import SOME_ARKIT, key_curve_values, tiny_rigged_mesh
+from helpers import SOME_ARKIT, empty_scene_with_window, key_curve_values, tiny_rigged_mesh
 
 
 def _active_action(obj):
@@ -58,9 +58,7 @@ def test_takes_coexist_and_regions(bpy_empty):
 
 def test_undo_removes_the_bake(bpy_empty):
     bpy = bpy_empty
-    bpy.ops.wm.read_factory_settings(use_empty=False)  # undo needs a window
-    for o in list(bpy.data.objects):
-        bpy.data.objects.remove(o)
+    empty_scene_with_window()
     tiny_rigged_mesh()
     bpy.ops.ed.undo_push(message="before bake")
     # Called as the UI calls it: with an undo push for operators flagged UNDO.

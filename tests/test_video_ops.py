@@ -9,7 +9,7 @@ import pytest
 from faceforge.ml.video.decode import open_video
 from faceforge.ops import cli, video
 
-from helpers import tiny_rigged_mesh
+from helpers import empty_scene_with_window, tiny_rigged_mesh
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,7 @@ def test_operator_bakes_the_reference_head(bpy_empty, clip):
 
 def test_undo_removes_the_bake(bpy_empty, clip):
     bpy = bpy_empty
-    bpy.ops.wm.read_factory_settings(use_empty=False)  # undo needs a window
-    for o in list(bpy.data.objects):
-        bpy.data.objects.remove(o)
+    empty_scene_with_window()
     tiny_rigged_mesh()
     bpy.ops.ed.undo_push(message="before bake")
     assert bpy.ops.faceforge.bake_video("EXEC_DEFAULT", True, filepath=str(clip)) == {"FINISHED"}
