@@ -15,16 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .eyes import EyePair
+from .eyes import EyePair, fissure, lid_margins, lid_strip
 
-# The fissure is measured on the lid skin within STRIP eyeball radii of the eye's
-# vertical centre line, LID_REACH radii of its centre and LID_FRONT radii in front of
-# it (where `metrics.lid_gap_ratio` looks too); margins are the skin within
-# MARGIN_BAND radii of the opening's edges.
-STRIP = 0.35
-LID_REACH = 1.6
-LID_FRONT = 0.3
-MARGIN_BAND = 0.15
+# The fissure and the lid margins are found where `metrics.lid_gap_ratio` looks
+# (eyes.lid_strip, eyes.fissure, eyes.lid_margins).
 OVERLAP = 0.05        # the upper margin goes this share of the opening past the lower one
 MAX_GAIN = 3.0        # the upper margin's motion is at most tripled
 MIN_TURN = 0.25       # the upper margin must already turn this share of the lid's most
@@ -34,19 +28,6 @@ SPREAD_ACROSS = (0.2, 1.1)
 SPREAD_UP = (0.15, 0.6)
 FADE_REACH = (1.8, 2.4)
 FADE_FRONT = (0.0, 0.3)
-
-
-def fissure(heights: np.ndarray, radius: float) -> tuple[float, float] | None:
-    """(top of the lower lid, bottom of the upper lid): the widest gap between sorted
-    `heights` of lid skin whose middle lies within 0.8 radii of the eye's centre height
-    (the rule `metrics.lid_gap_ratio` uses), or None."""
-    zs = np.sort(heights)
-    if len(zs) < 2:
-        return None
-    mid = (zs[1:] + zs[:-1]) / 2
-    gaps = np.where(np.abs(mid) < 0.8 * radius, np.diff(zs), -np.inf)
-    g = int(np.argmax(gaps))
-    return (float(zs[g]), float(zs[g + 1])) if np.isfinite(gaps[g]) else None
 
 
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -68,18 +49,16 @@ def _turn_to(height: float, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.maximum(np.arctan2(z, y) - np.arcsin(np.clip(height / reach, -1.0, 1.0)), 0.0)
 
 
-def _closure(y1, z, z1, turn, lid_skin, r):
-    """From the fissure of `lid_skin` (neutral heights z; posed forward/up y1, z1): the
-    extra downward turn its upper margin needs, the height where the lids meet, the
-    upper margin's neutral height and its smallest predicted turn; or None when there is
-    no opening, its upper margin does not move, or the lids already meet."""
-    idx = np.flatnonzero(lid_skin)
+def _closure(y1, z, z1, turn, idx, r):
+    """From the fissure of the lid strip `idx` (neutral heights z; posed forward/up y1,
+    z1): the extra downward turn its upper margin needs, the height where the lids meet,
+    the upper margin's neutral height and its smallest predicted turn; or None when there
+    is no opening, its upper margin does not move, or the lids already meet."""
     split = fissure(z[idx], r)
     if split is None:
         return None
     lo, hi = split
-    upper = idx[(z[idx] >= hi) & (z[idx] <= hi + MARGIN_BAND * r)]
-    lower = idx[(z[idx] <= lo) & (z[idx] >= lo - MARGIN_BAND * r)]
+    upper, lower = lid_margins(idx, z[idx], lo, hi, r)
     moved = turn[upper].min()
     if moved <= MIN_TURN * turn[idx].max():
         return None
@@ -100,8 +79,7 @@ def close_blink(verts: np.ndarray, blink: np.ndarray, eye: EyePair, k: int, skin
     _, y1, z1 = _eye_coords(posed, eye, k)
     dist = np.linalg.norm(verts - eye.centres[k], axis=1)
     turn = -np.angle(np.exp(1j * (np.arctan2(z1, y1) - np.arctan2(z, y))))    # downward, wrapped
-    lid_skin = skin & (dist < LID_REACH * r) & (y > LID_FRONT * r) & (np.abs(x) < STRIP * r)
-    found = _closure(y1, z, z1, turn, lid_skin, r)
+    found = _closure(y1, z, z1, turn, lid_strip(verts, skin, eye, k), r)
     if found is None:
         return np.array(blink, copy=True)
     need, meet, hi, moved = found

@@ -36,6 +36,13 @@ MAX_PAIR_MISMATCH = 0.5
 # Loose parts lying within this many radii of an eyeball's centre (iris, cornea,
 # pupil) rotate with it.
 ABSORB_RADIUS = 1.12
+# Lids: skin within LID_REACH eyeball radii of the centre and LID_FRONT radii in front of
+# it; the opening (fissure) is found in a vertical strip LID_STRIP radii wide through the
+# centre, and the lid margins are the skin within LID_MARGIN radii of its edges.
+LID_REACH = 1.6
+LID_FRONT = 0.3
+LID_STRIP = 0.35
+LID_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -253,6 +260,37 @@ def jaw_rigid(verts: np.ndarray, deltas: np.ndarray, part_labels: np.ndarray,
         if len(idx) >= 3:
             out[np.ix_(shapes, idx)] = rigidify(verts[idx], out[np.ix_(shapes, idx)])
     return out
+
+
+def lid_strip(verts: np.ndarray, skin: np.ndarray, eye: EyePair, k: int) -> np.ndarray:
+    """Indices of eye k's lid skin in the strip through its vertical centre line."""
+    rel = verts - eye.centres[k]
+    r = eye.radii[k]
+    return np.flatnonzero(skin & (np.abs(rel @ eye.left_axis) < LID_STRIP * r)
+                          & (np.linalg.norm(rel, axis=1) < LID_REACH * r)
+                          & (rel @ eye.forward > LID_FRONT * r))
+
+
+def fissure(heights: np.ndarray, radius: float) -> tuple[float, float] | None:
+    """(top of the lower lid, bottom of the upper lid): the widest gap between the sorted
+    `heights` (about the eye's centre) of lid-strip skin whose middle lies within 0.8
+    radii of the centre height, or None when there is no such gap."""
+    zs = np.sort(heights)
+    if len(zs) < 2:
+        return None
+    mid = (zs[1:] + zs[:-1]) / 2
+    gaps = np.where(np.abs(mid) < 0.8 * radius, np.diff(zs), -np.inf)
+    g = int(np.argmax(gaps))
+    return (float(zs[g]), float(zs[g + 1])) if np.isfinite(gaps[g]) else None
+
+
+def lid_margins(strip: np.ndarray, heights: np.ndarray, lower_top: float, upper_bottom: float,
+                radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """The upper and lower lid-margin vertices among `strip` (heights aligned with it):
+    within LID_MARGIN radii of the fissure's edges."""
+    upper = strip[(heights >= upper_bottom) & (heights <= upper_bottom + LID_MARGIN * radius)]
+    lower = strip[(heights <= lower_top) & (heights >= lower_top - LID_MARGIN * radius)]
+    return upper, lower
 
 
 def _sphere_depth(points: np.ndarray, eye: EyePair, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,14 +11,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..arkit import INDEX, MIRROR, NUM_SHAPES
-from .eyes import EyePair, rigidify
+from .eyes import (LID_FRONT, LID_REACH, EyePair, fissure, lid_margins, lid_strip,
+                   rigidify)
 
-# Lids: skin within LID_REACH eyeball radii of the centre and in front of it; the gap
-# is measured in a vertical strip LID_STRIP radii wide through the centre.
-LID_REACH = 1.6
-LID_FRONT = 0.3
-LID_STRIP = 0.35
-LID_MARGIN = 0.15     # lid-margin band next to the opening, in radii
+# Lids (where: eyes.lid_strip, eyes.fissure, eyes.lid_margins)
 LID_GAP_MAX = 0.15    # closed: posed gap / neutral gap
 # A lid vertex counts as inside once this deep in the sphere (fitted spheres pass
 # through a low-poly eyeball's vertices, its facets lie up to ~0.5 mm inside).
@@ -68,21 +64,13 @@ def _height(points: np.ndarray, eye: EyePair, k: int) -> np.ndarray:
 
 def _lid_margins(verts: np.ndarray, skin: np.ndarray, eye: EyePair, k: int):
     """Upper and lower lid-margin vertex indices of eye k at the eye's vertical centre
-    line: the strip's skin in front of the eyeball split at its largest height gap
-    (the open fissure) near the eye's centre height."""
-    rel = verts - eye.centres[k]
-    r = eye.radii[k]
-    strip = np.flatnonzero(skin & (np.abs(rel @ eye.left_axis) < LID_STRIP * r)
-                           & (np.linalg.norm(rel, axis=1) < LID_REACH * r)
-                           & (rel @ eye.forward > LID_FRONT * r))
-    z = rel[strip] @ eye.up
-    order = np.argsort(z)
-    zs = z[order]
-    mid = (zs[1:] + zs[:-1]) / 2
-    g = int(np.argmax(np.where(np.abs(mid) < 0.8 * r, np.diff(zs), -np.inf)))
-    upper = strip[(z >= zs[g + 1]) & (z <= zs[g + 1] + LID_MARGIN * r)]
-    lower = strip[(z <= zs[g]) & (z >= zs[g] - LID_MARGIN * r)]
-    return upper, lower
+    line: the strip's skin split at its largest height gap (the open fissure) near the
+    eye's centre height."""
+    strip = lid_strip(verts, skin, eye, k)
+    z = _height(verts[strip], eye, k)
+    # No gap near the centre height (a degenerate strip): the lowest gap.
+    lower_top, upper_bottom = fissure(z, eye.radii[k]) or tuple(np.sort(z)[:2])
+    return lid_margins(strip, z, lower_top, upper_bottom, eye.radii[k])
 
 
 def lid_gap_ratio(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray, eye: EyePair,
