@@ -134,8 +134,10 @@ def smooth(values: np.ndarray, fps: float, seconds: float) -> np.ndarray:
 
 def analyse_steps(path, fps: float, options: VideoOptions | None = None,
                   regressor=None) -> Generator[float, None, VideoResult]:
-    """Analyse a clip step by step: yields the share of frames tracked (0..1), returns the
-    VideoResult. Raises VideoError / NoFaceError (ValueErrors) with a user-facing message."""
+    """Analyse a clip step by step: the returned generator yields the share of frames
+    tracked (0..1) and returns the VideoResult. Options, fps and the file are checked now,
+    before any step; bad input raises ValueError (VideoError, NoFaceError) worded for the
+    user."""
     options = options or VideoOptions()
     options.check()
     if not fps > 0:
@@ -144,19 +146,13 @@ def analyse_steps(path, fps: float, options: VideoOptions | None = None,
         from .regressor import load_regressor
         regressor = load_regressor()
     source = open_video(path, max_side=options.max_side)
-    total = max(source.frame_count, 1)
-    steps = track_steps(source, max_gap=options.max_gap)
-    try:
-        while True:
-            try:
-                done = next(steps)
-            except StopIteration as end:
-                track = end.value
-                break
-            yield min(done / total, 1.0)
-    finally:
-        steps.close()  # a cancelled analysis releases the tracker now
+    return _analysis(source, fps, options, regressor)
 
+
+def _analysis(source, fps: float, options: VideoOptions,
+              regressor) -> Generator[float, None, VideoResult]:
+    """The steps of analyse_steps; closing it early releases the tracker."""
+    track = yield from track_steps(source, max_gap=options.max_gap)
     times, landmarks = track.times, track.landmarks
     warnings = list(track.warnings)
     lost = ~(track.found | track.filled)

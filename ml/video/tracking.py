@@ -179,10 +179,12 @@ def _gap_warnings(times: np.ndarray, found: np.ndarray, filled: np.ndarray) -> l
 
 
 def track_steps(video, *, tracker: FaceTracker | None = None,
-                max_gap: float = MAX_GAP_S) -> Generator[int, None, Track]:
-    """track() one frame at a time, for progress and cancelling: yields the number of
-    frames done so far and returns the Track. Raises NoFaceError when no frame shows a face."""
+                max_gap: float = MAX_GAP_S) -> Generator[float, None, Track]:
+    """track() one frame at a time, for progress and cancelling: yields the share of the
+    clip tracked so far (0..1, by the container's frame count) and returns the Track.
+    Raises NoFaceError when no frame shows a face."""
     source = video if isinstance(video, VideoSource) else open_video(video)
+    total = max(source.frame_count, 1)
     own = tracker is None
     tracker = tracker or FaceTracker(hold_identity=max(1, round(max_gap * source.fps)))
     times, frames = [], []
@@ -190,7 +192,7 @@ def track_steps(video, *, tracker: FaceTracker | None = None,
         for t, rgb in source:
             times.append(t)
             frames.append(tracker(rgb))
-            yield len(frames)
+            yield min(len(frames) / total, 1.0)
     finally:
         if own:
             tracker.close()
