@@ -19,8 +19,9 @@ LID_GAP_MAX = 0.15    # closed: posed gap / neutral gap
 # A lid vertex counts as inside once this deep in the sphere (fitted spheres pass
 # through a low-poly eyeball's vertices, its facets lie up to ~0.5 mm inside).
 INSIDE_TOL_MM = 1.0
-# Lips: the mid-sagittal strip between nose base and chin; "front" = within
-# LIP_DEPTH_MM of the frontmost surface in LIP_BIN_MM height bins (drops mouth bag).
+# Lips: the mid-sagittal strip between nose base and chin, in front of the eye centres;
+# "front" = within LIP_DEPTH_MM of the frontmost strip vertex less than LIP_BIN_MM
+# higher or lower (drops the mouth bag and the underside of the chin).
 LIP_STRIP_MM = 4.0
 LIP_Z_MM = (-100.0, -45.0)
 LIP_BIN_MM = 5.0
@@ -144,28 +145,31 @@ def eyeball_visible(verts: np.ndarray, deltas: np.ndarray, tris: np.ndarray, eye
 
 def inner_lip_gap_mm(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray,
                      shape: str = "jawOpen") -> float:
-    """Vertical lip opening at the mouth's centre line at `shape` = 1, in mm.
+    """How far the lips part at the mouth's centre line at `shape` = 1, in mm.
 
     Heuristic: the lip-surface vertices are the skin in the mid-sagittal strip
-    (|x| < LIP_STRIP_MM) between nose base and chin (LIP_Z_MM below the eye line) that
-    lie on the front surface at rest (within LIP_DEPTH_MM of the frontmost vertex of
-    their height bin, which drops the mouth bag). Sorted by posed height, the mouth is
-    the split between consecutive vertices whose gap grew most from rest (the chin's
-    sparse rows only travel); its posed gap is the opening.
+    (|x| < LIP_STRIP_MM) between nose base and chin (LIP_Z_MM below the eye line), in
+    front of the eye centres (y < 0; the back of the neck lies in the same heights), that
+    lie on the front surface at rest (within LIP_DEPTH_MM of the frontmost strip vertex
+    within LIP_BIN_MM of their height). Sorted by posed height, the mouth is the split
+    between consecutive vertices whose gap grew most from rest; the opening is its posed
+    gap less any gap there at rest (a sparse row of vertices, lips parted at rest), so a
+    mouth that does not open measures 0.
     """
     x, y, z = verts.T
-    sel = np.flatnonzero(skin & (np.abs(x) < LIP_STRIP_MM) & (z > LIP_Z_MM[0]) & (z < LIP_Z_MM[1]))
-    bins = ((z[sel] - LIP_Z_MM[0]) // LIP_BIN_MM).astype(np.int64)
-    front = np.full(bins.max() + 1, np.inf)
-    np.minimum.at(front, bins, y[sel])
-    lips = sel[y[sel] < front[bins] + LIP_DEPTH_MM]
+    sel = np.flatnonzero(skin & (np.abs(x) < LIP_STRIP_MM) & (y < 0.0)
+                         & (z > LIP_Z_MM[0]) & (z < LIP_Z_MM[1]))
+    near = np.abs(z[sel, None] - z[None, sel]) < LIP_BIN_MM
+    front = np.where(near, y[None, sel], np.inf).min(axis=1)
+    lips = sel[y[sel] < front + LIP_DEPTH_MM]
     posed = z[lips] + deltas[INDEX[shape], lips, 2]
     order = np.argsort(posed)
     zp, zn = posed[order], z[lips][order]
     posed_gap = np.diff(zp)
     # Rest gap across the same split: lowest above it minus highest below it.
     rest_gap = np.minimum.accumulate(zn[::-1])[::-1][1:] - np.maximum.accumulate(zn)[:-1]
-    return float(posed_gap[np.argmax(posed_gap - rest_gap)])
+    best = np.argmax(posed_gap - rest_gap)
+    return float(posed_gap[best] - max(rest_gap[best], 0.0))
 
 
 def smile_corners(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray,
