@@ -20,7 +20,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceforge.addon.face_render import render_clip
 from faceforge.ml.video.face_model import FAMILIES, make_head
 from faceforge.ml.video.synth import random_camera, random_head_path, random_weights
 from faceforge.ml.video.decode import open_video
@@ -30,6 +29,7 @@ from faceforge.ml.video.train import TRAIN_SEEDS
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "checkpoints" / "video_tracked"
 FPS_CHOICES = (24.0, 25.0, 30.0, 30.0, 60.0)
+SIZE = (480, 360)  # render width, height (tracks as accurately as 640x480, faster)
 
 
 @lru_cache(maxsize=8)
@@ -37,14 +37,22 @@ def head_of(family: str, seed: int):
     return make_head(family, seed)
 
 
-def make_clip(k: int, frames: int, size: tuple[int, int], out: Path) -> None:
-    """Render, track and save clip `k` (its family, identity and performance follow from k)."""
+def clip_plan(k: int, frames: int, size: tuple[int, int] = SIZE):
+    """Clip `k`'s family, identity, fps, weights [T,52], head Euler [T,3] and camera, all
+    drawn from k alone (so the tracker-map fit can regenerate its analytic landmarks)."""
     rng = np.random.default_rng([31, k])
     family, seed = FAMILIES[k % len(FAMILIES)], int(rng.integers(TRAIN_SEEDS))
     fps = float(rng.choice(FPS_CHOICES))
     weights = random_weights(rng, frames, fps)
     euler = random_head_path(rng, frames, fps)
     cam = random_camera(rng, size)
+    return family, seed, fps, weights, euler, cam
+
+
+def make_clip(k: int, frames: int, size: tuple[int, int], out: Path) -> None:
+    """Render, track and save clip `k` (its family, identity and performance follow from k)."""
+    from faceforge.addon.face_render import render_clip  # bpy: only where rendering happens
+    family, seed, fps, weights, euler, cam = clip_plan(k, frames, size)
     rgb = render_clip(head_of(family, seed), weights, euler, cam)
     with tempfile.TemporaryDirectory() as tmp:
         for i, img in enumerate(rgb):
@@ -67,7 +75,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=200, help="clips in the whole list (all workers)")
     ap.add_argument("--frames", type=int, default=64)
-    ap.add_argument("--size", type=int, nargs=2, default=(480, 360),
+    ap.add_argument("--size", type=int, nargs=2, default=SIZE,
                     help="render width height (480x360 tracks as accurately as 640x480, faster)")
     ap.add_argument("--worker", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)

@@ -165,12 +165,22 @@ def ray_cast(origin: np.ndarray, dirs: np.ndarray, verts: np.ndarray, tris: np.n
     return tri_idx, bary
 
 
+def pose_terms(euler: np.ndarray) -> np.ndarray:
+    """[...,3] head Euler -> [...,9] terms of a smooth pose-dependent landmark bias: the
+    angles, their squares and pairwise products."""
+    e = np.asarray(euler, dtype=np.float32)
+    x, y, z = np.moveaxis(e, -1, 0)
+    return np.concatenate([e, e * e, np.stack([x * y, x * z, y * z], -1)], axis=-1)
+
+
 @dataclass
 class LandmarkModel:
     """Linear landmark model of one bound head: neutral [478,3] and deltas [52,478,3] in
-    metres (world axes, head origin at 0)."""
+    metres (world axes, head origin at 0); optionally a tracker bias [9,478,3] (head
+    frame) that grows with the head pose's `pose_terms` (what MediaPipe adds on turned heads)."""
     neutral: np.ndarray
     deltas: np.ndarray
+    pose_bias: np.ndarray | None = None
 
     def points(self, weights: np.ndarray) -> np.ndarray:
         """[...,52] weights -> [...,478,3] landmark points on the posed surface."""
@@ -186,8 +196,12 @@ def landmark_model(head: Head, tri: np.ndarray, bary: np.ndarray) -> LandmarkMod
 
 
 def posed(model: LandmarkModel, weights: np.ndarray, euler: np.ndarray) -> np.ndarray:
-    """[T,52] weights and [T,3] head Euler -> [T,478,3] world points."""
-    return np.matmul(model.points(weights), euler_matrix(euler).transpose(0, 2, 1).astype(np.float32))
+    """[T,52] weights and [T,3] head Euler -> [T,478,3] world points (plus the model's
+    pose bias, if any, before the rotation)."""
+    pts = model.points(weights)
+    if model.pose_bias is not None:
+        pts = pts + np.tensordot(pose_terms(euler), model.pose_bias, axes=1)
+    return np.matmul(pts, euler_matrix(euler).transpose(0, 2, 1).astype(np.float32))
 
 
 def binding_path(family: str, seed: int, root: Path = BINDINGS) -> Path:

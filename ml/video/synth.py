@@ -4,14 +4,14 @@ smooth head paths and random cameras, turned into MediaPipe-style landmark seque
 measured tracking noise."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import lfilter
 
 from ..arkit import INDEX, MIRROR, NUM_SHAPES
-from .face_model import Camera, LandmarkModel, posed, project
+from .face_model import Camera, LandmarkModel, euler_matrix, posed, project
 
 GAZE = {"In": "eyeLookIn", "Out": "eyeLookOut", "Up": "eyeLookUp", "Down": "eyeLookDown"}
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
@@ -30,20 +30,31 @@ FACE_HEIGHT_M = 0.2
 class Noise:
     """Tracking noise in units of the face's height: per-landmark std of a per-clip offset
     [478] and of AR(1) jitter [478] with lag-one correlation `rho`; MediaPipe's depth is
-    off by a per-clip factor with std `z_spread` around 1."""
+    off by a per-clip factor with std `z_spread` around 1. Optionally correlated noise:
+    components `basis` [K,478,3] (head frame, one std each) with unit-variance AR(1)
+    scores of lag-one correlations `basis_rho` [K]."""
     offset: np.ndarray
     jitter: np.ndarray
     rho: float
     z_spread: float = 0.2
+    basis: np.ndarray | None = None
+    basis_rho: np.ndarray | None = None
 
 
-def load_noise(path) -> Noise:
-    """The noise model measured by scripts/measure_video_noise.py, or a rough default."""
+def load_noise(path, fitted: dict | None = None) -> Noise:
+    """The noise model measured by scripts/measure_video_noise.py, or a rough default;
+    offsets, jitter and correlated components from `fitted` (`noise.*` of the tracker
+    map, measured on many tracked clips: ml/video/tracker_map.fit_residual_noise) win."""
     if not Path(path).exists():
-        return Noise(np.full(478, 0.01, np.float32), np.full(478, 0.004, np.float32), 0.6)
-    with np.load(path) as z:
-        return Noise(z["offset"], z["jitter"], float(z["rho"]),
-                     float(max(np.std(z["z_scale"]), 0.1)))
+        noise = Noise(np.full(478, 0.01, np.float32), np.full(478, 0.004, np.float32), 0.6)
+    else:
+        with np.load(path) as z:
+            noise = Noise(z["offset"], z["jitter"], float(z["rho"]), float(max(np.std(z["z_scale"]), 0.1)))
+    if fitted and "noise.basis" in fitted:
+        noise = replace(noise, offset=fitted["noise.offset"], jitter=fitted["noise.jitter"],
+                        rho=float(fitted["noise.rho"]), basis=fitted["noise.basis"],
+                        basis_rho=fitted["noise.basis_rho"])
+    return noise
 
 
 def _smooth_noise(rng, t: int, n: int, cutoff: float) -> np.ndarray:
@@ -140,6 +151,16 @@ def random_camera(rng: np.random.Generator, size: tuple[int, int] | None = None)
     return Camera(float(distance), float(lens), tuple(rng.uniform(-1, 1, 2) * room), size)
 
 
+def correlated_noise(rng: np.random.Generator, t: int, noise: Noise, face: float) -> np.ndarray:
+    """[t,478,3] head-frame offsets (metres for a face `face` m high) from the noise's
+    components, with stationary unit-variance AR(1) scores."""
+    rho = np.clip(noise.basis_rho.astype(np.float64), 0.0, 0.999)
+    white = rng.standard_normal((t, len(rho))) * np.sqrt(1 - rho ** 2)
+    white[0] /= np.sqrt(1 - rho ** 2)                # frame 0 drawn from the stationary law
+    scores = np.stack([lfilter([1.0], [1.0, -r], white[:, k]) for k, r in enumerate(rho)], axis=1)
+    return (np.tensordot(scores, noise.basis, axes=1) * face).astype(np.float32)
+
+
 def add_noise(rng: np.random.Generator, lm: np.ndarray, noise: Noise, aspect: float) -> np.ndarray:
     """Landmarks [t,478,3] plus per-clip offsets and AR(1) jitter, both in units of the
     face's height in pixels (x and z are normalised by the width: divided by `aspect`)."""
@@ -171,7 +192,11 @@ def random_clip(rng: np.random.Generator, model: LandmarkModel, t: int,
     weights = random_weights(rng, t, fps)
     euler = random_head_path(rng, t, fps)
     cam = random_camera(rng)
-    lm = project(posed(model, weights, euler), cam)
+    points = posed(model, weights, euler)
+    if noise is not None and noise.basis is not None:
+        wobble = correlated_noise(rng, t, noise, float(np.ptp(model.neutral[:468, 2])))
+        points = points + np.matmul(wobble, euler_matrix(euler).transpose(0, 2, 1).astype(np.float32))
+    lm = project(points, cam)
     if noise is not None:
         lm = add_noise(rng, lm, noise, cam.size[0] / cam.size[1])
     return Clip(weights, euler, lm, cam, fps)

@@ -8,6 +8,9 @@ thread), resumable, and export the numpy weights.
 Losses on the weights' position, velocity and acceleration (the last weighted low, so
 the output stays responsive) plus the head rotation. Training identities are seeds
 0..TRAIN_SEEDS-1 of each family; the rest are held out for evaluation.
+The synthetic clips use the tracker map and noise fitted on rendered-and-tracked clips
+(scripts/fit_video_tracker_map.py) when checkpoints/video_bindings/tracker_map.npz exists,
+else the weight-1 tracker response and the measured noise alone.
 With --tracked, each batch mixes synthetic clips with windows of clips MediaPipe tracked
 on renders of training identities (scripts/render_video_training.py) to close the gap
 between the analytic landmark model and the tracker; --init fine-tunes a trained run.
@@ -29,6 +32,7 @@ from .metrics import shape_scores
 from .model import FacsNet
 from .regressor import ROTATION_STEP
 from .synth import load_noise, random_clip
+from .tracker_map import apply_map, family_terms, load_tracker_map
 
 TRAIN_SEEDS = 16
 TEST_SEEDS = (16, 17, 18, 19)
@@ -36,6 +40,7 @@ LOSS_VEL, LOSS_ACC, LOSS_ROT = 0.5, 0.05, 20.0
 STABLE_QUANTILE = 0.3
 MEDIAPIPE_JSON = SHARED_DATA / "mediapipe" / "mediapipe_blendshape_names.json"
 CHEEKS = (50, 280, 205, 425, 117, 346, 187, 411, 123, 352, 36, 266)  # cheekPuff/Squint cues
+TRACKER_MAP = BINDINGS / "tracker_map.npz"
 
 
 def feature_subset() -> np.ndarray:
@@ -44,16 +49,19 @@ def feature_subset() -> np.ndarray:
     return np.unique(np.r_[mp, CHEEKS]).astype(np.int64)
 
 
-def load_models(families, seeds, response: bool = True) -> list[LandmarkModel]:
+def load_models(families, seeds, response: bool = True, tracker_map: bool = False) -> list[LandmarkModel]:
     """Bound landmark models; with `response`, each family's measured tracker response
-    (scripts/measure_video_response.py) corrects the analytic deltas."""
+    (scripts/measure_video_response.py) corrects the analytic deltas; with `tracker_map`,
+    so does the map fitted on tracked renders (scripts/fit_video_tracker_map.py), if any."""
     path = BINDINGS / "response.npz"
     fix = dict(np.load(path)) if response and path.exists() else {}
+    fitted = load_tracker_map(TRACKER_MAP) if tracker_map else {}
     models = []
     for f in families:
         for s in seeds:
             m = load_model(f, s)
-            models.append(LandmarkModel(m.neutral, m.deltas + fix.get(f"{f}.correction", 0.0)))
+            m = LandmarkModel(m.neutral, m.deltas + fix.get(f"{f}.correction", 0.0))
+            models.append(apply_map(m, family_terms(fitted, f)))
     return models
 
 
@@ -174,6 +182,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tracked-share", type=float, default=0.5, help="share of each batch from --tracked")
     ap.add_argument("--vel-weight", type=float, default=LOSS_VEL,
                     help="weight of the velocity loss (higher: smoother, less jitter)")
+    ap.add_argument("--no-tracker-map", action="store_true",
+                    help="weight-1 response and noise.npz only, even if tracker_map.npz exists")
     ap.add_argument("--init", type=Path, default=None,
                     help="checkpoint.pt to fine-tune from (network and normalisation; fresh optimiser)")
     args = ap.parse_args(argv)
@@ -181,13 +191,17 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.out / "checkpoint.pt"
 
-    models = load_models(args.families, range(TRAIN_SEEDS))
-    template, stable = template_of(models)
-    noise = load_noise(BINDINGS / "noise.npz")
+    # The pose fit's template and stable landmarks come from the response-corrected models
+    # (the frame the tracker map was fitted in); the clips from the mapped ones.
+    template, stable = template_of(load_models(args.families, range(TRAIN_SEEDS)))
+    mapped = not args.no_tracker_map and TRACKER_MAP.exists()
+    print(f"tracker map: {TRACKER_MAP if mapped else 'none (weight-1 response only)'}", flush=True)
+    models = load_models(args.families, range(TRAIN_SEEDS), tracker_map=mapped)
+    noise = load_noise(BINDINGS / "noise.npz", load_tracker_map(TRACKER_MAP) if mapped else None)
     subset = feature_subset()
     maker = ClipMaker(models, template, stable, subset, noise, args.frames)
-    val_maker = ClipMaker(load_models(args.families, TEST_SEEDS), template, stable, subset,
-                          noise, args.frames)
+    val_maker = ClipMaker(load_models(args.families, TEST_SEEDS, tracker_map=mapped), template,
+                          stable, subset, noise, args.frames)
     val = val_maker.batch(np.random.default_rng(999), 24)
 
     rng = np.random.default_rng(args.seed)
