@@ -1,8 +1,8 @@
 """What MediaPipe reports on renders, as a low-capacity correction of the analytic landmark
 model: fitted on frame-by-frame pairs of analytic and tracked landmarks of the same clips
 in the pose-aligned frame (scripts/fit_video_tracker_map.py), applied to every bound head
-of a family when training. The fits work on clip-centred data, so per-clip offsets
-(identity, tracker bias) stay the noise model's job.
+of a family when training. The motion fits work on clip-centred data; the clip means
+inform the neutral (`fit_neutral_gain`) and the per-clip offsets of the noise.
 
 - `fit_gain`: the share of the expression motion the tracker reports (one number).
 - `fit_correction`: tracked - analytic ~ sum_j r_j(t) B_j for regressors r: the 52 weights
@@ -23,14 +23,20 @@ import numpy as np
 from .face_model import LandmarkModel
 
 
-def centre(x: np.ndarray, clips: np.ndarray) -> np.ndarray:
-    """Rows of x [N,...] minus the mean of their clip (clips [N] int labels)."""
-    x = np.asarray(x, dtype=np.float64)
+def clip_means(x: np.ndarray, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(means [C,D] of the flattened rows of x [N,...] per clip, each row's clip index [N])
+    for clip labels [N]."""
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     ids, inv = np.unique(clips, return_inverse=True)
-    flat = x.reshape(len(x), -1)
     sums = np.zeros((len(ids), flat.shape[1]))
     np.add.at(sums, inv, flat)
-    return (flat - (sums / np.bincount(inv)[:, None])[inv]).reshape(x.shape)
+    return sums / np.bincount(inv)[:, None], inv
+
+
+def centre(x: np.ndarray, clips: np.ndarray) -> np.ndarray:
+    """Rows of x [N,...] minus the mean of their clip (clips [N] int labels)."""
+    means, inv = clip_means(x, clips)
+    return (np.asarray(x, dtype=np.float64).reshape(len(x), -1) - means[inv]).reshape(np.shape(x))
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, ridge: float, per_column: bool = True) -> np.ndarray:
@@ -85,17 +91,13 @@ def fit_residual_noise(resid: np.ndarray, clips: np.ndarray, components: int) ->
     lag-one correlations `basis_rho` [K]; per-landmark std `jitter` [L] and lag-one
     correlation `rho` of what the components leave."""
     n, shape = len(resid), resid.shape[1:]
-    flat = np.asarray(resid, dtype=np.float64).reshape(n, -1)
-    ids, inv = np.unique(clips, return_inverse=True)
-    means = np.zeros((len(ids), flat.shape[1]))
-    np.add.at(means, inv, flat)
-    means /= np.bincount(inv)[:, None]
-    cen = flat - means[inv]
+    means, _ = clip_means(resid, clips)
+    cen = centre(resid, clips).reshape(n, -1)
     _, sv, vt = np.linalg.svd(cen, full_matrices=False)
     vt, std = vt[:components], sv[:components] / np.sqrt(n)
     scores = cen @ vt.T
     rest = cen - scores @ vt
-    offsets = (means - means.mean(0)).reshape(len(ids), *shape)
+    offsets = (means - means.mean(0)).reshape(len(means), *shape)
     return dict(offset=np.sqrt((offsets ** 2).mean((0, 2))),
                 basis=(std[:, None] * vt).reshape(components, *shape),
                 basis_rho=_lag_one(scores, clips),
