@@ -289,6 +289,21 @@ def test_dev_clips_are_aligned_grid_audio(shared_data):
         assert c.phones[0].label == "SIL" and c.phones[-1].label == "SIL"
 
 
+def test_synthetic_dev_clips_carry_their_synthesiser_phones():
+    clips = evaluate.synthetic_clips(n=2, seed=3)
+    again = evaluate.synthetic_clips(n=2, seed=3)
+    for c, d in zip(clips, again):
+        assert c.text == d.text and np.array_equal(c.samples, d.samples)  # fixed by the seed
+        assert c.phones[0].label == "SIL" and c.phones[0].end >= evaluate.SYNTHETIC_PAD_S
+        assert c.phones[-1].end == pytest.approx(len(c.samples) / 16000)
+        spoken = [p for p in c.phones if p.label != "SIL"]
+        assert len(spoken) >= 5 and all(p.label in phonemes.ARPABET for p in spoken)
+        # the reference phones fall on the voiced audio, not on the added silence
+        start = int(spoken[0].start * 16000)
+        assert np.abs(c.samples[:int(evaluate.SYNTHETIC_PAD_S * 16000)]).max() == 0
+        assert np.abs(c.samples[start:start + 8000]).max() > 0.01
+
+
 # ---------------------------------------------------------------- Blender
 @pytest.fixture
 def short_wav(tmp_path, speech):

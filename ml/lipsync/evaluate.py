@@ -1,11 +1,12 @@
 """Evaluate lip-sync engines on real speech with reference phone timings.
 
-    python -m faceforge.ml.lipsync.evaluate [--data DIR | --dev] [--fps 30] [--json out.json]
+    python -m faceforge.ml.lipsync.evaluate [--data DIR | --dev [grid|synthetic]] [--fps 30]
 
 Test set: each `<clip>.wav` with `<clip>.phone.json` (and `<clip>.txt`) in the data folder.
-Development set (`--dev`, for choosing methods and parameters; never the test clips): the
+Development sets (for choosing methods and parameters; never the test clips): `grid`, the
 GRID clips' audio (decoded with imageio-ffmpeg) with reference phones from forced alignment
-of their transcripts. For each clip each
+of their transcripts; `synthetic`, fixed-seed paragraphs spoken by piper, whose exact
+phone times are the reference. For each clip each
 engine's weights drive the built-in head (scaled to 63 mm between the eyeball centres) and
 the inner-lip gap (mm) and mouth width (mm) are measured per frame. Metrics per clip:
 bilabial closure recall, open-vowel recall, silence correctness, correlation of the gap
@@ -30,12 +31,14 @@ from ..arkit import INDEX
 from ..autorig.eyes import fit_spheres
 from .audio import load_audio, load_video_audio, normalise
 from .engine import lipsync
+from .audio import resample
 from .phonemes import RATE, SIL, Phone, align, clean_label, merge_silence
 from .visemes import coarticulate
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech"
 DEV_DATA = DATA.parent / "video" / "grid"
 EYE_DISTANCE_MM = 63.0
+SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_PAD_S = 40, 777, 0.3
 SLACK_S = 0.04            # timing slack around each reference segment
 CLOSED, OPEN = 0.15, 0.30  # thresholds as shares of the clip's 95th-percentile gap
 SILENCE_MARGIN_S = 0.1    # silence frames this close to speech are transitions, not scored
@@ -162,6 +165,33 @@ def dev_clips(data: Path = DEV_DATA) -> list[Clip]:
     return clips
 
 
+def synthetic_clips(n: int = SYNTHETIC_CLIPS, seed: int = SYNTHETIC_SEED) -> list[Clip]:
+    """The synthetic development set: `n` paragraphs (texts.paragraph, never the test text)
+    spoken by piper's joe voice at random speeds (length scale 0.85-1.15; no sampling
+    noise, so the clips are the same every run), with 0.3 s of
+    silence either side; the synthesiser's phone times are the exact reference. piper was
+    trained on a human voice, so pocketsphinx hears it much as it hears people; espeak-ng's
+    formant voices, which it mishears, stand in only when piper is not installed."""
+    from .neural import espeak, piper, texts
+    rng = np.random.default_rng(seed)
+    clips = []
+    for i in range(n):
+        text, speed = texts.paragraph(rng), rng.uniform(0.85, 1.15)
+        if piper.available():
+            # Without the voice's sampling noise piper is deterministic: a fixed dev set.
+            x, rate, phones = piper.speak(text, length_scale=speed, noise_scale=0.0,
+                                          noise_w=0.0, pause_s=0.4)
+        else:
+            x, rate, phones = espeak.speak(text, "en-us", rate=int(170 / speed))
+        pad = np.zeros(int(SYNTHETIC_PAD_S * RATE), np.float32)
+        samples = np.concatenate([pad, resample(x, rate, RATE), pad])
+        shifted = [Phone(p.label, p.start + SYNTHETIC_PAD_S, p.end + SYNTHETIC_PAD_S)
+                   for p in phones]
+        clips.append(Clip(f"synthetic-{i:02d}", samples, text,
+                          merge_silence(shifted, len(samples) / RATE)))
+    return clips
+
+
 def _window(gap: np.ndarray, fps: float, b: float, e: float, slack: float) -> np.ndarray:
     lo, hi = int(np.floor((b - slack) * fps)), int(np.ceil((e + slack) * fps))
     return gap[max(lo, 0):min(hi, len(gap) - 1) + 1]
@@ -254,14 +284,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DATA,
                    help="folder with <clip>.wav, <clip>.txt and <clip>.phone.json")
-    p.add_argument("--dev", action="store_true",
-                   help=f"evaluate on the development set (GRID clips in {DEV_DATA}) instead")
+    p.add_argument("--dev", nargs="?", const="grid", choices=("grid", "synthetic"),
+                   help=f"evaluate on a development set instead: grid (the GRID clips in "
+                        f"{DEV_DATA}, the default) or synthetic ({SYNTHETIC_CLIPS} paragraphs "
+                        "of synthetic speech with exact phone times)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--json", type=Path, help="also write the metrics here")
     p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES),
                    metavar="ROW", help=f"rows to compute (default all: {', '.join(ENGINES)})")
     args = p.parse_args(argv)
-    clips = dev_clips() if args.dev else test_clips(args.data)
+    clips = {"grid": dev_clips, "synthetic": synthetic_clips,
+             None: lambda: test_clips(args.data)}[args.dev]()
     results = evaluate(clips, args.fps, args.engines)
     print(f"fps {args.fps:g}; gap/width in mm on the built-in head at {EYE_DISTANCE_MM:g} mm "
           f"eye distance; jerk = mean squared jerk of the gap in (m/s^3)^2")
