@@ -57,6 +57,25 @@ def test_find_eyeballs_synthetic_pairs_left_at_plus_x():
     np.testing.assert_allclose(eye2.up, [0, 1, 0], atol=1e-9)
 
 
+def test_find_eyeballs_takes_inner_shells_and_leaves_socket_cups():
+    """A smaller sphere inside each eyeball (an eyeball in two shells) turns with it; a cup
+    hugging it from behind (a socket) does not."""
+    verts, tris, labels = _synthetic_head()
+    centre = np.array([31.5, -75.0, 0.0])
+    inner, inner_tris = icosphere(4, 11.0)
+    back = inner[:, 1] > 0                                           # back half (+Y)
+    cup = inner[back] * (14.0 / 11.0)
+    cup_tris = (np.cumsum(back) - 1)[inner_tris[back[inner_tris].all(1)]]
+    for extra, extra_tris in ((inner + centre, inner_tris), (inner - centre * [1, -1, -1], inner_tris),
+                              (cup + centre, cup_tris)):
+        tris = np.concatenate([tris, extra_tris + len(verts)])
+        labels = np.concatenate([labels, np.full(len(extra), labels.max() + 1)])
+        verts = np.concatenate([verts, extra])
+    frame = canonical_transform(np.array([centre, centre * [-1, 1, 1]]))
+    eye = find_eyeballs(verts, tris, labels, frame)
+    assert eye.parts == ((1, 4), (2, 5))
+
+
 def test_find_eyeballs_none_without_a_pair():
     verts, tris, labels = _synthetic_head()
     keep = labels != 2

@@ -34,8 +34,10 @@ EYE_REGION_MM = (np.array([0.0, 0.0, 0.0]), np.array([60.0, 40.0, 35.0]))
 WIDE_REGION_MM = np.array([80.0, 80.0, 100.0])  # second search when the frame guess is off
 MAX_PAIR_MISMATCH = 0.5
 # Loose parts lying within this many radii of an eyeball's centre (iris, cornea,
-# pupil) rotate with it.
+# pupil) rotate with it; so does a smaller sphere whose centre lies within CONCENTRIC
+# radii of the eyeball's (an inner layer of an eyeball made of several shells).
 ABSORB_RADIUS = 1.12
+CONCENTRIC = 0.1
 # Lids: skin within LID_REACH eyeball radii of the centre and LID_FRONT radii in front of
 # it; the opening (fissure) is found in a vertical strip LID_STRIP radii wide through the
 # centre, and the lid margins are the skin within LID_MARGIN radii of its edges.
@@ -139,15 +141,18 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     pair = [int(cand[pair[0]]), int(cand[pair[1]])]         # subject's left (+X) first
     eye_c, eye_r = centres[pair], radii[pair]
 
-    # Parts wholly inside an eyeball's sphere and on its front (iris, cornea) rotate with
-    # it; an eye socket's cup hugs the sphere too, but from behind, and stays.
+    # Parts wholly inside an eyeball's sphere rotate with it when on its front (iris,
+    # cornea) or a smaller concentric sphere (an inner shell: a remeshed ICT eyeball splits
+    # into two); an eye socket's cup hugs the sphere too, but from behind, and stays.
     dist_max = np.zeros(len(radii))
     np.maximum.at(dist_max, labels, np.linalg.norm(local[:, None] - eye_c[None], axis=2).min(1))
     nearest = np.argmin(np.linalg.norm(centres[:, None] - eye_c[None], axis=2), axis=1)
     n_parts = len(radii)
     mean_y = np.bincount(labels, weights=local[:, 1], minlength=n_parts) / np.maximum(counts, 1)
     in_front = eye_c[nearest, 1] - mean_y > 0.3 * eye_r[nearest]        # -Y is forward
-    inside = (dist_max <= ABSORB_RADIUS * eye_r[nearest]) & in_front & (counts > 0)
+    shell = ((counts >= MIN_VERTS) & (openness <= MAX_OPENNESS) & (radii < eye_r[nearest])
+             & (np.linalg.norm(centres - eye_c[nearest], axis=1) < CONCENTRIC * eye_r[nearest]))
+    inside = (dist_max <= ABSORB_RADIUS * eye_r[nearest]) & (in_front | shell) & (counts > 0)
     inside[pair] = True
     nearest[pair] = (0, 1)
     parts = tuple(tuple(int(p) for p in np.flatnonzero(inside & (nearest == k))) for k in range(2))
