@@ -18,7 +18,8 @@ import numpy as np
 from faceforge import register
 from faceforge.addon import keyframes, mesh_io, reference_head, render
 from faceforge.ml.arkit import ARKIT_NAMES
-from faceforge.ml.autorig import evaluate, infer, metrics
+from faceforge.ml.autorig import data, evaluate, infer, metrics
+from faceforge.ml.autorig.eyes import eyes_from_parts
 from faceforge.ops import autorig
 
 
@@ -32,12 +33,12 @@ def mesh_object(name: str, verts_mm: np.ndarray, tris: np.ndarray):
     return obj
 
 
-def sheet(obj, path: Path) -> None:
+def sheet(obj, path: Path, sample: data.Sample | None = None) -> None:
     """Rig obj, put shape i at 1.0 on frame i + 1, render all 52 frames as one sheet, and
-    print the functional checks of the rig."""
+    print the functional checks of the rig (of `sample`'s parts when obj was built from one)."""
     scene = bpy.context.scene
     _, result = autorig.rig_objects([obj], infer.RigOptions(), preview=False)
-    print_checks(obj, result)
+    print_checks(obj, result, sample)
     keyframes.bake_weights(obj, np.eye(len(ARKIT_NAMES), dtype=np.float32), ARKIT_NAMES, take="Sheet")
     render.frame_objects(scene, [obj], margin=1.05)
     render.render_contact_sheet(scene, range(1, len(ARKIT_NAMES) + 1), path, columns=13,
@@ -45,14 +46,21 @@ def sheet(obj, path: Path) -> None:
     print(f"wrote {path}")
 
 
-def print_checks(obj, result) -> None:
-    """Functional checks (metrics.functional_checks) of a rigged object, in the canonical frame."""
+def print_checks(obj, result, sample: data.Sample | None = None) -> None:
+    """Functional checks (metrics.functional_checks) of a rigged object, in the canonical
+    frame. A test head is measured on its own skin and eyeballs, as the evaluation does
+    (its largest loose part can take in more: ICT's eye and mouth sockets join its face,
+    and the lid checks then read socket as lid); other heads on their largest loose part."""
     arrays = mesh_io.read_mesh(obj)
     m = arrays.matrix_world.astype(np.float64)
     verts, deltas, eye = infer.canonical_view(arrays.verts @ m[:3, :3].T + m[:3, 3], result)
+    if sample is not None:
+        skin = data.kind_mask(sample, "skin")
+        eye = eyes_from_parts(verts, sample.part_labels, sample.part_kind)
+    else:
+        skin = arrays.part_labels == np.argmax(np.bincount(arrays.part_labels))
     if eye is None:
         print(f"{obj.name}: no eyeballs found ({'; '.join(result.warnings)}); eye checks skipped")
-    skin = arrays.part_labels == np.argmax(np.bincount(arrays.part_labels))
     for name, (value, ok) in metrics.functional_checks(verts, deltas, skin, eye).items():
         print(f"  {obj.name:14s} {name:28s} {value:9.3f}  {'pass' if ok else 'FAIL'}")
 
@@ -67,7 +75,7 @@ def main() -> None:
              ("ict_stylised", evaluate.test_heads("ict", "stylised", 1)[0])]
     for name, sample in heads:
         bpy.ops.wm.read_factory_settings(use_empty=True)
-        sheet(mesh_object(name, sample.verts, sample.tris), args.output / f"autorig_{name}.png")
+        sheet(mesh_object(name, sample.verts, sample.tris), args.output / f"autorig_{name}.png", sample)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     sheet(reference_head.build_suzanne(), args.output / "autorig_suzanne.png")
 
