@@ -124,11 +124,11 @@ def test_quiet_runs_become_pauses():
     x[4000:9000] *= 1e-3                           # 0.31 s, 60 dB down: a pause
     x[12000:13600] *= 1e-3                         # 0.1 s: too short to be a pause
     phones = [Phone("AA", 0.0, 0.6), Phone("M", 0.6, 0.8), Phone("AA", 0.8, 1.0)]
-    out = phonemes.gate_pauses(phones, x)
+    out = phonemes.gate_pauses(phones, phonemes.level_track(x))
     sil = [p for p in out if p.label == "SIL"]
     assert len(sil) == 1 and sil[0].start == pytest.approx(0.25 + 0.08, abs=0.02)
     assert sil[0].end == pytest.approx(0.56 - 0.08, abs=0.02) and out[-1] == phones[-1]
-    assert phonemes.gate_pauses(phones, 0.3 * rng.standard_normal(16000)) == phones
+    assert phonemes.gate_pauses(phones, phonemes.level_track(0.3 * rng.standard_normal(16000))) == phones
 
 
 def test_silence_gives_silence():

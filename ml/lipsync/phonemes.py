@@ -87,13 +87,18 @@ def _decode(decoder, pcm: bytes) -> None:
     decoder.end_utt()
 
 
+def level_track(samples: np.ndarray) -> np.ndarray:
+    """The clip's level (dB) per 10 ms frame, over 20 ms windows: where chunks are cut and what the gates read."""
+    return frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
+
+
 def _chunk_bounds(samples: np.ndarray) -> np.ndarray:
     """Sample indices [n+1] cutting the track into chunks <= MAX_CHUNK_S, each cut at the
     quietest 10 ms frame of the last third of its chunk."""
     n, max_len = len(samples), int(MAX_CHUNK_S * RATE)
     cuts = [0]
     if n > max_len:
-        level = frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
+        level = level_track(samples)
         while n - cuts[-1] > max_len:
             lo = (cuts[-1] + 2 * max_len // 3) * FRAME_RATE // RATE
             hi = (cuts[-1] + max_len) * FRAME_RATE // RATE
@@ -174,12 +179,12 @@ def add_bilabials(phones: list[Phone], heard: list[Phone]) -> list[Phone]:
                               and not any(o.start < h.end and h.start < o.end for o in own)])
 
 
-def gate_pauses(phones: list[Phone], samples: np.ndarray) -> list[Phone]:
-    """Write SIL over every run of at least PAUSE_S whose 10 ms levels all stay PAUSE_DB
-    below the clip's loud level, less PAUSE_EDGE_S at each end (the silent closure of a
-    stop next to the pause keeps its phone): a pause is rest pose whatever phones were
-    aligned over it (a misrecognised word's alignment can stretch phones across a pause)."""
-    level = frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
+def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
+    """Write SIL over every run of at least PAUSE_S whose 10 ms levels (`level_track`) all
+    stay PAUSE_DB below the clip's loud level, less PAUSE_EDGE_S at each end (the silent
+    closure of a stop next to the pause keeps its phone): a pause is rest pose whatever
+    phones were aligned over it (a misrecognised word's alignment can stretch phones
+    across a pause)."""
     quiet = np.r_[False, level < np.percentile(level, 95) - PAUSE_DB, False].astype(np.int8)
     edges = np.flatnonzero(np.diff(quiet))
     runs = edges.reshape(-1, 2) / FRAME_RATE + [PAUSE_EDGE_S, -PAUSE_EDGE_S]
@@ -206,12 +211,12 @@ def recognise_via_words(samples: np.ndarray) -> list[Phone]:
     return phones
 
 
-def gate_silence(phones: list[Phone], samples: np.ndarray) -> list[Phone]:
-    """Relabel as SIL the phones whose loudest 10 ms frame is GATE_DB below the clip's
-    loud level (the recogniser, after level normalisation, finds phones in faint noise)."""
+def gate_silence(phones: list[Phone], level: np.ndarray) -> list[Phone]:
+    """Relabel as SIL the phones whose loudest 10 ms frame (`level_track`) is GATE_DB below
+    the clip's loud level (the recogniser, after level normalisation, finds phones in
+    faint noise)."""
     if not phones:
         return phones
-    level = frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
     loud = np.percentile(level, 95)
     starts = np.clip([int(p.start * FRAME_RATE) for p in phones], 0, len(level) - 1)
     peaks = np.maximum.reduceat(level, starts)  # starts are sorted: each phone's span
@@ -260,16 +265,17 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
     warnings: list[str] = []
     if len(samples) < RATE // 10 or peak_dbfs(samples) < SILENCE_DBFS:
         return merge_silence([], duration), ["no speech found: the audio is silent or too short"]
-    level = normalise(samples)
+    speech = normalise(samples)
     phones = None
     if transcript and transcript.strip():
         try:
-            phones, warnings = align(level, transcript)
+            phones, warnings = align(speech, transcript)
         except ValueError as exc:
             warnings = [f"{exc}; recognising phones without it"]
     if phones is None:
-        phones = recognise_via_words(level) if words else recognise(level)
-    phones = merge_silence(gate_pauses(gate_silence(phones, level), level), duration)
+        phones = recognise_via_words(speech) if words else recognise(speech)
+    frames = level_track(speech)
+    phones = merge_silence(gate_pauses(gate_silence(phones, frames), frames), duration)
     if all(p.label == SIL for p in phones):
         warnings.append("no speech found in the audio")
     return phones, warnings
