@@ -134,6 +134,16 @@ def _curves(frames: np.ndarray, values: np.ndarray, tol: float) -> list[np.ndarr
     return [np.column_stack((frames[m], v[m])).astype(np.float32) for v, m in zip(values.T, keep.T)]
 
 
+def _euler_track(euler, what: str, frames: int | None = None) -> np.ndarray:
+    """`euler` as float64 [T, 3] rotation curves (T = `frames` when given, else any T > 0),
+    or a ValueError naming `what`."""
+    euler = np.asarray(euler, dtype=np.float64)
+    shape_ok = euler.ndim == 2 and euler.shape[1] == 3 and len(euler) == (frames or len(euler)) > 0
+    if not shape_ok or not np.isfinite(euler).all():
+        raise ValueError(f"{what} must be finite with shape ({frames or 'T>0'}, 3), got {euler.shape}")
+    return euler
+
+
 def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_frame=1,
                  take="FaceForge", head_rotation=None, object_channels=None,
                  reduce_tolerance=0.0, scene=None) -> BakeReport:
@@ -161,10 +171,7 @@ def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_fra
     frames = _frames(len(weights), times, sample_rate, start_frame, scene_fps(scene))
     object_curves = []  # (data_path, index, values [T])
     if head_rotation is not None:
-        head_rotation = np.asarray(head_rotation, dtype=np.float64)
-        if head_rotation.shape != (len(weights), 3) or not np.isfinite(head_rotation).all():
-            raise ValueError(f"head_rotation must be finite with shape ({len(weights)}, 3), "
-                             f"got {head_rotation.shape}")
+        head_rotation = _euler_track(head_rotation, "head_rotation", len(weights))
         object_curves += [("rotation_euler", i, head_rotation[:, i]) for i in range(3)]
     for prop, values in (object_channels or {}).items():
         values = np.asarray(values, dtype=np.float64)
@@ -212,9 +219,7 @@ def bake_bone_rotation(armature, bone_name: str, euler, *, times=None, sample_ra
     """Bake XYZ Euler curves [T, 3] onto the armature's pose bone `bone_name` as the
     armature's take f"{take} (head)" (timing as in bake_weights); returns the action's name."""
     scene = scene or bpy.context.scene
-    euler = np.asarray(euler, dtype=np.float64)
-    if euler.ndim != 2 or euler.shape[1] != 3 or not len(euler) or not np.isfinite(euler).all():
-        raise ValueError(f"bone rotation must be finite with shape (T>0, 3), got {euler.shape}")
+    euler = _euler_track(euler, "bone rotation")
     pose_bone = armature.pose.bones.get(bone_name) if armature.type == "ARMATURE" else None
     if pose_bone is None:
         raise ValueError(f"{armature.name!r} is not an armature with a bone {bone_name!r}")
