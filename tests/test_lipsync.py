@@ -108,14 +108,32 @@ def test_word_recognition_then_alignment(speech):
     res = engine.lipsync(x, rate, 30, engine="phonetic-words", secondary=False)
     assert res.weights[:, INDEX["jawOpen"]].max() > 0.2 and res.phones == phones
 
-def test_second_recogniser_adds_missing_lip_closures():
+def test_second_recogniser_adds_missing_lip_closures_the_lip_model_confirms():
     words = [Phone("SIL", 0.0, 0.2), Phone("D", 0.2, 0.3), Phone("IH", 0.3, 0.5),
              Phone("M", 0.5, 0.6), Phone("SIL", 0.6, 0.8)]
     heard = [Phone("B", 0.22, 0.28), Phone("M", 0.52, 0.62), Phone("P", 0.65, 0.7)]
-    out = phonemes.add_bilabials(words, heard)
+    press = np.full(80, 0.3)                       # the lip model presses throughout
+    out = phonemes.add_bilabials(words, heard, press)
     assert [p.label for p in out] == ["SIL", "D", "B", "D", "IH", "M", "SIL", "P", "SIL"]
     assert all(a.end == b.start for a, b in zip(out, out[1:]))   # still back to back
-    assert phonemes.add_bilabials(words, []) == words
+    assert phonemes.add_bilabials(words, [], press) == words
+    press[:45] = 0.0                               # no press near the B: it stays out
+    out = phonemes.add_bilabials(words, heard, press)
+    assert [p.label for p in out] == ["SIL", "D", "IH", "M", "SIL", "P", "SIL"]
+
+
+def test_lip_press_closes_for_bilabials_in_synthetic_speech():
+    from faceforge.ml.lipsync.neural import espeak
+    x, rate, phones = espeak.speak("a map, a boat, a map", "en-us", rate=150)
+    press = phonemes.lip_press(audio.resample(x, rate, 16000))
+    t = np.arange(len(press)) / phonemes.FRAME_RATE
+
+    def at(labels):
+        return np.concatenate([press[(t >= p.start - 0.04) & (t <= p.end + 0.04)]
+                               for p in phones if p.label in labels])
+
+    assert at("PBM").max() > phonemes.CONFIRM_PRESS      # closures are pressed ...
+    assert np.percentile(at(("AH", "AE", "OW")), 50) < phonemes.CONFIRM_PRESS   # ... open vowels not
 
 
 def test_quiet_runs_become_pauses():

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..arkit import INDEX
 from .audio import SILENCE_DBFS, frame_level_db, normalise, peak_dbfs
 
 RATE = 16000           # the acoustic model's sample rate
@@ -22,6 +23,9 @@ PAUSE_DB, PAUSE_S = 30.0, 0.2   # a run this far below the loud level, this long
 PAUSE_EDGE_S = 0.08    # ... less this much at each end (a stop's closure is silent too)
 SIL = "SIL"
 BILABIALS = frozenset("P B M".split())
+# A bilabial that only the phone loop hears is kept where the neural lip model presses the
+# lips this much (its bilabial target is 0.35) within BILABIAL_SLACK_S of it.
+CONFIRM_PRESS, BILABIAL_SLACK_S = 0.15, 0.04
 ARPABET = frozenset(
     "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH "
     "UH UW V W Y Z ZH".split())
@@ -171,11 +175,26 @@ def overwrite(phones: list[Phone], segments: list[Phone]) -> list[Phone]:
     return out
 
 
-def add_bilabials(phones: list[Phone], heard: list[Phone]) -> list[Phone]:
-    """`phones` with every P/B/M of `heard` that overlaps none of theirs written over them:
-    a second recogniser's lip closures are kept."""
+def lip_press(samples: np.ndarray) -> np.ndarray:
+    """[frames at FRAME_RATE] mouthPress that the neural lip model hears in 16 kHz speech:
+    an acoustic second opinion on lip closures, independent of phone recognition."""
+    from .neural.runtime import mouth_weights  # here: runtime -> visemes -> this module
+    return mouth_weights(samples, FRAME_RATE)[:, INDEX["mouthPressLeft"]]
+
+
+def add_bilabials(phones: list[Phone], heard: list[Phone], press: np.ndarray) -> list[Phone]:
+    """`phones` with every P/B/M of `heard` written over them that overlaps none of theirs
+    and that the lip model confirms (`press` [frames], see CONFIRM_PRESS): a closure that a
+    misrecognised word lost is kept, while the phone loop's many false ones (an "n" heard as
+    "m") are not."""
     own = [p for p in phones if p.label in BILABIALS]
-    return overwrite(phones, [h for h in heard if h.label in BILABIALS
+
+    def confirmed(h: Phone) -> bool:
+        a = max(int((h.start - BILABIAL_SLACK_S) * FRAME_RATE), 0)
+        b = int(np.ceil((h.end + BILABIAL_SLACK_S) * FRAME_RATE)) + 1
+        return a < len(press) and press[a:b].max() > CONFIRM_PRESS
+
+    return overwrite(phones, [h for h in heard if h.label in BILABIALS and confirmed(h)
                               and not any(o.start < h.end and h.start < o.end for o in own)])
 
 
@@ -195,19 +214,23 @@ def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
 def recognise_via_words(samples: np.ndarray) -> list[Phone]:
     """Phones by recognising words and force-aligning them, chunk by chunk (as in
     `recognise`, so long files stay cheap), plus the lip closures (P B M) that phone
-    recognition hears where the aligned words have none (a misrecognised word must not
-    drop a closure); a chunk with no words, or whose words do not align, gets direct
-    phone recognition instead."""
+    recognition hears where the aligned words have none and the neural lip model confirms
+    (a misrecognised word must not drop a closure); a chunk with no words, or whose words
+    do not align, gets direct phone recognition instead."""
     phones = []
+    press = lip_press(samples)
     bounds = _chunk_bounds(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
         chunk, offset = samples[a:b], a / RATE
-        heard = recognise(chunk)
+
+        def shift(found: list[Phone]) -> list[Phone]:
+            return [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
+
+        heard = shift(recognise(chunk))
         try:
-            found = add_bilabials(align(chunk, recognise_words(chunk))[0], heard)
+            phones += add_bilabials(shift(align(chunk, recognise_words(chunk))[0]), heard, press)
         except ValueError:
-            found = heard
-        phones += [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
+            phones += heard
     return phones
 
 
