@@ -184,6 +184,8 @@ def main(argv=None) -> None:
                     help="weight of the velocity loss (higher: smoother, less jitter)")
     ap.add_argument("--no-tracker-map", action="store_true",
                     help="weight-1 response and noise.npz only, even if tracker_map.npz exists")
+    ap.add_argument("--map-only", action="store_true",
+                    help="the tracker map's landmark model with noise.npz's noise (not the map's)")
     ap.add_argument("--init", type=Path, default=None,
                     help="checkpoint.pt to fine-tune from (network and normalisation; fresh optimiser)")
     args = ap.parse_args(argv)
@@ -197,7 +199,8 @@ def main(argv=None) -> None:
     mapped = not args.no_tracker_map and TRACKER_MAP.exists()
     print(f"tracker map: {TRACKER_MAP if mapped else 'none (weight-1 response only)'}", flush=True)
     models = load_models(args.families, range(TRAIN_SEEDS), tracker_map=mapped)
-    noise = load_noise(BINDINGS / "noise.npz", load_tracker_map(TRACKER_MAP) if mapped else None)
+    noise = load_noise(BINDINGS / "noise.npz",
+                       load_tracker_map(TRACKER_MAP) if mapped and not args.map_only else None)
     subset = feature_subset()
     maker = ClipMaker(models, template, stable, subset, noise, args.frames)
     val_maker = ClipMaker(load_models(args.families, TEST_SEEDS, tracker_map=mapped), template,
