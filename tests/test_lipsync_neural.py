@@ -87,6 +87,20 @@ def test_training_targets():
     assert VISEME_NAMES[vis[12]] == "PBM" and VISEME_NAMES[vis[20]] == "AA"
 
 
+def test_retarget_from_viseme_runs():
+    """Targets blended again from the stored class per frame equal the targets from the
+    phones when phone bounds lie halfway between frames (otherwise within 10 ms)."""
+    bounds = [0.21, 0.33, 0.47, 0.55, 0.63, 0.81, 0.89, 1.07]
+    labels = ["M", "AA", "T", "S", "IY", "P", "UW"]
+    phones = [Phone(lab, b, e) for lab, b, e in zip(labels, bounds[:-1], bounds[1:])]
+    ctl, vis = synth.targets(phones, 1.4)
+    cls, start, end = synth.runs(vis)
+    assert [VISEME_NAMES[c] for c in cls] == ["rest", "PBM", "AA", "TDN", "SZ", "IY", "PBM",
+                                              "UW", "rest"]
+    assert np.allclose(start[1:], bounds) and start[0] == 0 and end[-1] == 1.4
+    assert np.abs(synth.retarget(vis).astype(np.float32) - ctl.astype(np.float32)).max() < 2e-3
+
+
 # ---------------------------------------------------------------- features and network
 def test_log_mel_streaming_equals_one_shot():
     x = noise_speech()

@@ -5,8 +5,14 @@ CPU thread), resumably, and export the numpy weights.
     python -m faceforge.ml.lipsync.train_neural --steps 3000            # background job
 
 Checkpoints go to checkpoints/lipsync_neural/ (`last.pt`, resumed automatically); the
-final weights to ml/lipsync/neural/lipnet.npz. New shards are picked up every RELOAD steps,
-so training can start while data is still being generated.
+final weights to ml/lipsync/neural/lipnet.npz, those with the lowest held-out control MSE
+to `best_lipnet.npz` in the run folder. New shards are picked up every RELOAD steps, so
+training can start while data is still being generated. Fine-tuning starts a new run
+folder from another run's weights (optimiser state fresh, step 0):
+
+    python -m faceforge.ml.lipsync.train_neural --init checkpoints/lipsync_neural/last.pt \
+        --data checkpoints/lipsync_neural/data_t2 --out checkpoints/lipsync_neural/t3 \
+        --export checkpoints/lipsync_neural/t3/final_lipnet.npz --steps 6000 --batch 16 --lr 1e-3
 """
 from __future__ import annotations
 
@@ -113,6 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--channels", type=int, default=96)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, help="a checkpoint whose weights start a new run")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -122,13 +129,16 @@ def main(argv=None) -> int:
         raise SystemExit(f"no training shards in {args.data}")
     model = LipNet(len(CONTROL_COLUMNS), len(VISEME_NAMES), channels=args.channels)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    ckpt, step = args.out / "last.pt", 0
+    ckpt, step, best = args.out / "last.pt", 0, np.inf
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        step = state["step"]
+        step, best = state["step"], state.get("best", np.inf)
         print(f"resumed at step {step}", flush=True)
+    elif args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        print(f"initialised from {args.init}", flush=True)
     else:
         sample = np.concatenate([m[::7] for m, _, _ in data.train]).astype(np.float32)
         model.mel_mean.copy_(torch.from_numpy(sample.mean(0)))
@@ -158,8 +168,11 @@ def main(argv=None) -> int:
             print(f"step {step} lr {lr:.2e} train mse {np.mean(running):.5f} val mse "
                   f"{vmse:.5f} ({time.time() - start:.0f} s)", flush=True)
             running = []
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step},
-                       ckpt)
+            if vmse < best:
+                best = vmse
+                np.savez(args.out / "best_lipnet.npz", **model.export())
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "best": best}, ckpt)
             np.savez(args.out / "lipnet.npz", **model.export())
         if step % RELOAD == 0:
             print(f"{data.refresh()} train utterances", flush=True)

@@ -157,6 +157,11 @@ def segments(phones: Sequence[Phone]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.array(vis, dtype=np.int64), np.array(start), np.array(end)
 
 
+def frame_times(fps: float, duration: float) -> np.ndarray:
+    """t = k / fps, k = 0 .. round(duration * fps): the frames of a track."""
+    return np.arange(int(round(duration * fps)) + 1) / fps
+
+
 def coarticulate(phones: Sequence[Phone], fps: float, duration: float | None = None) -> np.ndarray:
     """[T, 52] weights at t = k / fps, k = 0 .. round(duration * fps) (duration defaults
     to the last phone's end); silence and no phones give the rest pose (zeros)."""
@@ -165,13 +170,19 @@ def coarticulate(phones: Sequence[Phone], fps: float, duration: float | None = N
     phones = [p for p in phones if p.end > p.start]
     if duration is None:
         duration = max((p.end for p in phones), default=0.0)
-    t = np.arange(int(round(duration * fps)) + 1) / fps
     if not any(p.label != SIL for p in phones):
-        return np.zeros((len(t), NUM_SHAPES), dtype=np.float32)
-    vis, start, end = segments(phones)
+        return np.zeros((len(frame_times(fps, duration)), NUM_SHAPES), dtype=np.float32)
+    return blend(*segments(phones), fps, duration)
+
+
+def blend(vis: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float,
+          duration: float) -> np.ndarray:
+    """[T, 52] weights at `frame_times(fps, duration)` of sorted viseme segments (index,
+    start, end; see `segments`): dominance blend, forced lip contact, smoothing. Apart
+    from `coarticulate` so that stored viseme runs can be blended again (synth --retarget)."""
+    t = frame_times(fps, duration)
     centre = (start + end) / 2
     half = np.maximum(end - start, MIN_HOLD[vis]) / 2
-
     here = np.clip(np.searchsorted(start, t, side="right") - 1, 0, len(vis) - 1)
     nb = here[:, None] + np.arange(-NEIGHBOURS, NEIGHBOURS + 1)[None]            # [T, N]
     valid = (nb >= 0) & (nb < len(vis))

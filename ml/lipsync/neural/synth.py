@@ -8,6 +8,11 @@ the phonetic engine's coarticulation (mouth controls and viseme classes at 50 fp
 Writes shards of `--shard` utterances (`shard_<seed>_<k>.npz`) as it goes, so training
 can start on the first ones; an existing shard is skipped (resumable). Without the
 optional piper packages (see requirements.txt) every utterance is espeak-ng.
+
+    python -m faceforge.ml.lipsync.neural.synth --retarget SRC DST
+
+copies the shards of SRC to DST with their control targets blended again from the stored
+viseme classes (after a change of the coarticulation timing; the audio is kept).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import numpy as np
 
 from ..audio import normalise
 from ..phonemes import Phone, merge_silence
-from ..visemes import CONTROL_TO_ARKIT, coarticulate, segments
+from ..visemes import CONTROL_TO_ARKIT, blend, coarticulate, segments
 from . import augment, espeak, piper, texts
 from .features import log_mel
 
@@ -41,6 +46,38 @@ def targets(phones: list[Phone], duration: float) -> tuple[np.ndarray, np.ndarra
     t = np.arange(len(controls)) / FPS
     cls = vis[np.clip(np.searchsorted(start, t, side="right") - 1, 0, len(vis) - 1)]
     return controls.astype(np.float16), cls.astype(np.int8)
+
+
+def runs(vis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Viseme segments (index, start, end) from a class per frame at FPS: one per run of
+    equal frames, its bounds halfway between frames (so to 10 ms; runs of the same class
+    from adjacent phones become one segment), the first from 0, the last to the last frame."""
+    first = np.flatnonzero(np.r_[True, vis[1:] != vis[:-1]])
+    last = np.r_[first[1:], len(vis)] - 1
+    start = np.maximum(first - 0.5, 0.0) / FPS
+    end = np.minimum(last + 0.5, len(vis) - 1) / FPS
+    return vis[first].astype(np.int64), start, end
+
+
+def retarget(vis: np.ndarray) -> np.ndarray:
+    """Mouth controls [K, C] blended again from a class per frame [K] (see `runs`)."""
+    controls = blend(*runs(vis), FPS, (len(vis) - 1) / FPS)[:, CONTROL_COLUMNS]
+    return controls.astype(np.float16)
+
+
+def retarget_shards(src: Path, dst: Path) -> None:
+    """Copy every shard of `src` to `dst` with `retarget`ed controls (existing ones skipped)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.glob("shard_*.npz")):
+        if (dst / path.name).exists():
+            continue
+        with np.load(path) as d:
+            d = dict(d)
+        bounds = np.cumsum(np.r_[0, d["ctl_len"]])
+        d["controls"] = np.concatenate([retarget(d["visemes"][a:b])
+                                        for a, b in zip(bounds[:-1], bounds[1:])])
+        np.savez(dst / path.name, **d)
+        print(f"{path.name}: {len(d['ctl_len'])} utterances", flush=True)
 
 
 def utterance(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -83,7 +120,12 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=3000)
     p.add_argument("--shard", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--retarget", type=Path, nargs=2, metavar=("SRC", "DST"),
+                   help="copy SRC's shards to DST with targets blended again (no synthesis)")
     args = p.parse_args(argv)
+    if args.retarget:
+        retarget_shards(*args.retarget)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for k in range(0, args.count, args.shard):
         path = args.out / f"shard_{args.seed}_{k // args.shard:04d}.npz"
