@@ -171,7 +171,8 @@ def synthetic_clips(n: int = SYNTHETIC_CLIPS, seed: int = SYNTHETIC_SEED) -> lis
     noise, so the clips are the same every run), with 0.3 s of
     silence either side; the synthesiser's phone times are the exact reference. piper was
     trained on a human voice, so pocketsphinx hears it much as it hears people; espeak-ng's
-    formant voices, which it mishears, stand in only when piper is not installed."""
+    formant voices, which it mishears (and whose timing varies by a few ms from run to run),
+    stand in only when piper is not installed."""
     from .neural import espeak, piper, texts
     rng = np.random.default_rng(seed)
     clips = []
