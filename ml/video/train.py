@@ -8,9 +8,9 @@ thread), resumable, and export the numpy weights.
 Losses on the weights' position, velocity and acceleration (the last weighted low, so
 the output stays responsive) plus the head rotation. Training identities are seeds
 0..TRAIN_SEEDS-1 of each family; the rest are held out for evaluation.
-The synthetic clips use the tracker map and noise fitted on rendered-and-tracked clips
-(scripts/fit_video_tracker_map.py) when checkpoints/video_bindings/tracker_map.npz exists,
-else the weight-1 tracker response and the measured noise alone.
+The synthetic clips use the weight-1 tracker response and the measured noise; with
+--tracker-map, the tracker map and noise fitted on rendered-and-tracked clips
+(scripts/fit_video_tracker_map.py, an experiment that did not ship) on top.
 With --tracked, each batch mixes synthetic clips with windows of clips MediaPipe tracked
 on renders of training identities (scripts/render_video_training.py) to close the gap
 between the analytic landmark model and the tracker; --init fine-tunes a trained run.
@@ -182,10 +182,11 @@ def main(argv=None) -> None:
     ap.add_argument("--tracked-share", type=float, default=0.5, help="share of each batch from --tracked")
     ap.add_argument("--vel-weight", type=float, default=LOSS_VEL,
                     help="weight of the velocity loss (higher: smoother, less jitter)")
-    ap.add_argument("--no-tracker-map", action="store_true",
-                    help="weight-1 response and noise.npz only, even if tracker_map.npz exists")
+    ap.add_argument("--tracker-map", action="store_true",
+                    help=f"add the tracker map and its noise ({TRACKER_MAP.name}, made by "
+                         "scripts/fit_video_tracker_map.py) to the synthetic clips")
     ap.add_argument("--map-only", action="store_true",
-                    help="the tracker map's landmark model with noise.npz's noise (not the map's)")
+                    help="with --tracker-map: the map's landmark model with noise.npz's noise")
     ap.add_argument("--init", type=Path, default=None,
                     help="checkpoint.pt to fine-tune from (network and normalisation; fresh optimiser)")
     args = ap.parse_args(argv)
@@ -196,7 +197,9 @@ def main(argv=None) -> None:
     # The pose fit's template and stable landmarks come from the response-corrected models
     # (the frame the tracker map was fitted in); the clips from the mapped ones.
     template, stable = template_of(load_models(args.families, range(TRAIN_SEEDS)))
-    mapped = not args.no_tracker_map and TRACKER_MAP.exists()
+    mapped = args.tracker_map
+    if mapped and not TRACKER_MAP.exists():
+        raise SystemExit(f"--tracker-map: {TRACKER_MAP} is missing; run scripts/fit_video_tracker_map.py")
     print(f"tracker map: {TRACKER_MAP if mapped else 'none (weight-1 response only)'}", flush=True)
     models = load_models(args.families, range(TRAIN_SEEDS), tracker_map=mapped)
     noise = load_noise(BINDINGS / "noise.npz",
