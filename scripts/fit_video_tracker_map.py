@@ -24,7 +24,8 @@ from faceforge.ml.video.face_model import (BINDINGS, FAMILIES, Camera, LandmarkM
 from faceforge.ml.video.features import align, similarity, to_metric
 from faceforge.ml.video.tracker_map import (apply_map, family_terms, fit_correction, fit_gain, fit_linear_map,
                                             fit_neutral_gain, fit_residual_noise)
-from faceforge.ml.video.train import TRACKER_MAP, TRAIN_SEEDS, feature_subset, load_models, template_of
+from faceforge.ml.video.train import (TRACKER_MAP, TRAIN_SEEDS, feature_subset, load_models,
+                                      template_of, tracked_shards)
 
 from render_video_training import OUT as TRACKED, clip_plan  # noqa: E402 (scripts/ on sys.path)
 
@@ -69,14 +70,10 @@ class Aligner:
 def load_pairs(folder: Path, base: dict, aligner: Aligner) -> list[Pair]:
     """Every fully tracked clip with its regenerated analytic landmarks."""
     pairs = []
-    for path in sorted(folder.glob("clip_[0-9]*[0-9].npz")):
-        z = np.load(path)
-        if z["found"].mean() < 0.9 or np.isnan(z["landmarks"]).any():
-            continue
-        k = int(path.stem.split("_")[1])
+    for k, z in tracked_shards(folder):
         family, seed, _, weights, euler, cam = clip_plan(k, len(z["weights"]))
         if not (np.allclose(weights, z["weights"]) and str(z["family"]) == family):
-            raise ValueError(f"{path.name} does not match its regenerated plan")
+            raise ValueError(f"tracked clip {k} does not match its regenerated plan")
         aspect = float(z["aspect"])
         p = Pair(k, family, seed, weights, euler, cam, aspect, aligner(z["landmarks"], aspect), None)
         p.base = aligner.analytic(base[family, seed], p)

@@ -92,6 +92,20 @@ class ClipMaker:
         return [np.stack(a) for a in zip(*(self.clip(rng) for _ in range(n)))]
 
 
+def tracked_shards(folder: Path, seen: set[str] | None = None):
+    """Yield (clip index k, npz) for each shard of scripts/render_video_training.py in
+    `folder` that the tracker followed on at least 90 % of its frames with no landmark
+    lost, skipping the file names in `seen` (and adding every name read to it)."""
+    for path in sorted(folder.glob("clip_[0-9]*[0-9].npz")):
+        if seen is not None:
+            if path.name in seen:
+                continue
+            seen.add(path.name)
+        z = np.load(path)
+        if z["found"].mean() >= 0.9 and not np.isnan(z["landmarks"]).any():
+            yield int(path.stem.split("_")[1]), z
+
+
 class TrackedClips:
     """Windows of rendered-and-tracked clips (npz shards of scripts/render_video_training.py,
     clips the tracker lost for > 10 % of frames dropped) -> (features, truth) arrays like
@@ -105,14 +119,7 @@ class TrackedClips:
 
     def refresh(self) -> None:
         """Load shards written since the last call (rendering may still be running)."""
-        for path in sorted(self.folder.glob("clip_[0-9]*[0-9].npz")):
-            if path.name in self.names:
-                continue
-            self.names.add(path.name)
-            z = np.load(path)
-            if z["found"].mean() < 0.9 or np.isnan(z["landmarks"]).any():
-                continue
-            k = int(path.stem.split("_")[1])
+        for k, z in tracked_shards(self.folder, self.names):
             clip = (z["landmarks"], z["weights"], z["euler"], float(z["aspect"]))
             (self.val if k % self.holdout == 0 else self.train).append(clip)
 
