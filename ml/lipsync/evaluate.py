@@ -29,9 +29,8 @@ from scipy.ndimage import gaussian_filter1d
 from ..anny_head import load_anny_head
 from ..arkit import INDEX
 from ..autorig.eyes import fit_spheres
-from .audio import load_audio, load_video_audio, normalise
+from .audio import load_audio, load_video_audio, normalise, resample
 from .engine import lipsync
-from .audio import resample
 from .phonemes import RATE, SIL, Phone, align, clean_label, merge_silence
 from .visemes import coarticulate
 
@@ -243,21 +242,20 @@ def evaluate(clips: list[Clip], fps: float = 30.0,
     """{engine: {clip: metrics}} over the clips, for the named rows of ENGINES."""
     rig = reference_rig()
     rest_gap = float(measure(np.zeros((1, 52)), rig)[0][0])
-    rate = RATE
     results: dict[str, dict[str, dict[str, float]]] = {e: {} for e in engines}
     for stem, samples, text, phones in clips:
         for name in engines:
             engine, with_text = ENGINES[name]
             start = time.perf_counter()
             if engine == "oracle":
-                weights = coarticulate(phones, fps, len(samples) / rate)
+                weights = coarticulate(phones, fps, len(samples) / RATE)
             else:
-                weights = lipsync(samples, rate, fps, transcript=text if with_text else None,
+                weights = lipsync(samples, RATE, fps, transcript=text if with_text else None,
                                   engine=engine, secondary=False).weights
             elapsed = time.perf_counter() - start
             gap, width = measure(weights, rig)
             m = clip_metrics(gap, width, phones, fps, rest_gap)
-            m["rtf"] = elapsed / (len(samples) / rate)
+            m["rtf"] = elapsed / (len(samples) / RATE)
             results[name][stem] = m
     return results
 

@@ -92,7 +92,8 @@ def _decode(decoder, pcm: bytes) -> None:
 
 
 def level_track(samples: np.ndarray) -> np.ndarray:
-    """The clip's level (dB) per 10 ms frame, over 20 ms windows: where chunks are cut and what the gates read."""
+    """The clip's level (dB) per 10 ms frame, over 20 ms windows: where chunks are cut
+    and what the gates read."""
     return frame_level_db(samples, RATE, FRAME_RATE, window=0.02)
 
 
