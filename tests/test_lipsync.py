@@ -225,6 +225,17 @@ def test_engine_on_speech(speech):
     assert res.weights.min() >= 0 and res.weights.max() <= 1
 
 
+def test_hybrid_engine_blends_the_neural_mouth_into_the_phones(speech):
+    x, rate = speech
+    assert engine.DEFAULT_ENGINE == "hybrid"
+    words, net, hybrid = (engine.lipsync(x, rate, 30, engine=e, secondary=False).weights
+                          for e in ("phonetic-words", "neural", "hybrid"))
+    speaking = words.any(axis=1, keepdims=True)
+    share = engine.NEURAL_SHARE
+    np.testing.assert_allclose(hybrid, (1 - share) * words + share * speaking * net, atol=1e-5)
+    assert not hybrid[~speaking[:, 0]].any() and np.abs(hybrid - words).max() > 0.02
+
+
 def test_secondary_motion_is_upper_face_only(speech):
     x, rate = speech
     upper, head = engine.secondary_motion(np.tile(x, 4), rate, 30, seed=3)

@@ -23,7 +23,7 @@ import soundfile as sf
 from .audio import load_audio
 from .evaluate import DATA
 
-ENGINES = ("neural", "phonetic", "phonetic-words", "energy")
+ENGINES = ("neural", "phonetic", "phonetic-words", "hybrid", "energy")
 
 
 def looped_speech(seconds: float, data: Path = DATA) -> np.ndarray:

@@ -14,10 +14,11 @@ from .neural.runtime import mouth_weights
 from .phonemes import RATE, Phone, phones_from_audio
 from .visemes import coarticulate
 
-ENGINES = ("phonetic", "phonetic-words", "neural", "energy")
-# The best engine without a transcript in the evaluation (docs/model_card_lipsync.md);
+ENGINES = ("hybrid", "phonetic", "phonetic-words", "neural", "energy")
+# The best engine without a transcript on the development sets (docs/model_card_lipsync.md);
 # with a transcript "phonetic-words" and "phonetic" are the same forced alignment.
-DEFAULT_ENGINE = "phonetic-words"
+DEFAULT_ENGINE = "hybrid"
+NEURAL_SHARE = 0.25       # "hybrid": the neural mouth's share, the most that kept every closure
 QUIET_DBFS = -35.0        # peak below this: warn that the audio is very quiet
 CLIP_WARN = 0.001         # share of samples at full scale that counts as clipping
 SPEECH_RANGE_DB = 30.0    # levels this far below the loud level count as not speaking
@@ -93,8 +94,9 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     engine "phonetic": pocketsphinx phones (force-aligned to `transcript` if given) ->
     visemes with coarticulation, owning the lower face; "phonetic-words": the same, but
     without a transcript, words are recognised first and aligned (slower, fewer phone
-    errors); "neural": the causal network from
-    log-mel (no phones; the transcript is not used); "energy": the loudness baseline.
+    errors); "neural": the causal network from log-mel (no phones; the transcript is not
+    used); "hybrid": "phonetic-words" blended with NEURAL_SHARE of "neural" (the network's
+    smoother opening evens out phone errors); "energy": the loudness baseline.
     `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
     secondary motion is added on top of it.
     """
@@ -114,10 +116,12 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
                         f"at full scale); timing may suffer")
     samples = resample(samples, rate, RATE)
     duration = len(samples) / RATE
-    if engine in ("phonetic", "phonetic-words"):
-        phones, notes = phones_from_audio(samples, RATE, transcript,
-                                          words=engine == "phonetic-words")
+    if engine in ("phonetic", "phonetic-words", "hybrid"):
+        phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic")
         lip = coarticulate(phones, fps, duration)
+        if engine == "hybrid":  # the rest pose in the phones' silences stays the rest pose
+            speaking = lip.any(axis=1, keepdims=True)
+            lip = (1 - NEURAL_SHARE) * lip + NEURAL_SHARE * speaking * mouth_weights(samples, fps)
     elif engine == "neural":
         phones, notes = [], ["the neural engine does not use the transcript"] if transcript else []
         lip = mouth_weights(samples, fps)
