@@ -126,6 +126,17 @@ def test_drop_parts_and_jitter(anny):
     assert ratio == pytest.approx(ipd / IPD_MM, rel=1e-4)
 
 
+def test_heads_without_eyeballs_take_the_shape_only_frame(anny):
+    """As at inference: no eyeballs to find, so the frame comes from the shape."""
+    out = D.augment(anny, np.random.default_rng(0), None, p_drop=1.0, p_remesh=0, do_jitter=False)
+    assert not D.kind_mask(out, "eye_left", "eye_right").any()
+    np.testing.assert_allclose(estimate_eyes(out.verts, out.tris), [[31.5, 0, 0], [-31.5, 0, 0]], atol=0.5)
+    # the true eye centres moved with the head, away from the estimate
+    assert np.linalg.norm(out.eye_centres - [[31.5, 0, 0], [-31.5, 0, 0]], axis=1).max() > 1
+    kept = D.augment(anny, np.random.default_rng(0), None, p_drop=0.0, p_remesh=0, do_jitter=False)
+    np.testing.assert_allclose(kept.eye_centres, [[31.5, 0, 0], [-31.5, 0, 0]], atol=1e-3)
+
+
 def test_estimate_frame_finds_the_eyes_roughly(anny):
     est = estimate_eyes(anny.verts, anny.tris)
     assert np.linalg.norm(est - anny.eye_centres, axis=1).max() < 25

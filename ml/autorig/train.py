@@ -4,7 +4,8 @@
 
 Samples (identities, warps, remeshes: see data.py) and their operators are built once by
 worker processes and cached under checkpoints/autorig_inputs/; the model checkpoints to
-checkpoints/autorig/<run>.pt after every epoch and resumes from there when restarted.
+checkpoints/autorig/<run>.v<data version>.pt after every epoch and resumes from there when
+restarted.
 The best epoch on the validation split is exported as float32 npz for runtime.py.
 """
 from __future__ import annotations
@@ -127,7 +128,7 @@ def main(argv=None) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
     steps = args.epochs * len(train_items)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.05)
-    ckpt = CKPT_DIR / f"{run}.pt"
+    ckpt = CKPT_DIR / f"{run}.v{data.DATA_VERSION}.pt"  # never resume a run on other data
     start, best = 0, (float("inf"), None)
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
