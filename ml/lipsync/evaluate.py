@@ -52,7 +52,8 @@ REF_OPENNESS = {**{v: 1.0 for v in ("AA", "AE", "AO", "AW", "AY")},
                 **{v: 0.45 for v in ("IH", "IY", "UH", "UW")},
                 **{c: 0.0 for c in BILABIALS}, "F": 0.1, "V": 0.1, SIL: 0.0}
 CONSONANT_OPENNESS = 0.25
-ENGINES = {"hybrid": ("hybrid", False), "phonetic": ("phonetic", False), "phonetic+transcript": ("phonetic", True),
+ENGINES = {"hybrid": ("hybrid", False),
+           "phonetic": ("phonetic", False), "phonetic+transcript": ("phonetic", True),
            "phonetic-words": ("phonetic-words", False), "neural": ("neural", False),
            "energy baseline": ("energy", False),
            # the viseme model on the reference phones: its ceiling without phone errors
