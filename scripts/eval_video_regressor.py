@@ -9,8 +9,8 @@
    blink count, jitter.
 
     python scripts/eval_video_regressor.py [--frames 150] [--seeds 16 17] \
-        [--ict-only checkpoints/video_regressor/ict/facs_regressor.npz] \
-        [--anny-only checkpoints/video_regressor/anny/facs_regressor.npz]
+        [--ict-only checkpoints/video_regressor/ict_map/facs_regressor.npz] \
+        [--anny-only checkpoints/video_regressor/anny_map/facs_regressor.npz]
 """
 from __future__ import annotations
 
@@ -158,8 +158,8 @@ def main(argv=None) -> None:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17])
     ap.add_argument("--regressor", type=Path, default=None, help="npz (default: the committed one)")
-    ap.add_argument("--ict-only", type=Path, default=ROOT / "checkpoints/video_regressor/ict/facs_regressor.npz")
-    ap.add_argument("--anny-only", type=Path, default=ROOT / "checkpoints/video_regressor/anny/facs_regressor.npz")
+    ap.add_argument("--ict-only", type=Path, default=ROOT / "checkpoints/video_regressor/ict_map/facs_regressor.npz")
+    ap.add_argument("--anny-only", type=Path, default=ROOT / "checkpoints/video_regressor/anny_map/facs_regressor.npz")
     ap.add_argument("--skip-grid", action="store_true")
     args = ap.parse_args(argv)
     ensure_measurements()
