@@ -10,7 +10,7 @@ the output stays responsive) plus the head rotation. Training identities are see
 0..TRAIN_SEEDS-1 of each family; the rest are held out for evaluation.
 The synthetic clips use the weight-1 tracker response and the measured noise; with
 --tracker-map, the tracker map and noise fitted on rendered-and-tracked clips
-(scripts/fit_video_tracker_map.py, an experiment that did not ship) on top.
+(scripts/fit_video_tracker_map.py; the committed regressor uses it) on top.
 With --tracked, each batch mixes synthetic clips with windows of clips MediaPipe tracked
 on renders of training identities (scripts/render_video_training.py) to close the gap
 between the analytic landmark model and the tracker; --init fine-tunes a trained run.
