@@ -30,7 +30,7 @@ def residuals(family: str, seed: int, frames: int, rng) -> tuple[np.ndarray, np.
     euler = random_head_path(rng, frames, fps, scale=0.7)
     cam = Camera(0.55, 50.0, (0.0, -0.03), SIZE)
     analytic = project(posed(model, weights, euler), cam)
-    with FaceTracker(max_faces=1) as tracker:
+    with FaceTracker() as tracker:
         tracked = [tracker(rgb) for rgb in render_clip(head, weights, euler, cam)]
     ok = np.array([t is not None for t in tracked])
     tracked = np.stack([t for t in tracked if t is not None])

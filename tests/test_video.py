@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from faceforge.ml.video.decode import VideoError, open_video
-from faceforge.ml.video.tracking import NUM_LANDMARKS, NoFaceError, fill_gaps, track
+from faceforge.ml.video.tracking import NUM_LANDMARKS, FaceTracker, NoFaceError, fill_gaps, track
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +146,20 @@ def test_two_faces_follows_the_larger_and_keeps_it(tmp_path, frames):
     assert result.found.sum() == 37 and not result.found[20:23].any()
     assert result.filled[20:23].all()
     assert (result.landmarks[..., 0] > 0.5).all()  # every frame on the large (right) face
+
+
+def test_detector_runs_only_when_the_face_is_lost(frames):
+    calls = []
+    with FaceTracker() as tracker:
+        detect = tracker._detector.process
+        tracker._detector.process = lambda rgb: calls.append(1) or detect(rgb)
+        found = [tracker(f) is not None for f in frames[:30]]
+        found += [tracker(np.zeros_like(f)) is not None for f in frames[:2]]  # face gone
+        found += [tracker(f) is not None for f in frames[:10]]
+    assert found == [True] * 30 + [False] * 2 + [True] * 10
+    # the first frame, the second frame without a face (Face Mesh itself reports the first
+    # loss) and the frame that finds the face again; none while the face is followed
+    assert len(calls) == 3
 
 
 def test_fill_gaps_holds_then_blends():

@@ -86,7 +86,7 @@ def _allow_missing_matplotlib() -> None:
         sys.modules.setdefault("matplotlib.pyplot", placeholder.pyplot)
 
 
-def face_mesh(max_faces: int = 2, min_detection_confidence: float = 0.5,
+def face_mesh(max_faces: int = 1, min_detection_confidence: float = 0.5,
               min_tracking_confidence: float = 0.5):
     """MediaPipe's legacy Face Mesh graph in tracking mode with iris refinement."""
     _allow_missing_matplotlib()
@@ -96,44 +96,98 @@ def face_mesh(max_faces: int = 2, min_detection_confidence: float = 0.5,
                     min_tracking_confidence=min_tracking_confidence)
 
 
+def face_detector(min_detection_confidence: float = 0.5):
+    """MediaPipe's short-range face detector: the model Face Mesh itself detects with."""
+    _allow_missing_matplotlib()
+    from mediapipe.python.solutions.face_detection import FaceDetection
+    return FaceDetection(min_detection_confidence=min_detection_confidence, model_selection=0)
+
+
+def detection_boxes(result) -> np.ndarray:
+    """A FaceDetection result -> [F, 4] (x0, y0, x1, y1) boxes, normalised like landmarks."""
+    boxes = [d.location_data.relative_bounding_box for d in result.detections or ()]
+    return np.array([(b.xmin, b.ymin, b.xmin + b.width, b.ymin + b.height) for b in boxes],
+                    dtype=np.float32).reshape(-1, 4)
+
+
+def blank_boxes(rgb: np.ndarray, boxes: np.ndarray, keep: np.ndarray,
+                grow: float = 0.25) -> np.ndarray:
+    """A copy of the frame with each box (grown by `grow` of its size) filled with the
+    frame's mean colour, except where it overlaps the `keep` box: other faces hidden."""
+    h, w = rgb.shape[:2]
+    size = np.array([w, h, w, h], dtype=np.float32)
+    pad = (boxes[:, 2:] - boxes[:, :2]) * grow
+    grown = np.clip(np.concatenate([boxes[:, :2] - pad, boxes[:, 2:] + pad], axis=1), 0, 1)
+    hide = np.zeros((h, w), dtype=bool)
+    for x0, y0, x1, y1 in np.round(grown * size).astype(int):
+        hide[y0:y1, x0:x1] = True
+    x0, y0, x1, y1 = np.round(np.clip(keep, 0, 1) * size).astype(int)
+    hide[y0:y1, x0:x1] = False
+    out = rgb.copy()
+    out[hide] = rgb.reshape(-1, rgb.shape[-1]).mean(axis=0).astype(rgb.dtype)
+    return out
+
+
 class FaceTracker:
-    """MediaPipe Face Mesh in tracking mode: the face detector runs only while fewer than
-    `max_faces` faces are tracked; the landmark model follows faces frame to frame.
-    Calling it on RGB frames in order returns the followed face's [478, 3] landmarks or None.
+    """One face followed through a video: Face Mesh (max one face) in tracking mode, so the
+    landmark model follows the face from frame to frame and no detector runs while it does.
 
-    Identity: the largest face is chosen when nothing is followed; afterwards the face
-    overlapping the last box most, for up to `hold_identity` frames of loss, so a second
-    person never takes over a briefly hidden face. max_faces=1 is faster (no detector while
-    tracking) but then MediaPipe picks the face, not the largest."""
+    Identity: only while nothing is followed (the first frame, after a loss) does the face
+    detector run; it picks the largest face when nothing was followed before, or the face
+    overlapping the last box, for up to `hold_identity` frames of loss, so a second person
+    never takes over a briefly hidden face. The other faces are hidden in that frame, so
+    Face Mesh's own detection can only pick up the chosen one.
+    Calling it on RGB frames in order returns the followed face's [478, 3] landmarks or None."""
 
-    def __init__(self, max_faces: int = 2, min_detection_confidence: float = 0.5,
+    def __init__(self, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, hold_identity: int = 8):
-        self._mesh = face_mesh(max_faces, min_detection_confidence, min_tracking_confidence)
+        self._mesh = face_mesh(1, min_detection_confidence, min_tracking_confidence)
+        self._detector = face_detector(min_detection_confidence)
         self.hold_identity = hold_identity
         self._box: np.ndarray | None = None
         self._lost = 0
+        self._following = False
+
+    def _landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        faces = self._mesh.process(rgb).multi_face_landmarks
+        return landmarks_array(faces[0]) if faces else None
+
+    def _acquire(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(landmarks, the detected box they belong to) of the face to follow, or Nones."""
+        boxes = detection_boxes(self._detector.process(rgb))
+        if not len(boxes):
+            return None, None
+        if self._box is None:
+            chosen = int(np.argmax(_area(boxes)))
+        else:
+            iou = _iou(self._box, boxes)
+            if iou.max() < MIN_IOU:
+                return None, None
+            chosen = int(np.argmax(iou))
+        others = np.delete(boxes, chosen, axis=0)
+        return (self._landmarks(blank_boxes(rgb, others, boxes[chosen]) if len(others) else rgb),
+                boxes[chosen])
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
-        faces = self._mesh.process(rgb).multi_face_landmarks or []
-        chosen = None
-        if faces:
-            pts = np.stack([landmarks_array(f) for f in faces])
-            boxes = _boxes(pts)
-            if self._box is None:
-                chosen = int(np.argmax(_area(boxes)))
-            else:
-                iou = _iou(self._box, boxes)
-                chosen = int(np.argmax(iou)) if iou.max() >= MIN_IOU else None
-        if chosen is None:
+        if self._following:
+            pts, target = self._landmarks(rgb), self._box
+        else:
+            pts, target = self._acquire(rgb)
+        if pts is not None and _iou(target, _boxes(pts[None]))[0] < MIN_IOU:
+            self._mesh.reset()  # Face Mesh drifted onto someone else: make it detect again
+            pts = None
+        self._following = pts is not None
+        if pts is None:
             self._lost += 1
             if self._lost > self.hold_identity:
                 self._box = None
             return None
-        self._box, self._lost = boxes[chosen], 0
-        return pts[chosen]
+        self._box, self._lost = _boxes(pts[None])[0], 0
+        return pts
 
     def close(self) -> None:
         self._mesh.close()
+        self._detector.close()
 
     def __enter__(self) -> FaceTracker:
         return self
