@@ -5,8 +5,8 @@ candidate maps (on top of the weight-1 response correction) on validation clips 
 the best, fitted on the training clips only, to checkpoints/video_bindings/tracker_map.npz,
 with each family's tracker neutral (identities pulled toward a mean face) and the noise model of what the map leaves
 (correlated components + independent jitter; tracker_map.fit_residual_noise).
-Validation: clips k with k % 12 in (0, 1); train --tracked holds out k % 12 == 0, which
-are all anny (clip k is anny for even k), so k % 12 == 1 adds the ICT clips.
+Validation: the clips train --tracked holds out too (`train.tracked_held_out`: k % 12 in
+(0, 1), both families).
 
     python scripts/fit_video_tracker_map.py [--kinds linear shape gain+shape+pose ...] [--ridges ...]
 """
@@ -25,18 +25,12 @@ from faceforge.ml.video.features import align, similarity, to_metric
 from faceforge.ml.video.tracker_map import (apply_map, family_terms, fit_correction, fit_gain, fit_linear_map,
                                             fit_neutral_gain, fit_residual_noise)
 from faceforge.ml.video.train import (TRACKER_MAP, TRAIN_SEEDS, feature_subset, load_models,
-                                      template_of, tracked_shards)
+                                      template_of, tracked_held_out, tracked_shards)
 
 from render_video_training import OUT as TRACKED, clip_plan  # noqa: E402 (scripts/ on sys.path)
 
-HOLDOUT = 12
 KINDS = ("linear", "shape", "shape+pose", "gain", "gain+shape+pose")
 COMPONENTS = 20   # correlated noise components (they carry ~85 % of the residual)
-
-
-def held_out(k: int) -> bool:
-    """Validation clip? (train's k % 12 == 0, all anny, plus the ICT clips k % 12 == 1)."""
-    return k % HOLDOUT in (0, 1)
 
 
 @dataclass
@@ -163,8 +157,8 @@ def main(argv=None) -> None:
     base = dict(zip(keys, load_models(FAMILIES, range(TRAIN_SEEDS))))
     aligner, subset = Aligner(list(base.values())), feature_subset()
     pairs = load_pairs(args.tracked, base, aligner)
-    train = [p for p in pairs if not held_out(p.k)]
-    val = [p for p in pairs if held_out(p.k)]
+    train = [p for p in pairs if not tracked_held_out(p.k)]
+    val = [p for p in pairs if tracked_held_out(p.k)]
     print(f"{len(train)} training clips, {len(val)} validation clips "
           f"({', '.join(f'{f} {sum(p.family == f for p in val)}' for f in FAMILIES)})")
 

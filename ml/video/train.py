@@ -106,14 +106,20 @@ def tracked_shards(folder: Path, seen: set[str] | None = None):
             yield int(path.stem.split("_")[1]), z
 
 
+def tracked_held_out(k: int) -> bool:
+    """Is tracked clip k a validation clip? k % 12 in (0, 1): clip k is anny for even k and
+    ICT for odd k, so both families are held out (the tracker map is validated on the same)."""
+    return k % 12 in (0, 1)
+
+
 class TrackedClips:
     """Windows of rendered-and-tracked clips (npz shards of scripts/render_video_training.py,
     clips the tracker lost for > 10 % of frames dropped) -> (features, truth) arrays like
-    ClipMaker; every `holdout`-th shard is kept apart for validation."""
+    ClipMaker; the `tracked_held_out` shards are kept apart for validation."""
 
-    def __init__(self, folder: Path, template, stable, subset, frames: int, holdout: int = 12):
+    def __init__(self, folder: Path, template, stable, subset, frames: int):
         self.folder, self.template, self.stable, self.subset = folder, template, stable, subset
-        self.frames, self.holdout = frames, holdout
+        self.frames = frames
         self.train, self.val, self.names = [], [], set()
         self.refresh()
 
@@ -121,7 +127,7 @@ class TrackedClips:
         """Load shards written since the last call (rendering may still be running)."""
         for k, z in tracked_shards(self.folder, self.names):
             clip = (z["landmarks"], z["weights"], z["euler"], float(z["aspect"]))
-            (self.val if k % self.holdout == 0 else self.train).append(clip)
+            (self.val if tracked_held_out(k) else self.train).append(clip)
 
     def window(self, clip, start: int, length: int):
         lm, weights, euler, aspect = clip
