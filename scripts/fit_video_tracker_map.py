@@ -61,10 +61,13 @@ class Aligner:
         return self(project(posed(model, p.weights, p.euler), p.cam), p.aspect)
 
 
-def load_pairs(folder: Path, base: dict, aligner: Aligner) -> list[Pair]:
-    """Every fully tracked clip with its regenerated analytic landmarks."""
+def load_pairs(folder: Path, base: dict, aligner: Aligner, clips: int | None = None) -> list[Pair]:
+    """Every fully tracked clip (of the first `clips`, if given) with its regenerated
+    analytic landmarks."""
     pairs = []
     for k, z in tracked_shards(folder):
+        if clips is not None and k >= clips:
+            continue
         family, seed, _, weights, euler, cam = clip_plan(k, len(z["weights"]))
         if not (np.allclose(weights, z["weights"]) and str(z["family"]) == family):
             raise ValueError(f"tracked clip {k} does not match its regenerated plan")
@@ -152,11 +155,13 @@ def main(argv=None) -> None:
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     ap.add_argument("--ridges", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])
     ap.add_argument("--out", type=Path, default=TRACKER_MAP)
+    ap.add_argument("--clips", type=int, default=None,
+                    help="use only clips k < CLIPS (the committed map: 143)")
     args = ap.parse_args(argv)
     keys = [(f, s) for f in FAMILIES for s in range(TRAIN_SEEDS)]
     base = dict(zip(keys, load_models(FAMILIES, range(TRAIN_SEEDS))))
     aligner, subset = Aligner(list(base.values())), feature_subset()
-    pairs = load_pairs(args.tracked, base, aligner)
+    pairs = load_pairs(args.tracked, base, aligner, args.clips)
     train = [p for p in pairs if not tracked_held_out(p.k)]
     val = [p for p in pairs if tracked_held_out(p.k)]
     print(f"{len(train)} training clips, {len(val)} validation clips "
