@@ -235,7 +235,9 @@ def transfer(values_src, tris_src, tri_index, bary):
     flat = values.reshape(len(values), -1)
     corner = np.asarray(tris_src)[tri_index]
     w = np.asarray(bary, np.result_type(flat.dtype, np.float32))
-    out = sum(w[:, c, None] * flat[corner[:, c]] for c in range(3))
+    out = w[:, 0, None] * flat[corner[:, 0]]
+    for c in (1, 2):  # accumulate in place: on a huge mesh each term is hundreds of MB
+        out += w[:, c, None] * flat[corner[:, c]]
     return out.reshape((len(corner),) + values.shape[1:])
 
 
