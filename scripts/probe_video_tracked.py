@@ -15,18 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from faceforge.ml.video.face_model import FAMILIES
-from faceforge.ml.video.metrics import dead_channels, shape_scores
+from faceforge.ml.video.metrics import dead_channels, shape_scores, varies
 from faceforge.ml.video.regressor import load_regressor
 from faceforge.ml.video.train import tracked_held_out, tracked_shards
 
 from render_video_training import OUT as TRACKED  # noqa: E402 (scripts/ on sys.path)
 
-VARY_STD = 0.02  # shapes scored: truth std on the validation clips above this
-
-
 def mean_corr(truth: np.ndarray, pred: np.ndarray) -> float:
     s = shape_scores(truth, pred)
-    return float(np.nanmean(s["corr"][s["truth_std"] > VARY_STD]))
+    return float(np.nanmean(s["corr"][varies(s)]))
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, lam: float):

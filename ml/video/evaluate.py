@@ -12,7 +12,7 @@ import numpy as np
 from ..arkit import ARKIT_NAMES, INDEX
 from ..lipsync.audio import load_video_audio
 from .face_model import Camera, LandmarkModel
-from .metrics import dead_channels, jerk, jitter, shape_scores, static_mask
+from .metrics import dead_channels, jerk, jitter, shape_scores, static_mask, varies
 from .synth import random_head_path, random_weights
 
 EVAL_FPS = 30.0
@@ -60,15 +60,15 @@ def score(clips: list[EvalClip], preds: list[np.ndarray], visible: np.ndarray) -
     truth = np.concatenate([c.weights for c in clips])
     pred = np.concatenate(preds)
     s = shape_scores(truth, pred)
-    varies = s["truth_std"] > 0.05
+    varying = varies(s)
     static = np.concatenate([static_mask(c.weights, c.euler) for c in clips])
     dead = dead_channels(s) & visible
     jerks = [jerk(c.weights, p) for c, p in zip(clips, preds)]
-    return dict(corr=float(np.nanmean(s["corr"][varies & visible])),
-                corr_all=float(np.nanmean(s["corr"][varies])),
+    return dict(corr=float(np.nanmean(s["corr"][varying & visible])),
+                corr_all=float(np.nanmean(s["corr"][varying])),
                 mae=float(s["mae"].mean()), dead=[ARKIT_NAMES[i] for i in np.flatnonzero(dead)],
                 jitter=jitter(pred, static), jerk=float(np.mean([j[0] for j in jerks])),
-                jerk_truth=float(np.mean([j[1] for j in jerks])), per_shape=s, varies=varies)
+                jerk_truth=float(np.mean([j[1] for j in jerks])), per_shape=s, varies=varying)
 
 
 def table(rows: list[tuple[str, str, dict]]) -> str:

@@ -20,9 +20,14 @@ def shape_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
                 pred_std=pred.std(0))
 
 
+def varies(scores: dict[str, np.ndarray]) -> np.ndarray:
+    """[52] bool: shapes that vary in truth (the ones a mean correlation is taken over)."""
+    return scores["truth_std"] > VARY_STD
+
+
 def dead_channels(scores: dict[str, np.ndarray]) -> np.ndarray:
     """[52] bool: shapes that vary in truth but stay nearly constant in the output."""
-    return (scores["truth_std"] > VARY_STD) & (scores["pred_std"] < DEAD_RATIO * scores["truth_std"])
+    return varies(scores) & (scores["pred_std"] < DEAD_RATIO * scores["truth_std"])
 
 
 def static_mask(truth: np.ndarray, euler: np.ndarray | None = None, min_run: int = 5) -> np.ndarray:
