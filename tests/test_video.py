@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from faceforge.ml.video.decode import VideoError, open_video
-from faceforge.ml.video.tracking import NUM_LANDMARKS, FaceTracker, NoFaceError, fill_gaps, track
+from faceforge.ml.video.tracking import (NUM_LANDMARKS, FaceTracker, NoFaceError, face_mesh, fill_gaps,
+                                         landmarks_array, track)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +161,16 @@ def test_detector_runs_only_when_the_face_is_lost(frames):
     # the first frame, the second frame without a face (Face Mesh itself reports the first
     # loss) and the frame that finds the face again; none while the face is followed
     assert len(calls) == 3
+
+
+def test_one_face_tracked_exactly_as_face_mesh_reports_it(frames):
+    """Following one face with the detector off changes no landmark: the same as Face Mesh
+    run with the detector on every frame (max_faces=2) on a one-person clip."""
+    with face_mesh(2) as mesh:
+        bare = [landmarks_array(mesh.process(f).multi_face_landmarks[0]) for f in frames]
+    with FaceTracker() as tracker:
+        ours = [tracker(f) for f in frames]
+    np.testing.assert_array_equal(np.stack(ours), np.stack(bare))
 
 
 def test_fill_gaps_holds_then_blends():
