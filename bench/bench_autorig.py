@@ -19,23 +19,9 @@ import numpy as np
 from faceforge.ml.autorig import infer, sources
 from faceforge.ml.autorig.baseline import DeformationTransfer, ict_template
 from faceforge.ml.autorig.frame import to_canonical
-from faceforge.ml.geometry.mesh import unique_edges
+from faceforge.ml.geometry.mesh import subdivide
 from faceforge.ml.geometry.parts import connected_components
 from faceforge.ml.geometry.remesh import decimate
-
-
-def subdivide(verts, tris):
-    """Midpoint subdivision: every triangle into four."""
-    edges = unique_edges(tris)
-    n = len(verts)
-    code = edges[:, 0].astype(np.int64) * n + edges[:, 1]
-    order = np.argsort(code)
-    pairs = np.sort(tris[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1).astype(np.int64)
-    mid = (order[np.searchsorted(code[order], pairs[:, 0] * n + pairs[:, 1])] + n).reshape(-1, 3)
-    a, b, c = tris.T
-    new = np.concatenate([np.stack([a, mid[:, 0], mid[:, 2]], 1), np.stack([b, mid[:, 1], mid[:, 0]], 1),
-                          np.stack([c, mid[:, 2], mid[:, 1]], 1), mid])
-    return np.concatenate([verts, verts[edges].mean(axis=1)]), new.astype(np.int32)
 
 
 def head_with(n_verts: int):

@@ -4,7 +4,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from faceforge.ml.geometry.laplacian import cotan_laplacian
-from faceforge.ml.geometry.mesh import unique_edges
+from faceforge.ml.geometry.mesh import clean_triangles, subdivide, unique_edges
 from faceforge.ml.geometry.parts import connected_components
 from faceforge.ml.geometry.primitives import grid, icosphere
 from faceforge.ml.geometry.remesh import closest_points, decimate, smooth_transfer, transfer
@@ -31,6 +31,26 @@ def _brute_force_distance(verts, tris, points):
     w = np.stack([1 - u[keep] - v[keep], u[keep], v[keep]], 1)
     samples = np.einsum("sc,fcd->fsd", w, verts[tris]).reshape(-1, 3)
     return cKDTree(samples).query(points)[0]
+
+
+def test_clean_triangles_drops_degenerate_and_repeated_faces_at_any_index_range():
+    """First occurrences kept, in order and winding; vertex indices past 2**21 (where one
+    integer key per vertex set would overflow) give the same answer."""
+    tris = np.array([[0, 1, 2], [2, 1, 0], [1, 1, 3], [3, 4, 5], [1, 2, 0], [5, 3, 4], [2, 3, 4]])
+    expected = [[0, 1, 2], [3, 4, 5], [2, 3, 4]]
+    assert clean_triangles(tris).tolist() == expected
+    assert (clean_triangles(tris + 2 ** 22) - 2 ** 22).tolist() == expected
+
+
+def test_subdivide_keeps_the_surface_and_splits_every_triangle():
+    verts, tris = icosphere(3)
+    fine, fine_tris = subdivide(verts, tris)
+    assert len(fine_tris) == 4 * len(tris) and len(fine) == len(verts) + len(unique_edges(tris))
+    assert len(clean_triangles(fine_tris)) == len(fine_tris)    # no face twice
+    assert len(unique_edges(fine_tris)) == 2 * len(unique_edges(tris)) + 3 * len(tris)
+    np.testing.assert_allclose(fine[:len(verts)], verts)      # old corners stay; midpoints on edges
+    a, b = unique_edges(tris).T
+    np.testing.assert_allclose(fine[len(verts):], (verts[a] + verts[b]) / 2)
 
 
 def test_laplacian_symmetric_psd_with_constant_null_space_per_part():

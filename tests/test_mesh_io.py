@@ -71,7 +71,7 @@ def test_read_shape_keys(quad_and_triangle):
 
 
 def test_connected_components_long_chain_and_order():
-    """A long path merges in few passes and parts are numbered by their lowest vertex."""
+    """A long shuffled path is one part, and parts are numbered by their lowest vertex."""
     n = 5000
     order = np.random.default_rng(0).permutation(n)
     chain = np.column_stack([order[:-1], order[1:]])

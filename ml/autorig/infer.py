@@ -13,6 +13,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..arkit import ARKIT_NAMES, INDEX, NUM_SHAPES, REGION_OF
+from ..geometry.gradients import vertex_normals
 from ..geometry.mesh import clean_triangles
 from ..geometry.parts import connected_components
 from ..geometry.remesh import closest_points, decimate, smooth_transfer, transfer
@@ -26,6 +27,11 @@ BLINKS = (INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"])
 MOUTH_BOX_MM = (np.array([-45.0, -90.0, -95.0]), np.array([45.0, 10.0, -25.0]))
 NOSE_MIN_MM = 10.0  # the nose tip stands at least this far in front of the skin beside it
 MID_VERTS = 40000   # above this, proxy values reach the full mesh through a mid-size copy
+# The mid-size copy only carries values between proxy and mesh: its total size matters,
+# not each lash piece's exact count, so it gets two clustering passes (the first sets
+# the cells from the areas, the second corrects the total) instead of decimate's twelve.
+MID_PASSES = 2
+TRANSFER_BLOCK = 2048  # vertices per block when carrying values from the mid-size copy
 
 
 @dataclass
@@ -139,15 +145,14 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
     skin_part = int(np.argmax(np.bincount(labels)))
     skin = labels == skin_part
     # Huge meshes are decimated in two steps, and the mid-size copy carries the values back.
-    mid = _proxy(verts_c, tris, labels, MID_VERTS)
+    mid = _proxy(verts_c, tris, labels, MID_VERTS, MID_PASSES)
     proxy, proxy_tris, proxy_labels = _proxy(*mid, options.proxy_verts)
     report(0.3)
     pred = (runtime or default_runtime())(**mesh_inputs(proxy, proxy_tris))      # [Vp,52,3]
     report(0.6)
-    if proxy is not verts_c:
-        pred = _to_full(pred.reshape(len(proxy), -1), (proxy, proxy_tris, proxy_labels), mid,
-                        (verts_c, tris, labels))
-    deltas = np.ascontiguousarray(pred.reshape(len(verts), NUM_SHAPES, 3).transpose(1, 0, 2))
+    deltas = (_to_full(pred.reshape(len(proxy), -1), (proxy, proxy_tris, proxy_labels), mid,
+                       (verts_c, tris, labels))
+              if proxy is not verts_c else np.ascontiguousarray(pred.transpose(1, 0, 2)))
     report(0.85)
 
     mouth_parts = _mouth_parts(verts_c, labels, skin_part)
@@ -182,26 +187,35 @@ def canonical_view(verts, result: RigResult):
     return to_canonical(verts, T), deltas, eye
 
 
-def _proxy(verts_c, tris, labels, target: int):
-    """The mesh itself when small enough, else a decimated copy whose vertices take the
-    part of their nearest original vertex."""
+def _proxy(verts_c, tris, labels, target: int, passes: int = 12):
+    """The mesh itself when small enough, else a decimated copy (`decimate`'s clustering
+    passes) whose vertices take the part of their nearest original vertex."""
     if len(verts_c) <= target:
         return verts_c, tris, labels
-    pv, pt = decimate(verts_c, tris, target)
+    pv, pt = decimate(verts_c, tris, target, passes=passes)
     return pv.astype(np.float64), pt, labels[cKDTree(verts_c).query(pv)[1]]
 
 
-def _to_full(values, proxy, mid, full):
-    """Proxy values [Vp, C] -> every vertex of the full mesh, without proxy facets: a
-    heat-smoothed transfer onto the mid-size mesh (the full one unless it is huge), then,
-    for huge meshes, barycentric from there (its facets are too small to see, and a
-    smoothing solve on the full mesh would dominate the run time)."""
+def _to_full(values, proxy, mid, full) -> np.ndarray:
+    """Proxy values [Vp, 52*3] -> [52, V, 3] on every vertex of the full mesh, without
+    proxy facets: a heat-smoothed transfer onto the mid-size mesh (the full one unless it
+    is huge), then, for huge meshes, barycentric from there (its facets are too small to
+    see, and a smoothing solve on the full mesh would dominate the run time)."""
     values = smooth_transfer(values, proxy[0], proxy[1], mid[0], mid[1], src_parts=proxy[2],
                              parts=mid[2], corrections=0)
     if mid[0] is full[0]:
-        return values
-    index, bary = closest_points(mid[0], mid[1], full[0], mid[2], full[2], exact=False)
-    return transfer(values, mid[1], index, bary)
+        return np.ascontiguousarray(values.reshape(len(values), NUM_SHAPES, 3).transpose(1, 0, 2))
+    # Facing triangles only: inside the mouth the other lip's surface can be the nearest.
+    index, bary = closest_points(mid[0], mid[1], full[0], mid[2], full[2],
+                                 vertex_normals(full[0], full[1]), exact=False)
+    deltas = np.empty((NUM_SHAPES, len(index), 3), values.dtype)
+    # Small blocks of vertices, turned to shape-major on the fly: at 500k vertices one
+    # transfer and a transposed copy would make several temporaries of 300 MB each.
+    for start in range(0, len(index), TRANSFER_BLOCK):
+        block = slice(start, start + TRANSFER_BLOCK)
+        deltas[:, block] = transfer(values, mid[1], index[block], bary[block]).reshape(
+            -1, NUM_SHAPES, 3).transpose(1, 0, 2)
+    return deltas
 
 
 def _eye_motion(verts_c, deltas, eye, include: bool) -> np.ndarray:

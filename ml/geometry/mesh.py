@@ -15,7 +15,12 @@ def clean_triangles(tris) -> np.ndarray:
     """
     tris = np.asarray(tris, np.int64).reshape(-1, 3)
     tris = tris[has_three_corners(tris)]
-    _, first = np.unique(np.sort(tris, axis=1), axis=0, return_index=True)
+    rows = np.sort(tris, axis=1)
+    n = int(rows.max()) + 1 if len(rows) else 1
+    if n <= 2 ** 21:  # one int64 key per vertex set: ~10x faster than unique rows
+        _, first = np.unique((rows[:, 0] * n + rows[:, 1]) * n + rows[:, 2], return_index=True)
+    else:
+        _, first = np.unique(rows, axis=0, return_index=True)
     return tris[np.sort(first)]
 
 
@@ -27,6 +32,19 @@ def unique_edges(tris) -> np.ndarray:
     n = e.max() + 1
     key = np.unique(e[:, 0] * n + e[:, 1])
     return np.stack([key // n, key % n], axis=1)
+
+
+def subdivide(verts, tris) -> tuple[np.ndarray, np.ndarray]:
+    """Midpoint subdivision: every triangle into four (a finer copy of the same surface)."""
+    edges = unique_edges(tris)
+    n = len(verts)
+    code = edges[:, 0] * n + edges[:, 1]  # sorted: unique_edges sorts these keys
+    pairs = np.sort(np.asarray(tris, np.int64)[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    mid = (np.searchsorted(code, pairs[:, 0] * n + pairs[:, 1]) + n).reshape(-1, 3)
+    a, b, c = np.asarray(tris, np.int64).T
+    new = np.concatenate([np.stack([a, mid[:, 0], mid[:, 2]], 1), np.stack([b, mid[:, 1], mid[:, 0]], 1),
+                          np.stack([c, mid[:, 2], mid[:, 1]], 1), mid])
+    return np.concatenate([verts, verts[edges].mean(axis=1)]), new.astype(np.int32)
 
 
 def face_normals(verts, tris) -> np.ndarray:

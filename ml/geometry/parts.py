@@ -1,25 +1,16 @@
 """Loose parts of a mesh: which connected component each vertex belongs to."""
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components as _components
 
 
 def connected_components(n_verts: int, edges: np.ndarray) -> np.ndarray:
     """[V] int32 component label per vertex (0.. in order of each part's lowest vertex).
 
-    Vectorised union-find: hook every edge's larger root under its smaller one, then
-    pointer-jump until each vertex points at its root; repeat until no edge spans two
-    roots. The root of a part is always its lowest vertex.
+    scipy's graph search starts a new component at each unvisited vertex in index order,
+    which numbers the parts by their lowest vertex.
     """
-    parent = np.arange(n_verts)
-    a, b = edges[:, 0], edges[:, 1]
-    while True:
-        ra, rb = parent[a], parent[b]
-        spans = ra != rb
-        if not spans.any():
-            break
-        np.minimum.at(parent, np.maximum(ra, rb)[spans], np.minimum(ra, rb)[spans])
-        while True:
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
-    return np.unique(parent, return_inverse=True)[1].astype(np.int32)
+    edges = np.asarray(edges, np.int64).reshape(-1, 2)
+    graph = sp.coo_matrix((np.ones(len(edges), bool), (edges[:, 0], edges[:, 1])),
+                          shape=(n_verts, n_verts)).tocsr()
+    return _components(graph, directed=False)[1].astype(np.int32)
