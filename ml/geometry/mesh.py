@@ -17,7 +17,7 @@ def clean_triangles(tris) -> np.ndarray:
     tris = tris[has_three_corners(tris)]
     rows = np.sort(tris, axis=1)
     n = int(rows.max()) + 1 if len(rows) else 1
-    if n <= 2 ** 21:  # one int64 key per vertex set: ~10x faster than unique rows
+    if n <= 2 ** 21:  # one int64 key per vertex set: much faster than numpy's unique rows
         _, first = np.unique((rows[:, 0] * n + rows[:, 1]) * n + rows[:, 2], return_index=True)
     else:
         _, first = np.unique(rows, axis=0, return_index=True)
