@@ -1,5 +1,5 @@
-"""Workbench (or Cycles) renders of painted synthetic heads through the video regressor's pinhole
-camera (ml.video.face_model.Camera), returned as RGB arrays for MediaPipe."""
+"""Workbench (or Cycles) renders of painted synthetic heads through the video regressor's
+pinhole camera (ml.video.face_model.Camera), returned as RGB arrays for MediaPipe."""
 from __future__ import annotations
 
 import os

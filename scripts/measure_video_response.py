@@ -66,7 +66,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--cycles", action="store_true",
-                    help="render with Cycles (photo-like shading, ~6 s a still) instead of Workbench")
+                    help="render with Cycles (photo-like shading, seconds a still) instead of Workbench")
     ap.add_argument("--out", type=Path, default=BINDINGS / "response.npz",
                     help="where to write (training reads the default: the Workbench response)")
     args = ap.parse_args(argv)
