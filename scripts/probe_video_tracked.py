@@ -21,9 +21,10 @@ from faceforge.ml.video.train import tracked_held_out, tracked_shards
 
 from render_video_training import OUT as TRACKED  # noqa: E402 (scripts/ on sys.path)
 
-def mean_corr(truth: np.ndarray, pred: np.ndarray) -> float:
-    s = shape_scores(truth, pred)
-    return float(np.nanmean(s["corr"][varies(s)]))
+
+def mean_corr(scores: dict[str, np.ndarray]) -> float:
+    """Mean per-shape correlation over the shapes that vary in truth."""
+    return float(np.nanmean(scores["corr"][varies(scores)]))
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, lam: float):
@@ -44,13 +45,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     regressors = {str(p or "committed"): load_regressor(p) for p in args.regressors}
     probe = next(iter(regressors.values()))  # the readout uses the first one's features
-    clips = [(k, z["landmarks"], float(z["aspect"]), z["weights"])
+    clips = [(k, z["landmarks"], float(z["aspect"]), z["weights"], str(z["family"]))
              for k, z in tracked_shards(args.tracked)]
-    feats = [probe.features(lm, aspect)[0] for _, lm, aspect, _ in clips]
+    feats = [probe.features(lm, aspect)[0] for _, lm, aspect, _, _ in clips]
     print(f"{len(clips)} tracked clips, {sum(tracked_held_out(c[0]) for c in clips)} held out; "
           f"ridge {args.ridge:g}; pooled per-shape correlation on the held-out clips")
-    for fam_index, family in enumerate(FAMILIES):
-        mine = [i for i, c in enumerate(clips) if c[0] % len(FAMILIES) == fam_index]
+    for family in FAMILIES:
+        mine = [i for i, c in enumerate(clips) if c[4] == family]
         train = [i for i in mine if not tracked_held_out(clips[i][0])]
         val = [i for i in mine if tracked_held_out(clips[i][0])]
         y_val = np.concatenate([clips[i][3] for i in val])
@@ -60,11 +61,11 @@ def main(argv=None) -> None:
             fit = ridge_fit(np.concatenate([feats[i] for i in use]),
                             np.concatenate([clips[i][3] for i in use]), args.ridge)
             print(f"{family}: ridge readout on {len(use)} training clips: "
-                  f"{mean_corr(y_val, fit(x_val)):.3f}")
+                  f"{mean_corr(shape_scores(y_val, fit(x_val))):.3f}")
         for name, reg in regressors.items():
             pred = np.concatenate([reg.predict(clips[i][1], clips[i][2])[0] for i in val])
             s = shape_scores(y_val, pred)
-            print(f"{family}: {name} ({len(val)} clips): corr {mean_corr(y_val, pred):.3f}, "
+            print(f"{family}: {name} ({len(val)} clips): corr {mean_corr(s):.3f}, "
                   f"MAE {s['mae'].mean():.3f}, dead {int(dead_channels(s).sum())}")
 
 

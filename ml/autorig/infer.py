@@ -16,7 +16,7 @@ from ..arkit import ARKIT_NAMES, INDEX, NUM_SHAPES, REGION_OF
 from ..geometry.gradients import vertex_normals
 from ..geometry.mesh import clean_triangles
 from ..geometry.parts import connected_components
-from ..geometry.remesh import closest_points, decimate, smooth_transfer, transfer
+from ..geometry.remesh import PASSES, closest_points, decimate, smooth_transfer, transfer
 from . import eyes as eyes_mod
 from .blink import close_blink
 from .features import mesh_inputs
@@ -29,7 +29,7 @@ NOSE_MIN_MM = 10.0  # the nose tip stands at least this far in front of the skin
 MID_VERTS = 40000   # above this, proxy values reach the full mesh through a mid-size copy
 # The mid-size copy only carries values between proxy and mesh: its total size matters,
 # not each lash piece's exact count, so it gets two clustering passes (the first sets
-# the cells from the areas, the second corrects the total) instead of decimate's twelve.
+# the cells from the areas, the second corrects the total) instead of decimate's PASSES.
 MID_PASSES = 2
 TRANSFER_BLOCK = 2048  # vertices per block when carrying values from the mid-size copy
 
@@ -187,7 +187,7 @@ def canonical_view(verts, result: RigResult):
     return to_canonical(verts, T), deltas, eye
 
 
-def _proxy(verts_c, tris, labels, target: int, passes: int = 12):
+def _proxy(verts_c, tris, labels, target: int, passes: int = PASSES):
     """The mesh itself when small enough, else a decimated copy (`decimate`'s clustering
     passes) whose vertices take the part of their nearest original vertex."""
     if len(verts_c) <= target:

@@ -11,9 +11,10 @@ from .parts import connected_components
 MIN_PART_VERTS = 16   # parts this small are kept whole; larger ones keep at least this many
 SMALL_CLUSTER = 0.2   # clusters smaller than this x their part's mean join a neighbour
 QEM_REG = 1e-3        # pull of a cluster's mean in its quadric, relative to the quadric's trace
+PASSES = 12           # clustering passes at most (cell sizes rescaled toward each part's budget)
 
 
-def decimate(verts, tris, target_verts, min_part_verts=MIN_PART_VERTS, passes=12):
+def decimate(verts, tris, target_verts, min_part_verts=MIN_PART_VERTS, passes=PASSES):
     """(verts2 [V',3], tris2 [F',3] int32): about target_verts vertices, parts kept.
 
     Vertex clustering on a voxel grid whose cell size is tuned per part so that each part

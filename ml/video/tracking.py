@@ -173,7 +173,8 @@ class FaceTracker:
             pts, target = self._landmarks(rgb), self._box
         else:
             pts, target = self._acquire(rgb)
-        if pts is not None and _iou(target, _boxes(pts[None]))[0] < MIN_IOU:
+        box = None if pts is None else _boxes(pts[None])
+        if box is not None and _iou(target, box)[0] < MIN_IOU:
             self._mesh.reset()  # Face Mesh drifted onto someone else: make it detect again
             pts = None
         self._following = pts is not None
@@ -182,7 +183,7 @@ class FaceTracker:
             if self._lost > self.hold_identity:
                 self._box = None
             return None
-        self._box, self._lost = _boxes(pts[None])[0], 0
+        self._box, self._lost = box[0], 0
         return pts
 
     def close(self) -> None:
