@@ -7,7 +7,8 @@ import torch
 
 from faceforge.ml.arkit import INDEX, region_mask
 from faceforge.ml.lipsync import audio, engine
-from faceforge.ml.lipsync.neural import espeak, features, phoneset, piper, runtime, synth
+from faceforge.ml.lipsync.neural import (espeak, features, phoneset, piper, real_speech, runtime,
+                                         synth)
 from faceforge.ml.lipsync.neural.model import LipNet
 from faceforge.ml.lipsync.phonemes import ARPABET, SIL, Phone
 from faceforge.ml.lipsync.visemes import CONTROL_NAMES, VISEME_NAMES
@@ -101,6 +102,32 @@ def test_retarget_from_viseme_runs():
     assert np.abs(synth.retarget(vis).astype(np.float32) - ctl.astype(np.float32)).max() < 2e-3
 
 
+def test_real_speech_shards(shared_data, tmp_path):
+    """A transcribed clip becomes a shard of augmented copies with targets from its aligned
+    phones (its bilabials among the viseme classes); a clip without a transcript is skipped;
+    training reads real shards without holding any out, and leaves out the named clip."""
+    from faceforge.ml.lipsync.train_neural import Shards, draw
+    src = shared_data / "speech" / "sense_and_sensibility_01_austen_64kb-0890"
+    (tmp_path / "in").mkdir()
+    for suffix in (".wav", ".txt"):
+        (tmp_path / "in" / f"clip{suffix}").write_bytes(src.with_suffix(suffix).read_bytes())
+    (tmp_path / "in" / "bare.wav").write_bytes(src.with_suffix(".wav").read_bytes())
+    real_speech.main(["--data", str(tmp_path / "in"), "--out", str(tmp_path), "--copies", "2"])
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["real_clip.npz"]
+    with np.load(tmp_path / "real_clip.npz") as d:
+        assert np.abs(d["mel_len"] / 2 - d["ctl_len"]).max() <= 1      # 100 fps mel, 50 fps
+        assert "PBM" in {VISEME_NAMES[v] for v in d["visemes"]}
+        assert d["controls"].max() > 0.3 and list(d["source"]) == ["real", "real"]
+    shards = Shards(tmp_path, "real_*.npz", holdout=False)
+    assert shards.refresh() == 2 and not shards.val
+    assert Shards(tmp_path, "real_*.npz", holdout=False, skip={"real_clip.npz"}).refresh() == 0
+    rng = np.random.default_rng(0)
+    synthetic, real = [("s",)] * 3, [("r",)] * 3
+    assert {p[0] for p in draw(synthetic, rng, 50, real, 0.0)} == {"s"}
+    assert {p[0] for p in draw(synthetic, rng, 50, real, 1.0)} == {"r"}
+    assert 10 < sum(p[0] == "r" for p in draw(synthetic, rng, 200, real, 0.25)) < 90
+
+
 # ---------------------------------------------------------------- features and network
 def test_log_mel_streaming_equals_one_shot():
     x = noise_speech()
@@ -158,6 +185,22 @@ def test_committed_weights_are_small_and_load():
     rt = runtime.load()
     n = sum(v.size for k, v in rt.params.items() if k not in ("dilations", "delay"))
     assert 1e4 < n <= 5e6 and runtime.WEIGHTS.stat().st_size < 3e6
+
+
+def test_test_clips_are_scored_by_networks_that_never_heard_them(shared_data):
+    """The committed network learnt from the test clips; the evaluation picks, for each
+    test clip, a leave-one-out network (a different one per clip), and none for other clips."""
+    from faceforge.ml.lipsync import evaluate
+    refs = (shared_data / "speech").glob("*.phone.json")
+    stems = sorted(p.name[:-len(".phone.json")] for p in refs)
+    clips = [evaluate.Clip(stem, None, "", []) for stem in stems]
+    pattern = evaluate.held_out_lipnet(clips)
+    assert pattern == evaluate.LEAVE_ONE_OUT and len(stems) == 5
+    nets = [runtime.load(pattern.format(clip=stem)) for stem in stems]
+    committed = runtime.load().params["controls.weight"]
+    heads = [n.params["controls.weight"] for n in nets] + [committed]
+    assert all(not np.allclose(a, b) for i, a in enumerate(heads) for b in heads[i + 1:])
+    assert evaluate.held_out_lipnet(clips + [evaluate.Clip("other", None, "", [])]) is None
 
 
 # ---------------------------------------------------------------- engine

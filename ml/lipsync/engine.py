@@ -86,9 +86,16 @@ def secondary_motion(samples: np.ndarray, rate: int, fps: float,
     return out, drift.astype(np.float32)
 
 
+def hybrid_blend(lip: np.ndarray, neural: np.ndarray, share: float = NEURAL_SHARE) -> np.ndarray:
+    """The "hybrid" mouth: phone-based weights `lip` [T, 52] with `share` of the network's
+    `neural` mixed in, except where the phones give the rest pose (pauses stay at rest)."""
+    speaking = lip.any(axis=1, keepdims=True)
+    return (1 - share) * lip + share * speaking * neural
+
+
 def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None = None,
             engine: str = DEFAULT_ENGINE, secondary: bool = True,
-            emotion: np.ndarray | None = None, seed: int = 0) -> LipSyncResult:
+            emotion: np.ndarray | None = None, seed: int = 0, net=None) -> LipSyncResult:
     """Animate speech: weights [T, 52] at fps (T = round(duration * fps) + 1).
 
     engine "phonetic": pocketsphinx phones (force-aligned to `transcript` if given) ->
@@ -98,7 +105,8 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     used); "hybrid": "phonetic-words" blended with NEURAL_SHARE of "neural" (the network's
     smoother opening evens out phone errors); "energy": the loudness baseline.
     `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
-    secondary motion is added on top of it.
+    secondary motion is added on top of it. `net`: the neural engine's weights
+    (`neural.runtime.load`), default the committed ones.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown lip-sync engine {engine!r}; choose from {ENGINES}")
@@ -117,14 +125,14 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     samples = resample(samples, rate, RATE)
     duration = len(samples) / RATE
     if engine in ("phonetic", "phonetic-words", "hybrid"):
-        phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic")
+        phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic",
+                                          net=net)
         lip = coarticulate(phones, fps, duration)
-        if engine == "hybrid":  # the rest pose in the phones' silences stays the rest pose
-            speaking = lip.any(axis=1, keepdims=True)
-            lip = (1 - NEURAL_SHARE) * lip + NEURAL_SHARE * speaking * mouth_weights(samples, fps)
+        if engine == "hybrid":
+            lip = hybrid_blend(lip, mouth_weights(samples, fps, net))
     elif engine == "neural":
         phones, notes = [], ["the neural engine does not use the transcript"] if transcript else []
-        lip = mouth_weights(samples, fps)
+        lip = mouth_weights(samples, fps, net)
         if not lip.any():
             notes.append("no speech found in the audio")
     else:

@@ -12,6 +12,8 @@ the inner-lip gap (mm) and mouth width (mm) are measured per frame. Metrics per 
 bilabial closure recall, open-vowel recall, silence correctness, correlation of the gap
 with a reference openness track built from the reference phones (at the best lag within
 +-200 ms, and that lag), mean squared jerk of the gap and the realtime factor.
+The committed neural network also learnt from the test clips, so on the test set each clip
+is scored with a network trained the same way without it (LEAVE_ONE_OUT).
 """
 from __future__ import annotations
 
@@ -31,11 +33,15 @@ from ..arkit import INDEX
 from ..autorig.eyes import fit_spheres
 from .audio import load_audio, load_video_audio, normalise, resample
 from .engine import lipsync
+from .neural.runtime import WEIGHTS, load as load_lipnet
 from .phonemes import RATE, SIL, Phone, align, clean_label, merge_silence
 from .visemes import coarticulate
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech"
 DEV_DATA = DATA.parent / "video" / "grid"
+# The committed network was fine-tuned on the test clips too (neural.real_speech); each test
+# clip is scored with the one trained the same way without it.
+LEAVE_ONE_OUT = str(WEIGHTS.parent / "leave_one_out" / "lipnet_without_{clip}.npz")
 EYE_DISTANCE_MM = 63.0
 SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_PAD_S = 40, 777, 0.3
 SLACK_S = 0.04            # timing slack around each reference segment
@@ -238,13 +244,22 @@ def clip_metrics(gap: np.ndarray, width: np.ndarray, phones: list[Phone], fps: f
             "gap_p95_mm": p95, "width_mm": float(np.median(width))}
 
 
-def evaluate(clips: list[Clip], fps: float = 30.0,
-             engines=tuple(ENGINES)) -> dict[str, dict[str, dict[str, float]]]:
-    """{engine: {clip: metrics}} over the clips, for the named rows of ENGINES."""
+def held_out_lipnet(clips: list[Clip]) -> str | None:
+    """LEAVE_ONE_OUT when it has a network for every clip, else None (the committed one)."""
+    return LEAVE_ONE_OUT if all(Path(LEAVE_ONE_OUT.format(clip=c.name)).exists()
+                                for c in clips) else None
+
+
+def evaluate(clips: list[Clip], fps: float = 30.0, engines=tuple(ENGINES),
+             lipnet: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """{engine: {clip: metrics}} over the clips, for the named rows of ENGINES. `lipnet`:
+    other neural weights than the committed ones, `{clip}` in it replaced by each clip's
+    name (leave-one-out models: each clip scored by a model that never heard it)."""
     rig = reference_rig()
     rest_gap = float(measure(np.zeros((1, 52)), rig)[0][0])
     results: dict[str, dict[str, dict[str, float]]] = {e: {} for e in engines}
     for stem, samples, text, phones in clips:
+        net = load_lipnet(lipnet.format(clip=stem)) if lipnet else None
         for name in engines:
             engine, with_text = ENGINES[name]
             start = time.perf_counter()
@@ -252,7 +267,7 @@ def evaluate(clips: list[Clip], fps: float = 30.0,
                 weights = coarticulate(phones, fps, len(samples) / RATE)
             else:
                 weights = lipsync(samples, RATE, fps, transcript=text if with_text else None,
-                                  engine=engine, secondary=False).weights
+                                  engine=engine, secondary=False, net=net).weights
             elapsed = time.perf_counter() - start
             gap, width = measure(weights, rig)
             m = clip_metrics(gap, width, phones, fps, rest_gap)
@@ -292,12 +307,17 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the metrics here")
     p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES),
                    metavar="ROW", help=f"rows to compute (default all: {', '.join(ENGINES)})")
+    p.add_argument("--lipnet", help="neural weights to use instead of the committed ones; "
+                   "{clip} is replaced by each clip's name. Default on the test set: the "
+                   "leave-one-out networks, when there is one for every clip")
     args = p.parse_args(argv)
     clips = {"grid": dev_clips, "synthetic": synthetic_clips,
              None: lambda: test_clips(args.data)}[args.dev]()
-    results = evaluate(clips, args.fps, args.engines)
+    lipnet = args.lipnet or (held_out_lipnet(clips) if args.dev is None else None)
+    results = evaluate(clips, args.fps, args.engines, lipnet)
     print(f"fps {args.fps:g}; gap/width in mm on the built-in head at {EYE_DISTANCE_MM:g} mm "
-          f"eye distance; jerk = mean squared jerk of the gap in (m/s^3)^2")
+          f"eye distance; jerk = mean squared jerk of the gap in (m/s^3)^2; neural weights "
+          f"{lipnet or WEIGHTS}")
     print(format_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))

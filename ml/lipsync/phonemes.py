@@ -176,27 +176,34 @@ def overwrite(phones: list[Phone], segments: list[Phone]) -> list[Phone]:
     return out
 
 
-def lip_press(samples: np.ndarray) -> np.ndarray:
-    """[frames at FRAME_RATE] mouthPress that the neural lip model hears in 16 kHz speech:
-    an acoustic second opinion on lip closures, independent of phone recognition."""
+def lip_press(samples: np.ndarray, net=None) -> np.ndarray:
+    """[frames at FRAME_RATE] mouthPress that the neural lip model (`net`, default the
+    committed one) hears in 16 kHz speech: an acoustic second opinion on lip closures,
+    independent of phone recognition."""
     from .neural.runtime import mouth_weights  # here: runtime -> visemes -> this module
-    return mouth_weights(samples, FRAME_RATE)[:, INDEX["mouthPressLeft"]]
+    return mouth_weights(samples, FRAME_RATE, net)[:, INDEX["mouthPressLeft"]]
+
+
+def bilabial_candidates(phones: list[Phone], heard: list[Phone]) -> list[Phone]:
+    """The P/B/M of `heard` that overlap none of `phones`' own."""
+    own = [p for p in phones if p.label in BILABIALS]
+    return [h for h in heard if h.label in BILABIALS
+            and not any(o.start < h.end and h.start < o.end for o in own)]
+
+
+def peak_press(phone: Phone, press: np.ndarray) -> float:
+    """The largest of `press` [frames at FRAME_RATE] within BILABIAL_SLACK_S of the phone."""
+    a = max(int((phone.start - BILABIAL_SLACK_S) * FRAME_RATE), 0)
+    b = int(np.ceil((phone.end + BILABIAL_SLACK_S) * FRAME_RATE)) + 1
+    return float(press[a:b].max()) if a < len(press) else 0.0
 
 
 def add_bilabials(phones: list[Phone], heard: list[Phone], press: np.ndarray) -> list[Phone]:
-    """`phones` with every P/B/M of `heard` written over them that overlaps none of theirs
-    and that the lip model confirms (`press` [frames], see CONFIRM_PRESS): a closure that a
-    misrecognised word lost is kept, while the phone loop's many false ones (an "n" heard as
-    "m") are not."""
-    own = [p for p in phones if p.label in BILABIALS]
-
-    def confirmed(h: Phone) -> bool:
-        a = max(int((h.start - BILABIAL_SLACK_S) * FRAME_RATE), 0)
-        b = int(np.ceil((h.end + BILABIAL_SLACK_S) * FRAME_RATE)) + 1
-        return a < len(press) and press[a:b].max() > CONFIRM_PRESS
-
-    return overwrite(phones, [h for h in heard if h.label in BILABIALS and confirmed(h)
-                              and not any(o.start < h.end and h.start < o.end for o in own)])
+    """`phones` with every bilabial candidate of `heard` written over them that the lip
+    model confirms (`press` [frames], see CONFIRM_PRESS): a closure that a misrecognised
+    word lost is kept, while the phone loop's many false ones (an "n" heard as "m") are not."""
+    return overwrite(phones, [h for h in bilabial_candidates(phones, heard)
+                              if peak_press(h, press) > CONFIRM_PRESS])
 
 
 def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
@@ -212,14 +219,14 @@ def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
         Phone(SIL, a, b) for a, b in runs if b - a >= PAUSE_S - 2 * PAUSE_EDGE_S])
 
 
-def recognise_via_words(samples: np.ndarray) -> list[Phone]:
+def recognise_via_words(samples: np.ndarray, net=None) -> list[Phone]:
     """Phones by recognising words and force-aligning them, chunk by chunk (as in
     `recognise`, so long files stay cheap), plus the lip closures (P B M) that phone
     recognition hears where the aligned words have none and the neural lip model confirms
     (a misrecognised word must not drop a closure); a chunk with no words, or whose words
-    do not align, gets direct phone recognition instead."""
+    do not align, gets direct phone recognition instead. `net`: the lip model (`lip_press`)."""
     phones = []
-    press = lip_press(samples)
+    press = lip_press(samples, net)
     bounds = _chunk_bounds(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
         chunk, offset = samples[a:b], a / RATE
@@ -273,13 +280,14 @@ def merge_silence(phones: list[Phone], duration: float) -> list[Phone]:
 
 
 def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | None = None,
-                      words: bool = False) -> tuple[list[Phone], list[str]]:
+                      words: bool = False, net=None) -> tuple[list[Phone], list[str]]:
     """Timed phones covering the whole clip, and warnings for the user.
 
     `samples` must be at 16 kHz (`audio.load_audio` gives that). With a transcript the
     words are force-aligned; without one, `words` recognises words first and aligns those
-    (slower, fewer phone errors) instead of recognising phones directly. If alignment
-    fails the phones are recognised instead (warned).
+    (slower, fewer phone errors) instead of recognising phones directly, with `net` as the
+    lip model that confirms closures. If alignment fails the phones are recognised instead
+    (warned).
     Silence, or audio too faint to hold speech, gives a single SIL.
     """
     if rate != RATE:
@@ -297,7 +305,7 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
         except ValueError as exc:
             warnings = [f"{exc}; recognising phones without it"]
     if phones is None:
-        phones = recognise_via_words(speech) if words else recognise(speech)
+        phones = recognise_via_words(speech, net) if words else recognise(speech)
     frames = level_track(speech)
     phones = merge_silence(gate_pauses(gate_silence(phones, frames), frames), duration)
     if all(p.label == SIL for p in phones):

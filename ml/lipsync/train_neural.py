@@ -13,6 +13,9 @@ folder from another run's weights (optimiser state fresh, step 0):
     python -m faceforge.ml.lipsync.train_neural --init checkpoints/lipsync_neural/last.pt \
         --data checkpoints/lipsync_neural/data_t2 --out checkpoints/lipsync_neural/t3 \
         --export checkpoints/lipsync_neural/t3/final_lipnet.npz --steps 6000 --batch 16 --lr 1e-3
+
+`--real` mixes real-speech shards (`neural.real_speech`) into every batch (`--real-share`),
+`--leave-out` keeps named clips out (scripts/train_lipsync_real.sh runs both).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from .neural.model import LipNet
+from .neural.real_speech import PREFIX as REAL_PREFIX
 from .neural.runtime import WEIGHTS
 from .neural.synth import CONTROL_COLUMNS
 from .visemes import CONTROL_NAMES, VISEME_NAMES
@@ -43,16 +47,18 @@ CONTROL_WEIGHT = torch.tensor([LIP_WEIGHT if n in ("jawOpen", "mouthClose", "mou
 
 
 class Shards:
-    """All utterances of the shards in a folder; shards whose name hash is 0 mod 20 are
-    held out for validation."""
+    """All utterances of the shards `pattern` matches in a folder; unless `holdout` is off,
+    shards whose name hash is 0 mod 20 are held out for validation. Shards named in `skip`
+    (a left-out real clip) are not read."""
 
-    def __init__(self, folder: Path):
-        self.folder, self.seen = folder, set()
+    def __init__(self, folder: Path, pattern: str = "shard_*.npz", holdout: bool = True,
+                 skip: frozenset[str] = frozenset()):
+        self.folder, self.pattern, self.holdout, self.seen = folder, pattern, holdout, set(skip)
         self.train: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.val: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def refresh(self) -> int:
-        for path in sorted(self.folder.glob("shard_*.npz")):
+        for path in sorted(self.folder.glob(self.pattern)):
             if path.name in self.seen:
                 continue
             self.seen.add(path.name)
@@ -62,15 +68,23 @@ class Shards:
             c_off = np.concatenate([[0], np.cumsum(d["ctl_len"])])
             items = [(d["mel"][m_off[i]:m_off[i + 1]], d["controls"][c_off[i]:c_off[i + 1]],
                       d["visemes"][c_off[i]:c_off[i + 1]]) for i in range(len(d["mel_len"]))]
-            (self.val if sum(map(ord, path.name)) % 20 == 0 else self.train).extend(items)
+            held_out = self.holdout and sum(map(ord, path.name)) % 20 == 0
+            (self.val if held_out else self.train).extend(items)
         return len(self.train)
 
 
-def batch(items, rng: np.random.Generator, size: int, crop: int, augment: bool):
+def draw(items, rng: np.random.Generator, size: int, real=(), real_share: float = 0.0):
+    """`size` random utterances, each from `real` with probability `real_share`."""
+    n_real = int(rng.binomial(size, real_share)) if real else 0
+    return ([items[i] for i in rng.integers(len(items), size=size - n_real)]
+            + [real[i] for i in rng.integers(len(real), size=n_real)])
+
+
+def batch(picks, rng: np.random.Generator, crop: int, augment: bool):
     """(mel [B, 2L, 40], controls [B, L, C], visemes [B, L], scored mask [B, L]) of random
-    crops; output frame j of a crop is scored when it lies past the warm-up context."""
-    picks = [items[i] for i in rng.integers(len(items), size=size)]
-    length = CONTEXT + crop
+    crops of the utterances `picks`; output frame j of a crop is scored when it lies past
+    the warm-up context."""
+    size, length = len(picks), CONTEXT + crop
     mel = np.zeros((size, 2 * length, 40), np.float32)
     ctl = np.zeros((size, length, len(CONTROL_COLUMNS)), np.float32)
     vis = np.zeros((size, length), np.int64)
@@ -120,6 +134,12 @@ def main(argv=None) -> int:
     p.add_argument("--channels", type=int, default=96)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", type=Path, help="a checkpoint whose weights start a new run")
+    p.add_argument("--real", type=Path, help="real-speech shards (neural.real_speech), "
+                   "training only")
+    p.add_argument("--real-share", type=float, default=0.25,
+                   help="share of each batch drawn from --real")
+    p.add_argument("--leave-out", nargs="+", default=[], metavar="CLIP",
+                   help="real clips (stems) kept out of training")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -127,6 +147,13 @@ def main(argv=None) -> int:
     data = Shards(args.data)
     if not data.refresh():
         raise SystemExit(f"no training shards in {args.data}")
+    real = []
+    if args.real:
+        skip = frozenset(f"{REAL_PREFIX}{stem}.npz" for stem in args.leave_out)
+        shards = Shards(args.real, f"{REAL_PREFIX}*.npz", holdout=False, skip=skip)
+        if not shards.refresh():
+            raise SystemExit(f"no real-speech shards in {args.real}")
+        real = shards.train
     model = LipNet(len(CONTROL_COLUMNS), len(VISEME_NAMES), channels=args.channels)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     ckpt, step, best = args.out / "last.pt", 0, np.inf
@@ -144,17 +171,20 @@ def main(argv=None) -> int:
         model.mel_mean.copy_(torch.from_numpy(sample.mean(0)))
         model.mel_std.copy_(torch.from_numpy(sample.std(0) + 1e-3))
     print(f"{sum(p.numel() for p in model.parameters())} parameters, "
-          f"{len(data.train)} train / {len(data.val)} val utterances", flush=True)
+          f"{len(data.train)} train / {len(data.val)} val / {len(real)} real utterances",
+          flush=True)
     rng = np.random.default_rng([args.seed, step])
     val_rng = np.random.default_rng(123)
-    val = [batch(data.val or data.train, val_rng, args.batch, args.crop, False) for _ in range(4)]
+    val = [batch(draw(data.val or data.train, val_rng, args.batch), val_rng, args.crop, False)
+           for _ in range(4)]
     start, running = time.time(), []
     while step < args.steps:
         lr = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        loss, mse = loss_fn(model, *batch(data.train, rng, args.batch, args.crop, True))
+        picks = draw(data.train, rng, args.batch, real, args.real_share)
+        loss, mse = loss_fn(model, *batch(picks, rng, args.crop, True))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -96,6 +96,13 @@ def utterance(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndar
                                        pitch_range=int(rng.integers(10, 90)),
                                        word_gap=int(rng.integers(0, 3)))
         source = "espeak"
+    return augmented(x, rate, phones, rng) + (source,)
+
+
+def augmented(x: np.ndarray, rate: int, phones: list[Phone],
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A training item from speech with exact phones: (log-mel [M, 40], controls [K, C],
+    visemes [K]) after a random speed, 0-0.8 s of silence either side and `random_chain`."""
     x, factor = augment.speed(x, rate, rng.uniform(0.88, 1.12))
     lead, tail = rng.uniform(0.0, 0.8, size=2)
     x = np.concatenate([np.zeros(int(lead * augment.RATE), np.float32), x,
@@ -103,7 +110,7 @@ def utterance(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndar
     phones = [Phone(p.label, lead + p.start / factor, lead + p.end / factor) for p in phones]
     x = normalise(augment.random_chain(x, rng))
     controls, vis = targets(phones, len(x) / augment.RATE)
-    return log_mel(x).astype(np.float16), controls, vis, source
+    return log_mel(x).astype(np.float16), controls, vis
 
 
 def write_shard(path: Path, items: list) -> None:
