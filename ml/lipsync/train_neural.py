@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     real = []
     if args.real:
         skip = frozenset(f"{REAL_PREFIX}{stem}.npz" for stem in args.leave_out)
+        if missing := sorted(name for name in skip if not (args.real / name).exists()):
+            raise SystemExit(f"--leave-out: no shards {', '.join(missing)} in {args.real}")
         shards = Shards(args.real, f"{REAL_PREFIX}*.npz", holdout=False, skip=skip)
         if not shards.refresh():
             raise SystemExit(f"no real-speech shards in {args.real}")
