@@ -116,7 +116,8 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
                ("phonetic-words", "Phonetic (words)", "Words recognised (or the transcript), "
                 "aligned to the audio -> phones -> visemes with coarticulation"),
                ("phonetic", "Phonetic (phones)", "Phones recognised (or aligned to the "
-                "transcript) -> visemes with coarticulation"),
+                "transcript) -> visemes with coarticulation; about ten times faster than "
+                "the word-based engines, for long files"),
                ("neural", "Neural", "A small causal network from the sound itself (ignores "
                 "the transcript)"),
                ("energy", "Loudness", "The jaw follows the loudness only (a baseline)")))

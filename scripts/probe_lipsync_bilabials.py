@@ -1,11 +1,15 @@
-"""How well the neural lip model confirms the phone loop's bilabials on a development set.
+"""How well the neural lip model confirms the bilabials that the recognised words lack, on a
+development set.
 
-    python scripts/probe_lipsync_bilabials.py --dev synthetic [--lipnet FILE] [--checkpoint PT]
+    python scripts/probe_lipsync_bilabials.py --dev synthetic [--lipnet FILE] [--nbest N]
+        [--checkpoint PT]
 
-`phonetic-words` writes a P/B/M that phone recognition hears, where the aligned words have
-none, over the words when the lip model presses there (phonemes.CONFIRM_PRESS). This lists
-those candidates per clip, whether they are real (a reference bilabial within the timing
-slack) and the model's peak press, and sums up how a threshold separates real from false.
+`phonetic-words` writes a P/B/M that the word recogniser's next-best sentences
+(phonemes.NBEST) or phone recognition hear, where the aligned words have none, over the
+words when the lip model presses there (phonemes.NBEST_PRESS, CONFIRM_PRESS). This lists
+those candidates per clip and source, whether they are real (a reference bilabial within
+the timing slack) and the model's peak press, and sums up how the thresholds separate real
+from false.
 With `--checkpoint` (a training checkpoint of the same network, whose viseme head the
 export drops) it also scores each candidate by the network's bilabial-viseme probability,
 the other signal the network could confirm closures with.
@@ -19,6 +23,7 @@ import numpy as np
 from faceforge.ml.lipsync import evaluate, phonemes
 from faceforge.ml.lipsync.audio import normalise, remove_dc
 from faceforge.ml.lipsync.neural.runtime import OUT_FPS, load
+from faceforge.ml.lipsync.phonemes import Phone
 
 
 def bilabial_probability(speech: np.ndarray, checkpoint) -> np.ndarray:
@@ -39,23 +44,44 @@ def bilabial_probability(speech: np.ndarray, checkpoint) -> np.ndarray:
     return np.repeat(prob, phonemes.FRAME_RATE // OUT_FPS)
 
 
-def candidates(clip, net, checkpoint=None) -> list[tuple[float, float, bool]]:
-    """(peak press, peak bilabial probability or nan, real?) of each phone-loop bilabial
-    the aligned words lack (one chunk: development clips are shorter than
+def distinct(found: list[Phone]) -> list[Phone]:
+    """Candidates by start, each overlapping none kept before it (several of the n-best
+    sentences often share one bilabial)."""
+    kept: list[Phone] = []
+    for h in sorted(found, key=lambda p: p.start):
+        if not kept or h.start >= kept[-1].end:
+            kept.append(h)
+    return kept
+
+
+def candidates(clip, net, nbest: int, checkpoint=None) -> list[tuple]:
+    """(source, peak press, peak bilabial probability or nan, real?) of each bilabial that
+    the best sentence's aligned words lack, as `phonemes.recognise_via_words` meets them:
+    first those of the `nbest` next-best sentences, then the phone loop's, past the n-best
+    ones that the lip model confirmed (one chunk: development clips are shorter than
     phonemes.MAX_CHUNK_S)."""
     speech = normalise(remove_dc(clip.samples))
+    best, *others = phonemes.recognise_words(speech, nbest)
     try:
-        words = phonemes.align(speech, phonemes.recognise_words(speech))[0]
+        words = phonemes.align(speech, best)[0]
     except ValueError:
         return []                                  # the engine recognises phones instead
     press = phonemes.lip_press(speech, net)
     prob = bilabial_probability(speech, checkpoint) if checkpoint else None
     slack = phonemes.BILABIAL_SLACK_S
     refs = [p for p in clip.phones if p.label in phonemes.BILABIALS]
-    return [(phonemes.peak_press(h, press),
-             phonemes.peak_press(h, prob) if prob is not None else np.nan,
-             any(r.start - slack < h.end and h.start < r.end + slack for r in refs))
-            for h in phonemes.bilabial_candidates(words, phonemes.recognise(speech))]
+
+    def scored(source: str, found: list[Phone]) -> list[tuple]:
+        return [(source, phonemes.peak_press(h, press),
+                 phonemes.peak_press(h, prob) if prob is not None else np.nan,
+                 any(r.start - slack < h.end and h.start < r.end + slack for r in refs))
+                for h in found]
+
+    alternatives = phonemes.alternative_bilabials(speech, others, best)
+    found = scored("n-best", distinct(phonemes.bilabial_candidates(words, alternatives)))
+    words = phonemes.add_bilabials(words, alternatives, press, phonemes.NBEST_PRESS)
+    return found + scored("phone loop", phonemes.bilabial_candidates(
+        words, phonemes.recognise(speech)))
 
 
 def auc(real: np.ndarray, false: np.ndarray) -> float:
@@ -63,36 +89,47 @@ def auc(real: np.ndarray, false: np.ndarray) -> float:
     return float(np.mean(real[:, None] > false[None, :]))
 
 
+def summary(found: list[tuple], threshold: float, checkpoint: bool) -> None:
+    """How the lip model's press (and the viseme probability) separate real from false."""
+    real = np.array([x[2:4] for x in found if x[4]]).reshape(-1, 2)
+    false = np.array([x[2:4] for x in found if not x[4]]).reshape(-1, 2)
+    print(f"{len(found)} candidates, {len(real)} real")
+    if len(real):
+        print(f"real: press {', '.join(f'{v:.3f}' for v in np.sort(real[:, 0]))}; "
+              f"{np.sum(real[:, 0] > threshold)} above {threshold}")
+    if len(false):
+        near = np.sort(false[false[:, 0] > 0.1, 0])
+        print(f"false: {np.sum(false[:, 0] > threshold)} of {len(false)} above {threshold} "
+              f"(median press {np.median(false[:, 0]):.3f}; {len(near)} above 0.1"
+              + (f": {', '.join(f'{v:.3f}' for v in near)})" if len(near) <= 12 else ")"))
+    if len(real) and len(false):
+        for k, score in enumerate(["press"] + (["bilabial probability"] if checkpoint else [])):
+            lowest = real[:, k].min()
+            print(f"{score}: AUC {auc(real[:, k], false[:, k]):.3f}; "
+                  f"{np.sum(false[:, k] >= lowest)} false at or above the lowest real "
+                  f"({lowest:.3f})")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dev", choices=("grid", "synthetic"), default="synthetic")
     p.add_argument("--lipnet", help="neural weights (default: the committed ones)")
+    p.add_argument("--nbest", type=int, default=phonemes.NBEST,
+                   help="next-best sentences whose bilabials are candidates (0: none)")
     p.add_argument("--checkpoint", help="a torch checkpoint of the same network: also score "
                    "by its bilabial-viseme probability")
     args = p.parse_args(argv)
     net = load(args.lipnet) if args.lipnet else load()
     clips = evaluate.dev_clips() if args.dev == "grid" else evaluate.synthetic_clips()
-    found = [(c.name, *x) for c in clips for x in candidates(c, net, args.checkpoint)]
-    real = np.array([x[1:3] for x in found if x[3]]).reshape(-1, 2)
-    false = np.array([x[1:3] for x in found if not x[3]]).reshape(-1, 2)
-    for name, press, prob, is_real in found:
-        if is_real or press > phonemes.CONFIRM_PRESS:
-            print(f"{name}: {'real ' if is_real else 'false'} press {press:.3f} "
+    found = [(c.name, *x) for c in clips for x in candidates(c, net, args.nbest, args.checkpoint)]
+    for name, source, press, prob, is_real in found:
+        if is_real or press > phonemes.NBEST_PRESS:
+            print(f"{name}: {source} {'real ' if is_real else 'false'} press {press:.3f} "
                   f"bilabial probability {prob:.3f}")
-    print(f"{len(found)} candidates, {len(real)} real")
-    if len(real):
-        print(f"real: press {real[:, 0].min():.3f}-{real[:, 0].max():.3f}, "
-              f"{np.sum(real[:, 0] > phonemes.CONFIRM_PRESS)} above {phonemes.CONFIRM_PRESS}")
-    if len(false):
-        print(f"false: {np.sum(false[:, 0] > phonemes.CONFIRM_PRESS)} of {len(false)} above "
-              f"{phonemes.CONFIRM_PRESS} (median press {np.median(false[:, 0]):.3f})")
-    if len(real) and len(false):
-        scores = ["press"] + (["bilabial probability"] if args.checkpoint else [])
-        for k, score in enumerate(scores):
-            lowest = real[:, k].min()
-            print(f"{score}: AUC {auc(real[:, k], false[:, k]):.3f}; "
-                  f"{np.sum(false[:, k] >= lowest)} false at or above the lowest real "
-                  f"({lowest:.3f})")
+    for source, threshold in (("n-best", phonemes.NBEST_PRESS),
+                              ("phone loop", phonemes.CONFIRM_PRESS)):
+        print(f"\n{source} (kept above press {threshold}):")
+        summary([x for x in found if x[1] == source], threshold, bool(args.checkpoint))
     return 0
 
 

@@ -102,7 +102,8 @@ def test_recognition_and_alignment(speech):
 
 def test_word_recognition_then_alignment(speech):
     x, rate = speech
-    assert "forward" in phonemes.recognise_words(x).split()
+    heard = phonemes.recognise_words(x, 3)
+    assert "forward" in heard[0].split() and 1 < len(heard) <= 4 and len(set(heard)) == len(heard)
     phones, warnings = phonemes.phones_from_audio(x, rate, words=True)
     assert [p.label for p in phones if p.label != "SIL"][:4] == ["G", "OW", "F", "AO"]
     res = engine.lipsync(x, rate, 30, engine="phonetic-words", secondary=False)
@@ -120,6 +121,21 @@ def test_second_recogniser_adds_missing_lip_closures_the_lip_model_confirms():
     press[:45] = 0.0                               # no press near the B: it stays out
     out = phonemes.add_bilabials(words, heard, press)
     assert [p.label for p in out] == ["SIL", "D", "IH", "M", "SIL", "P", "SIL"]
+    press[:45] = 0.13                              # a light press: enough for an n-best one
+    assert "B" not in [p.label for p in phonemes.add_bilabials(words, heard, press)]
+    out = phonemes.add_bilabials(words, heard, press, phonemes.NBEST_PRESS)
+    assert [p.label for p in out][:3] == ["SIL", "D", "B"]
+
+
+def test_next_best_sentences_give_bilabial_candidates(speech):
+    """Each alternative sentence with a bilabial word the best one lacks is aligned for its
+    P/B/M; other sentences give none."""
+    x, rate = speech                               # "go forward ten meters"
+    found = phonemes.alternative_bilabials(x, ["go forward ten meters", "go forward ten",
+                                               "zzqx"])
+    assert [p.label for p in found] == ["M"] and 0.8 < found[0].start < found[0].end < 1.6
+    assert phonemes.alternative_bilabials(x, ["go forward ten meters"],
+                                          best="go for ten meters") == []
 
 
 def test_lip_press_closes_for_bilabials_in_synthetic_speech():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
@@ -26,6 +27,9 @@ BILABIALS = frozenset("P B M".split())
 # A bilabial that only the phone loop hears is kept where the neural lip model presses the
 # lips this much (its bilabial target is 0.35) within BILABIAL_SLACK_S of it.
 CONFIRM_PRESS, BILABIAL_SLACK_S = 0.15, 0.04
+# A bilabial of one of the word recogniser's NBEST next-best sentences is kept at a lower
+# press: those are far more often real than the phone loop's (see the model card).
+NBEST, NBEST_PRESS = 10, 0.12
 ARPABET = frozenset(
     "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH "
     "UH UW V W Y Z ZH".split())
@@ -160,11 +164,41 @@ def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]
     return phones, warnings
 
 
-def recognise_words(samples: np.ndarray) -> str:
-    """Words heard in 16 kHz float samples (large-vocabulary recognition), '' if none."""
+def recognise_words(samples: np.ndarray, alternatives: int = 0) -> list[str]:
+    """The sentence heard in 16 kHz float samples (large-vocabulary recognition; '' if
+    none), then up to `alternatives` other sentences from the recogniser's n-best list."""
     decoder = _word_recogniser()
     _decode(decoder, _pcm(samples))
-    return decoder.hyp().hypstr if decoder.hyp() is not None else ""
+    heard = [decoder.hyp().hypstr if decoder.hyp() is not None else ""]
+    for hyp in decoder.nbest() if alternatives else ():
+        if len(heard) > alternatives:
+            break
+        if hyp.hypstr and hyp.hypstr not in heard:
+            heard.append(hyp.hypstr)
+    return heard
+
+
+def _bilabial_words(sentence: str) -> Counter:
+    """The words of a sentence whose pronunciation has a P, B or M, counted."""
+    lookup = _aligner().lookup_word
+    return Counter(w for w in sentence.split()
+                   if BILABIALS & {clean_label(ph) for ph in (lookup(w) or "").split()})
+
+
+def alternative_bilabials(samples: np.ndarray, sentences: list[str],
+                          best: str = "") -> list[Phone]:
+    """The P/B/M of each sentence force-aligned to the samples. Only sentences with a
+    bilabial word that `best` (the sentence already aligned) lacks are aligned, since only
+    those can hear a closure it missed; sentences that do not align are skipped."""
+    found, have = [], _bilabial_words(best)
+    for sentence in sentences:
+        if not _bilabial_words(sentence) - have:
+            continue
+        try:
+            found += [p for p in align(samples, sentence)[0] if p.label in BILABIALS]
+        except ValueError:
+            continue
+    return found
 
 
 def overwrite(phones: list[Phone], segments: list[Phone]) -> list[Phone]:
@@ -198,12 +232,13 @@ def peak_press(phone: Phone, press: np.ndarray) -> float:
     return float(press[a:b].max()) if a < len(press) else 0.0
 
 
-def add_bilabials(phones: list[Phone], heard: list[Phone], press: np.ndarray) -> list[Phone]:
+def add_bilabials(phones: list[Phone], heard: list[Phone], press: np.ndarray,
+                  threshold: float = CONFIRM_PRESS) -> list[Phone]:
     """`phones` with every bilabial candidate of `heard` written over them that the lip
-    model confirms (`press` [frames], see CONFIRM_PRESS): a closure that a misrecognised
+    model confirms (`press` [frames] above `threshold`): a closure that a misrecognised
     word lost is kept, while the phone loop's many false ones (an "n" heard as "m") are not."""
     return overwrite(phones, [h for h in bilabial_candidates(phones, heard)
-                              if peak_press(h, press) > CONFIRM_PRESS])
+                              if peak_press(h, press) > threshold])
 
 
 def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
@@ -221,10 +256,11 @@ def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
 
 def recognise_via_words(samples: np.ndarray, net=None) -> list[Phone]:
     """Phones by recognising words and force-aligning them, chunk by chunk (as in
-    `recognise`, so long files stay cheap), plus the lip closures (P B M) that phone
-    recognition hears where the aligned words have none and the neural lip model confirms
-    (a misrecognised word must not drop a closure); a chunk with no words, or whose words
-    do not align, gets direct phone recognition instead. `net`: the lip model (`lip_press`)."""
+    `recognise`, so long files stay cheap), plus the lip closures (P B M) that the
+    recogniser's next-best sentences or phone recognition hear where the aligned words have
+    none and the neural lip model confirms (a misrecognised word must not drop a closure);
+    a chunk with no words, or whose words do not align, gets direct phone recognition
+    instead. `net`: the lip model (`lip_press`)."""
     phones = []
     press = lip_press(samples, net)
     bounds = _chunk_bounds(samples)
@@ -235,10 +271,15 @@ def recognise_via_words(samples: np.ndarray, net=None) -> list[Phone]:
             return [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
 
         heard = shift(recognise(chunk))
+        best, *others = recognise_words(chunk, NBEST)
         try:
-            phones += add_bilabials(shift(align(chunk, recognise_words(chunk))[0]), heard, press)
+            words = shift(align(chunk, best)[0])
         except ValueError:
             phones += heard
+            continue
+        words = add_bilabials(words, shift(alternative_bilabials(chunk, others, best)), press,
+                              NBEST_PRESS)
+        phones += add_bilabials(words, heard, press)
     return phones
 
 
