@@ -127,6 +127,15 @@ def test_second_recogniser_adds_missing_lip_closures_the_lip_model_confirms():
     assert [p.label for p in out][:3] == ["SIL", "D", "B"]
 
 
+def test_word_alternatives_of_noise():
+    """The n-best list of noise can hold empty paths: no crash, no empty sentence."""
+    rng = np.random.default_rng(0)
+    noise = (0.01 * rng.standard_normal(16000)).astype(np.float32)
+    heard = phonemes.recognise_words(noise, 10)
+    assert isinstance(heard[0], str) and all(heard[1:])
+    phonemes.recognise_via_words(noise)
+
+
 def test_next_best_sentences_give_bilabial_candidates(speech):
     """Each alternative sentence with a bilabial word the best one lacks is aligned for its
     P/B/M; other sentences give none."""

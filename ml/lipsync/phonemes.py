@@ -173,7 +173,7 @@ def recognise_words(samples: np.ndarray, alternatives: int = 0) -> list[str]:
     for hyp in decoder.nbest() if alternatives else ():
         if len(heard) > alternatives:
             break
-        if hyp.hypstr and hyp.hypstr not in heard:
+        if hyp is not None and hyp.hypstr and hyp.hypstr not in heard:  # None: an empty path
             heard.append(hyp.hypstr)
     return heard
 
