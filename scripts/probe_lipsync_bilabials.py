@@ -24,22 +24,28 @@ from faceforge.ml.lipsync import evaluate, phonemes
 from faceforge.ml.lipsync.audio import normalise, remove_dc
 from faceforge.ml.lipsync.neural.runtime import OUT_FPS, load
 from faceforge.ml.lipsync.phonemes import Phone
+from faceforge.ml.lipsync.visemes import VISEME_NAMES
 
 
-def bilabial_probability(speech: np.ndarray, checkpoint) -> np.ndarray:
-    """[frames at phonemes.FRAME_RATE] the bilabial viseme's probability from the viseme
-    head of a torch checkpoint of the network."""
+def load_viseme_model(checkpoint):
+    """The torch network of a training checkpoint, with the viseme head the export drops."""
     import torch
-    from faceforge.ml.lipsync.neural.features import log_mel
     from faceforge.ml.lipsync.neural.model import LipNet
     from faceforge.ml.lipsync.neural.synth import CONTROL_COLUMNS
-    from faceforge.ml.lipsync.visemes import VISEME_NAMES
     model = LipNet(len(CONTROL_COLUMNS), len(VISEME_NAMES))
     model.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    return model.eval()
+
+
+def bilabial_probability(speech: np.ndarray, model) -> np.ndarray:
+    """[frames at phonemes.FRAME_RATE] the bilabial viseme's probability from the viseme
+    head of `model` (`load_viseme_model`)."""
+    import torch
+    from faceforge.ml.lipsync.neural.features import log_mel
     mel = torch.from_numpy(log_mel(speech).astype(np.float32))[None]
     tail = mel.min().expand(1, 2 * model.delay, mel.shape[2])          # flushes the delay
     with torch.no_grad():
-        logits = model.eval()(torch.cat([mel, tail], 1))[1][0, model.delay:]
+        logits = model(torch.cat([mel, tail], 1))[1][0, model.delay:]
     prob = torch.softmax(logits, -1)[:, VISEME_NAMES.index("PBM")].numpy()
     return np.repeat(prob, phonemes.FRAME_RATE // OUT_FPS)
 
@@ -54,7 +60,7 @@ def distinct(found: list[Phone]) -> list[Phone]:
     return kept
 
 
-def candidates(clip, net, nbest: int, checkpoint=None) -> list[tuple]:
+def candidates(clip, net, nbest: int, viseme_model=None) -> list[tuple]:
     """(source, peak press, peak bilabial probability or nan, real?) of each bilabial that
     the best sentence's aligned words lack, as `phonemes.recognise_via_words` meets them:
     first those of the `nbest` next-best sentences, then the phone loop's, past the n-best
@@ -67,7 +73,7 @@ def candidates(clip, net, nbest: int, checkpoint=None) -> list[tuple]:
     except ValueError:
         return []                                  # the engine recognises phones instead
     press = phonemes.lip_press(speech, net)
-    prob = bilabial_probability(speech, checkpoint) if checkpoint else None
+    prob = bilabial_probability(speech, viseme_model) if viseme_model else None
     slack = phonemes.BILABIAL_SLACK_S
     refs = [p for p in clip.phones if p.label in phonemes.BILABIALS]
 
@@ -121,7 +127,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     net = load(args.lipnet) if args.lipnet else load()
     clips = evaluate.dev_clips() if args.dev == "grid" else evaluate.synthetic_clips()
-    found = [(c.name, *x) for c in clips for x in candidates(c, net, args.nbest, args.checkpoint)]
+    viseme_model = load_viseme_model(args.checkpoint) if args.checkpoint else None
+    found = [(c.name, *x) for c in clips for x in candidates(c, net, args.nbest, viseme_model)]
     for name, source, press, prob, is_real in found:
         if is_real or press > phonemes.NBEST_PRESS:
             print(f"{name}: {source} {'real ' if is_real else 'false'} press {press:.3f} "
