@@ -16,8 +16,9 @@ import time
 
 import numpy as np
 
-from faceforge.ml.autorig import infer, sources
-from faceforge.ml.autorig.baseline import DeformationTransfer, ict_template
+from faceforge.ml.autorig import infer
+from lab.autorig import sources
+from lab.autorig.baseline import DeformationTransfer, ict_template
 from faceforge.ml.autorig.frame import to_canonical
 from faceforge.ml.geometry.mesh import subdivide
 from faceforge.ml.geometry.parts import connected_components

@@ -19,7 +19,7 @@ DEMO_SECONDS = 10.0
 SHEET_FRAMES = 12
 PACKAGE = Path(__file__).resolve().parents[1]
 UTTERANCE = PACKAGE / "ml" / "lipsync" / "data" / "demo_utterance.wav"  # espeak-ng, see its script
-CLIP = PACKAGE / "ml" / "video" / "data" / "demo_clip.mp4"  # scripts/make_demo_clip.py
+CLIP = PACKAGE / "ml" / "video" / "data" / "demo_clip.mp4"  # lab/video/make_demo_clip.py
 TAKES = ("Demo Emotion", "Demo Lip-Sync", "Demo Video")
 SHEETS = ("demo.png", "demo_lipsync.png", "demo_video.png")
 

@@ -1,8 +1,6 @@
 """Bake Emotion: an emotion track (keys of emotion names or VAD) onto ARKit shape keys."""
 from __future__ import annotations
 
-from functools import lru_cache
-
 import bpy
 import numpy as np
 
@@ -11,10 +9,9 @@ from ..ml import arkit, tracks
 from ..ml.emotion import EmotionModel
 
 
-@lru_cache(maxsize=1)
 def emotion_model() -> EmotionModel:
-    """The bundled VAD -> ARKit model, loaded once per session."""
-    return EmotionModel.load()
+    """The bundled VAD -> ARKit model, loaded once per process."""
+    return EmotionModel.cached()
 
 
 def rigged_meshes(objects) -> list:

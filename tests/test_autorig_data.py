@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceforge.ml.arkit import INDEX
-from faceforge.ml.autorig import data as D
+from lab.autorig import data as D
 from faceforge.ml.autorig.frame import (IPD_MM, canonical_transform, estimate_eyes, from_canonical,
                                         to_canonical)
 from faceforge.ml.autorig.eyes import eyes_from_parts, rotation

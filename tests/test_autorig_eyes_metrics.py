@@ -8,13 +8,13 @@ import pytest
 
 from faceforge.ml.anny_head import load_anny_head
 from faceforge.ml.arkit import INDEX, NUM_SHAPES
-from faceforge.ml.autorig import metrics
+from lab.autorig import metrics
 from faceforge.ml.autorig.blink import MAX_GAIN, close_blink
 from faceforge.ml.autorig.eyes import (
     eyes_from_parts, find_eyeballs, gaze_deltas, jaw_rigid, lid_clearance, push_out_of_eyeball,
     rigidify, rotation)
 from faceforge.ml.autorig.frame import canonical_transform, to_canonical
-from faceforge.ml.autorig.sources import ANNY_KINDS, _anny_tris
+from lab.autorig.sources import ANNY_KINDS, _anny_tris
 from faceforge.ml.geometry.primitives import icosphere
 
 
@@ -191,7 +191,7 @@ def test_lip_gap_passes_every_authored_test_head_and_fails_a_closed_mouth(family
     """The authored jawOpen of every evaluation head opens the lips >= 8 mm (anny-10218
     at its test topology once read 0.6 mm: a lone back-of-neck vertex split the opening);
     the same heads with jawOpen zeroed measure 0."""
-    from faceforge.ml.autorig import data, evaluate
+    from lab.autorig import data, evaluate
     if family == "ict":
         request.getfixturevalue("shared_data")
     for variant in evaluate.VARIANTS:
@@ -241,13 +241,13 @@ def test_errors_are_zero_for_the_truth_and_mm_otherwise(anny):
 @pytest.fixture(scope="module")
 def ict_pair(shared_data):
     """Two ICT-FaceKit identities on the ~4k proxy: template and test."""
-    from faceforge.ml.autorig.data import ict_sample
+    from lab.autorig.data import ict_sample
     path = shared_data / "ict_facekit" / "ict_facekit_model.npz"
     return ict_sample(0, identity_scale=0.0, path=path), ict_sample(101, path=path)
 
 
 def test_baseline_transfers_between_ict_identities(ict_pair):
-    from faceforge.ml.autorig.baseline import DeformationTransfer
+    from lab.autorig.baseline import DeformationTransfer
     template, test = ict_pair
     model = DeformationTransfer().fit(template)
     pred, has = model.predict(test.verts, test.tris, test.part_labels, test.part_kind)
@@ -262,8 +262,8 @@ def test_baseline_transfers_between_ict_identities(ict_pair):
 
 @pytest.mark.slow
 def test_baseline_on_anny_with_the_full_template():
-    from faceforge.ml.autorig.baseline import DeformationTransfer, evaluate, ict_template
-    from faceforge.ml.autorig.data import anny_sample
+    from lab.autorig.baseline import DeformationTransfer, evaluate, ict_template
+    from lab.autorig.data import anny_sample
     result = evaluate(DeformationTransfer().fit(ict_template()), anny_sample(0, strength=0.0))
     assert result["mean_mm"] < 1.0
 
@@ -331,7 +331,8 @@ def test_close_blink_mirrors_left_and_right(anny):
 def test_rig_closes_the_blinks_of_an_ict_test_head(shared_data):
     """End to end on a held-out ICT identity at an unseen topology, where the network
     alone leaves the left lid ~30 % open."""
-    from faceforge.ml.autorig import data, evaluate, infer
+    from faceforge.ml.autorig import infer
+    from lab.autorig import data, evaluate
     head = evaluate.test_heads("ict", "plain", 1)[0]
     deltas = infer.rig(head.verts, head.tris, head.part_labels).deltas
     skin = data.kind_mask(head, "skin")

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from faceforge.ml.autorig.model import AutoRigNet, MeshTensors, NetConfig, sparse_tensor
+from lab.autorig.model import AutoRigNet, MeshTensors, NetConfig, sparse_tensor
 from faceforge.ml.autorig.runtime import AutoRigRuntime
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from faceforge.ml.arkit import INDEX, MIRROR, PAIRS
-from faceforge.ml.emotion import EmotionModel, dataset
+from faceforge.ml.emotion import EmotionModel
+from lab.emotion import dataset
 from faceforge.ml.emotion.model import DEFAULT_PATH
 
 

@@ -112,8 +112,12 @@ def test_extension_zip_builds_installs_and_runs(tmp_path):
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
     assert "__init__.py" in names
     leaked = [n for n in names if n.split("/")[0] in
-              {"tests", "scripts", "docs", "bench", ".venv", ".git", "dist", "pyproject.toml"}]
+              {"tests", "scripts", "docs", "bench", "lab", ".venv", ".git", "dist", "pyproject.toml"}]
     assert not leaked, leaked
+    with zipfile.ZipFile(zips[0]) as zf:  # the runtime only: nothing imports the training stack
+        trainers = [n for n in names if n.endswith(".py") and not n.startswith("wheels/")
+                    and "import torch" in zf.read(n).decode("utf-8", "replace")]
+    assert not trainers, trainers
     wheels = manifest["build"]["generated"]["wheels"]
     assert any(Path(w).name.startswith("soundfile-") for w in wheels), wheels
     assert all(w.removeprefix("./") in names for w in wheels)

@@ -3,7 +3,7 @@ photo-like shading experiment; the paint must reach the image in both."""
 import numpy as np
 
 from faceforge.ml.geometry.primitives import icosphere
-from faceforge.ml.video.face_model import LIP, Camera, Head
+from lab.video.face_model import LIP, Camera, Head
 
 
 def _red_ball() -> Head:
@@ -14,7 +14,7 @@ def _red_ball() -> Head:
 
 
 def _render(bpy, cycles: bool) -> np.ndarray:
-    from faceforge.addon.face_render import build_painted_head, render_rgb, setup_scene, use_cycles
+    from lab.video.face_render import build_painted_head, render_rgb, setup_scene, use_cycles
     scene = bpy.context.scene
     obj = build_painted_head(_red_ball())
     setup_scene(scene, Camera(distance=0.6, lens=50.0, size=(64, 48)))

@@ -7,7 +7,8 @@ import pytest
 import soundfile as sf
 
 from faceforge.ml.arkit import INDEX, region_mask
-from faceforge.ml.lipsync import audio, engine, evaluate, phonemes, visemes
+from faceforge.ml.lipsync import audio, engine, phonemes, visemes
+from lab.lipsync import evaluate
 from faceforge.ml.lipsync.phonemes import Phone
 
 LOWER, UPPER = region_mask("lower"), region_mask("upper")
@@ -148,7 +149,7 @@ def test_next_best_sentences_give_bilabial_candidates(speech):
 
 
 def test_lip_press_closes_for_bilabials_in_synthetic_speech():
-    from faceforge.ml.lipsync.neural import espeak
+    from lab.lipsync.neural import espeak
     x, rate, phones = espeak.speak("a map, a boat, a map", "en-us", rate=150)
     press = phonemes.lip_press(audio.resample(x, rate, 16000))
     t = np.arange(len(press)) / phonemes.FRAME_RATE

@@ -7,9 +7,9 @@ import torch
 
 from faceforge.ml.arkit import INDEX, region_mask
 from faceforge.ml.lipsync import audio, engine
-from faceforge.ml.lipsync.neural import (espeak, features, phoneset, piper, real_speech, runtime,
-                                         synth)
-from faceforge.ml.lipsync.neural.model import LipNet
+from faceforge.ml.lipsync.neural import features, runtime
+from lab.lipsync.neural import espeak, phoneset, piper, real_speech, synth
+from lab.lipsync.neural.model import LipNet
 from faceforge.ml.lipsync.phonemes import ARPABET, SIL, Phone
 from faceforge.ml.lipsync.visemes import CONTROL_NAMES, VISEME_NAMES
 
@@ -106,7 +106,7 @@ def test_real_speech_shards(shared_data, tmp_path):
     """A transcribed clip becomes a shard of augmented copies with targets from its aligned
     phones (its bilabials among the viseme classes); a clip without a transcript is skipped;
     training reads real shards without holding any out, and leaves out the named clip."""
-    from faceforge.ml.lipsync.train_neural import Shards, draw
+    from lab.lipsync.train_neural import Shards, draw
     src = shared_data / "speech" / "sense_and_sensibility_01_austen_64kb-0890"
     (tmp_path / "in").mkdir()
     for suffix in (".wav", ".txt"):
@@ -190,7 +190,7 @@ def test_committed_weights_are_small_and_load():
 def test_test_clips_are_scored_by_networks_that_never_heard_them(shared_data):
     """The committed network learnt from the test clips; the evaluation picks, for each
     test clip, a leave-one-out network (a different one per clip), and none for other clips."""
-    from faceforge.ml.lipsync import evaluate
+    from lab.lipsync import evaluate
     refs = (shared_data / "speech").glob("*.phone.json")
     stems = sorted(p.name[:-len(".phone.json")] for p in refs)
     clips = [evaluate.Clip(stem, None, "", []) for stem in stems]

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from faceforge.ml.video import regressor as regressor_mod
-from faceforge.ml.video.baseline import PerFrameBaseline
-from faceforge.ml.video.face_model import (Camera, LandmarkModel, euler_matrix, matrix_euler,
+from lab.video.baseline import PerFrameBaseline
+from lab.video.face_model import (Camera, LandmarkModel, euler_matrix, matrix_euler,
                                            posed, project, ray_cast, rays)
 from faceforge.ml.video.features import frame_features, similarity, to_metric
-from faceforge.ml.video.metrics import dead_channels, jitter, shape_scores, static_mask
+from lab.video.metrics import dead_channels, jitter, shape_scores, static_mask
 from faceforge.ml.video.regressor import FacsRegressor, load_regressor
-from faceforge.ml.video.synth import load_noise, random_clip, random_weights
+from lab.video.synth import load_noise, random_clip, random_weights
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,8 @@ def test_similarity_recovers_pose_and_features_are_invariant(committed):
 
 def _random_export(tmp_path, reg):
     torch = pytest.importorskip("torch")
-    from faceforge.ml.video.model import FacsNet
-    from faceforge.ml.video.train import export
+    from lab.video.model import FacsNet
+    from lab.video.train import export
     torch.manual_seed(0)
     n_in = 2 * len(reg.subset) * 3 + 3
     net = FacsNet(n_in, width=32, dilations=(1, 2, 4))

@@ -3,11 +3,11 @@ neutral gain and noise structure from synthetic pairs with per-clip offsets; the
 applies to a model; the correlated noise has the fitted spread."""
 import numpy as np
 
-from faceforge.ml.video.face_model import LandmarkModel, pose_terms, posed
-from faceforge.ml.video.synth import Noise, correlated_noise
-from faceforge.ml.video.tracker_map import (apply_map, centre, fit_correction, fit_gain, fit_linear_map,
+from lab.video.face_model import LandmarkModel, pose_terms, posed
+from lab.video.synth import Noise, correlated_noise
+from lab.video.tracker_map import (apply_map, centre, fit_correction, fit_gain, fit_linear_map,
                                             fit_neutral_gain, fit_residual_noise)
-from faceforge.ml.video.train import load_models
+from lab.video.train import load_models
 
 
 def _pairs(rng, clips: int = 30, frames: int = 40, points: int = 12):
@@ -103,7 +103,7 @@ def test_apply_map_and_pose_bias():
 
 def test_training_models_without_a_map_file(monkeypatch, tmp_path):
     """No tracker_map.npz: the mapped models are the response-corrected ones."""
-    import faceforge.ml.video.train as train
+    import lab.video.train as train
     head = LandmarkModel(np.zeros((478, 3), np.float32), np.ones((52, 478, 3), np.float32))
     monkeypatch.setattr(train, "load_model", lambda family, seed: head)
     monkeypatch.setattr(train, "TRACKER_MAP", tmp_path / "missing.npz")

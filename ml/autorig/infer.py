@@ -54,15 +54,9 @@ class RigResult:
     warnings: list[str]
 
 
-_RUNTIME: AutoRigRuntime | None = None
-
-
 def default_runtime() -> AutoRigRuntime:
-    """The committed network, loaded once."""
-    global _RUNTIME
-    if _RUNTIME is None:
-        _RUNTIME = AutoRigRuntime.load()
-    return _RUNTIME
+    """The committed network, loaded once per process."""
+    return AutoRigRuntime.cached()
 
 
 def _up_axis(options: RigOptions) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arkit import NUM_SHAPES
+from ..model_cache import cached_model
 from .encoding import fourier_features
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("autorig_net.npz")
@@ -41,6 +42,11 @@ class AutoRigRuntime:
             raise FileNotFoundError(f"auto-rig weights not found: {path}")
         with np.load(path) as data:
             return cls({k: data[k] for k in data.files})
+
+    @classmethod
+    def cached(cls, path: str | Path | None = None) -> "AutoRigRuntime":
+        """load(path), once per process (model_cache)."""
+        return cached_model("autorig", path or DEFAULT_WEIGHTS, cls.load)
 
     def __call__(self, features, mass, evals, evecs, grad_x, grad_y) -> np.ndarray:
         """Inputs as in `model.MeshTensors`, numpy/scipy; returns float32 [V, 52, 3]."""

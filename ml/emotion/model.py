@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arkit import MIRROR, NUM_SHAPES
+from ..model_cache import cached_model
 
 DEFAULT_PATH = Path(__file__).with_name("emotion_vad.npz")
 # The network has one output unit per centre shape and per left/right pair; both sides of
@@ -44,6 +45,11 @@ class EmotionModel:
             emotions = dict(zip(z["emotion_names"].tolist(), z["emotion_vad"]))
             info = {k[5:]: z[k].item() for k in z.files if k.startswith("info_")}
         return cls(layers, emotions, info)
+
+    @classmethod
+    def cached(cls, path: str | Path | None = None) -> "EmotionModel":
+        """load(path), once per process (model_cache)."""
+        return cached_model("emotion", path or DEFAULT_PATH, cls.load)
 
     def save(self, path: str | Path) -> None:
         """Write the layers, the named emotions and scalar info to a compressed .npz."""

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .face_model import matrix_euler
+from ..model_cache import cached_model
 from .features import frame_features
+from .rotation import matrix_euler
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("facs_regressor.npz")
 ROTATION_STEP = 0.1   # radians per unit of the network's rotation outputs
@@ -88,11 +89,14 @@ class FacsRegressor:
         return weights, euler.astype(np.float32)
 
 
-def load_regressor(path: str | Path | None = None) -> FacsRegressor:
-    """The committed regressor (or the weights at `path`)."""
-    path = Path(path or DEFAULT_WEIGHTS)
+def _read_regressor(path: Path) -> FacsRegressor:
     if not path.exists():
         raise FileNotFoundError(f"FACS regressor weights not found: {path}")
     with np.load(path) as data:
         return FacsRegressor({k: data[k] for k in data.files})
+
+
+def load_regressor(path: str | Path | None = None) -> FacsRegressor:
+    """The committed regressor (or the weights at `path`), loaded once per process."""
+    return cached_model("video-regressor", path or DEFAULT_WEIGHTS, _read_regressor)
 

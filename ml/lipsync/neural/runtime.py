@@ -3,12 +3,12 @@ Audio goes in blocks of any size; log-mel and every causal convolution carry the
 history, so chunked inference equals one-shot inference and memory stays bounded."""
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 
 from ...arkit import NUM_SHAPES
+from ...model_cache import cached_model
 from ..audio import normalise
 from ..visemes import CONTROL_TO_ARKIT, REST_EPS
 from .features import HOP, RATE, LogMelStream
@@ -96,11 +96,14 @@ class LipNetRuntime:
         return np.concatenate(out)[self.delay:self.delay + n]
 
 
-@functools.lru_cache(maxsize=1)
-def load(path: str | Path = WEIGHTS) -> LipNetRuntime:
-    """The committed network (cached)."""
+def _read(path: Path) -> LipNetRuntime:
     with np.load(path) as data:
         return LipNetRuntime(dict(data))
+
+
+def load(path: str | Path = WEIGHTS) -> LipNetRuntime:
+    """The committed network (or the weights at `path`), loaded once per process."""
+    return cached_model("lipnet", path, _read)
 
 
 def mouth_weights(samples: np.ndarray, fps: float, net: LipNetRuntime | None = None) -> np.ndarray:

@@ -1,0 +1,9 @@
+"""Where the lab reads and writes: the checkout, ../shared/data beside it, checkpoints/.
+
+SHARED_DATA is the project's shared data folder (see docs/development.md): training and
+evaluation data that is never copied into the repository."""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]          # the checkout (the extension package)
+SHARED_DATA = ROOT.parent / "shared" / "data"
+CHECKPOINTS = ROOT / "checkpoints"                  # git-ignored: caches, renders, runs
