@@ -261,7 +261,7 @@ def test_baseline_transfers_between_ict_identities(ict_pair):
 
 
 @pytest.mark.slow
-def test_baseline_on_anny_with_the_full_template():
+def test_baseline_on_anny_with_the_full_template(shared_data):  # the ICT template
     from lab.autorig.baseline import DeformationTransfer, evaluate, ict_template
     from lab.autorig.data import anny_sample
     result = evaluate(DeformationTransfer().fit(ict_template()), anny_sample(0, strength=0.0))
