@@ -2,7 +2,9 @@
 stop cleanly on Ctrl-C, and end with a summary of what finished and what did not."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -98,6 +100,28 @@ def share_printer(name: str, verb: str, steps: int = 10) -> Callable[[float], No
     return progress
 
 
+class _CtrlC:
+    """Ctrl-C during a batch: raise KeyboardInterrupt as usual, and also remember it, since
+    Blender swallows an exception raised inside its own handlers (a file load runs some),
+    so the batch still stops after the current item."""
+
+    def __init__(self):
+        self.hit, self._old = False, None
+
+    def _handler(self, signum, frame):
+        self.hit = True
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
 def item_name(item) -> str:
     return str(getattr(item, "label", item))
 
@@ -114,27 +138,31 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
     blocked = blocked or {}
     progress = Progress(len(items), label)
     progress.update(0)
-    for n, item in enumerate(items, 1):
-        name = item_name(item)
-        if name in blocked:
-            result.failed.append((name, blocked[name]))
-            progress.update(n, f"FAILED {name}: {blocked[name]}")
-            continue
-        start = time.perf_counter()
-        try:
-            note = job(item)
-            result.ok.append(name)
-            progress.update(n, f"{name} -> {note} ({time.perf_counter() - start:.1f} s)")
-        except KeyboardInterrupt:
-            result.interrupted = True
-            result.not_run += [item_name(i) for i in items[n - 1:]]
-            print(file=sys.stderr)
-            break
-        except Exception as exc:  # keep the batch going; the summary names the failure
-            why = errors.message(exc)
-            result.failed.append((name, why))
-            progress.update(n, f"FAILED {name}: {why}")
-            if verbose:
-                traceback.print_exc()
+    with _CtrlC() as ctrl_c:
+        for n, item in enumerate(items, 1):
+            name = item_name(item)
+            if name in blocked:
+                result.failed.append((name, blocked[name]))
+                progress.update(n, f"FAILED {name}: {blocked[name]}")
+            else:
+                start = time.perf_counter()
+                try:
+                    note = job(item)
+                    result.ok.append(name)
+                    progress.update(n, f"{name} -> {note} ({time.perf_counter() - start:.1f} s)")
+                except KeyboardInterrupt:
+                    ctrl_c.hit = True
+                    n -= 1  # this item did not finish
+                except Exception as exc:  # keep the batch going; the summary names it
+                    why = errors.message(exc)
+                    result.failed.append((name, why))
+                    progress.update(n, f"FAILED {name}: {why}")
+                    if verbose:
+                        traceback.print_exc()
+            if ctrl_c.hit:
+                result.interrupted = True
+                result.not_run += [item_name(i) for i in items[n:]]
+                print(file=sys.stderr)
+                break
     print(result.summary(), file=sys.stderr)
     return result

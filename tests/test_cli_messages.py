@@ -194,3 +194,38 @@ def test_rig_reports_its_stages(bpy_empty, tmp_path, capsys):
     err = capsys.readouterr().err
     shown = [int(m) for m in re.findall(r"s\.blend: rigging (\d+)%", err)]
     assert len(shown) >= 4 and shown == sorted(shown) and shown[-1] == 100
+
+
+def test_ctrl_c_in_a_real_run(bpy_empty, tmp_path):
+    """SIGINT to the console script in the middle of a batch: summary, exit 130, only
+    whole outputs left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    exe = Path(sys.executable).with_name("faceforge")
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    bpy = bpy_empty
+    head = _save(bpy, tmp_path / "head.blend")
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    for n in range(6):
+        _wav(voices / f"line{n}.wav", seconds=4.0)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([str(exe), "lipsync", str(head), str(voices), "-o", str(out),
+                             "--engine", "phonetic"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    lines, deadline = [], time.monotonic() + 240
+    for line in proc.stderr:  # wait for the first finished item
+        lines.append(line)
+        if "1/6" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    err = "".join(lines) + rest
+    assert proc.returncode == 130, err
+    assert "interrupted (Ctrl-C): " in err and "not run" in err and "Traceback" not in err
+    done = sorted(p.name for p in out.iterdir())
+    assert done and all(n.endswith(".blend") and not n.startswith(".") for n in done), done
