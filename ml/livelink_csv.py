@@ -3,12 +3,20 @@
 A take is `Timecode,BlendShapeCount,<52 shapes>,<9 head/eye rotations>` per row, with
 timecodes `HH:MM:SS:FF.sss` (FF a frame at the capture rate, .sss the sub-frame).
 Values are written in float32's shortest round-trip form, so read -> write -> read is exact.
+
+Value checks, the same on read and on write: NaN and infinity are refused; shape weights
+belong in 0..1, and those a little outside (WEIGHT_CLAMP_RANGE, capture overshoot or a
+slider pushed past 1) are clamped with one warning naming the worst cell, while weights
+beyond it or rotations beyond ROTATION_LIMIT radians are refused (a corrupted file or
+another format: baking them would be garbage). Warnings are kept in LiveLinkTake.warnings
+(read) or returned (write), and issued as LiveLinkCsvWarning.
 """
 from __future__ import annotations
 
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +28,8 @@ from .arkit import (ARKIT_NAMES, LIVELINK_COLUMNS, LIVELINK_ROTATION_COLUMNS,
 STANDARD_RATES = (24, 25, 30, 50, 60)
 DEFAULT_FPS = 60  # Live Link Face's default capture rate
 BLENDSHAPE_COUNT = 61  # 52 shapes + 9 rotations, as the app writes it
+WEIGHT_CLAMP_RANGE = (-1.0, 2.0)  # weights in here are clamped into 0..1, beyond: refused
+ROTATION_LIMIT = 2 * np.pi  # radians; head and eye angles beyond a full turn are refused
 _TIMECODE = re.compile(r"^(\d+):(\d\d):(\d\d)[:;](\d+(?:\.\d+)?)$")
 # Non-shape columns by lower-case name (shapes match through arkit_from_column).
 _OTHER_COLUMNS = {n.lower(): n for n in ("Timecode", "BlendShapeCount") + LIVELINK_ROTATION_COLUMNS}
@@ -27,6 +37,10 @@ _OTHER_COLUMNS = {n.lower(): n for n in ("Timecode", "BlendShapeCount") + LIVELI
 
 class LiveLinkCsvError(ValueError):
     """A Live Link Face CSV that cannot be read, or a take that cannot be written."""
+
+
+class LiveLinkCsvWarning(UserWarning):
+    """Values changed on the way in or out (weights clamped into 0..1)."""
 
 
 @dataclass
@@ -39,6 +53,7 @@ class LiveLinkTake:
     rotations: np.ndarray
     timecodes: list[str] = field(default_factory=list)
     fps: int = DEFAULT_FPS
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_livelink_csv(path, fps: float | None = None) -> LiveLinkTake:
@@ -49,10 +64,15 @@ def read_livelink_csv(path, fps: float | None = None) -> LiveLinkTake:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise LiveLinkCsvError(f"cannot read {path}: {exc}") from exc
+        raise LiveLinkCsvError(f"cannot read {path}: {exc}; a Live Link Face CSV is UTF-8 "
+                               "text") from None
     # Keep file line numbers for messages; blank lines carry no data.
-    lines = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-             if any(c.strip() for c in row)]
+    try:
+        lines = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
+                 if any(c.strip() for c in row)]
+    except csv.Error as exc:  # e.g. a NUL byte: a binary file or a damaged take
+        raise LiveLinkCsvError(f"{path}: not CSV text ({exc}); is this a Live Link Face "
+                               "CSV?") from None
     if not lines:
         raise LiveLinkCsvError(f"{path} is empty")
     header = [h.strip() for h in lines[0][1]]
@@ -75,7 +95,10 @@ def read_livelink_csv(path, fps: float | None = None) -> LiveLinkTake:
     rot_cols = [cols.get(name) for name in LIVELINK_ROTATION_COLUMNS]
     present = [i for i, c in enumerate(rot_cols) if c is not None]
     value_cols = [cols[name] for name in ARKIT_NAMES] + [rot_cols[i] for i in present]
-    values = _parse_values(cells, value_cols, [header[c] for c in value_cols], where)
+    names = [header[c] for c in value_cols]
+    values = _parse_values(cells, value_cols, names, where)
+    notes = _check_values(values, len(present), lambda r, c: f"{where[r]}, column {names[c]}",
+                          str(path))
     rotations = np.zeros((len(rows), len(LIVELINK_ROTATION_COLUMNS)), dtype=np.float32)
     rotations[:, present] = values[:, NUM_SHAPES:]
 
@@ -92,13 +115,14 @@ def read_livelink_csv(path, fps: float | None = None) -> LiveLinkTake:
         raise LiveLinkCsvError(f"{where[i]}: timecode {timecodes[i]} goes back in time "
                                f"(after {timecodes[i - 1]})")
     return LiveLinkTake(times=times, weights=values[:, :NUM_SHAPES].astype(np.float32),
-                        rotations=rotations, timecodes=timecodes, fps=rate)
+                        rotations=rotations, timecodes=timecodes, fps=rate, warnings=notes)
 
 
 def write_livelink_csv(path, take: LiveLinkTake, fps: float = DEFAULT_FPS,
-                       start_timecode: str = "00:00:00:00.000") -> None:
+                       start_timecode: str = "00:00:00:00.000") -> list[str]:
     """Write `take` as a Live Link Face CSV. Its own timecodes are kept; a take without any
-    gets timecodes at `fps` from its times, counted from `start_timecode`."""
+    gets timecodes at `fps` from its times, counted from `start_timecode`. Returns the
+    warnings (weights clamped into 0..1); nothing is written when a value is refused."""
     weights = np.asarray(take.weights)
     rotations = np.asarray(take.rotations)
     times = np.asarray(take.times, dtype=np.float64)
@@ -111,11 +135,19 @@ def write_livelink_csv(path, take: LiveLinkTake, fps: float = DEFAULT_FPS,
     values = np.concatenate([weights[:, LIVELINK_TO_ARKIT], rotations], axis=1).astype(np.float32)
     if not (np.isfinite(values).all() and np.isfinite(times).all()):
         raise LiveLinkCsvError("take contains NaN or infinite values")
+    # The checks run in ARKit order (as on read); the written columns are Live Link's.
+    checked = np.concatenate([weights, rotations], axis=1).astype(np.float64)
+    names = list(ARKIT_NAMES) + list(LIVELINK_ROTATION_COLUMNS)
+    notes = _check_values(checked, len(LIVELINK_ROTATION_COLUMNS),
+                          lambda r, c: f"row {r + 1} ({times[r]:.3f} s), {names[c]}", "the take")
+    values = np.concatenate([checked[:, :NUM_SHAPES][:, LIVELINK_TO_ARKIT],
+                             checked[:, NUM_SHAPES:]], axis=1).astype(np.float32)
     timecodes = list(take.timecodes) or _timecodes(times, _check_fps(fps), start_timecode)
     cells = values.astype(str)  # numpy's shortest text that reads back to the same float32
     out = [",".join(LIVELINK_COLUMNS)]
     out += [f"{tc},{BLENDSHAPE_COUNT}," + ",".join(row) for tc, row in zip(timecodes, cells)]
     Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
+    return notes
 
 
 def _match_columns(path: Path, header: list[str]) -> dict[str, int]:
@@ -158,6 +190,37 @@ def _parse_values(cells: np.ndarray, columns: list[int], names: list[str],
         r, c = bad[0]
         raise LiveLinkCsvError(f"{where[r]}, column {names[c]}: {block[r, c]!r} is not finite")
     return values
+
+
+def _check_values(values: np.ndarray, n_rotations: int, where, what: str) -> list[str]:
+    """Clamp weights (the first NUM_SHAPES columns of values [T, 52 + n_rotations], in
+    place) into 0..1 when inside WEIGHT_CLAMP_RANGE, refuse the rest and rotations beyond
+    ROTATION_LIMIT. `where(row, col)` names a cell. Returns the warnings."""
+    weights = values[:, :NUM_SHAPES]
+    lo, hi = WEIGHT_CLAMP_RANGE
+    far = np.argwhere((weights < lo) | (weights > hi))
+    if len(far):
+        r, c = far[0]
+        raise LiveLinkCsvError(f"{where(r, c)}: {weights[r, c]:g} is not a blendshape weight "
+                               f"(0..1; {lo:g}..{hi:g} would be clamped), and {len(far)} value(s) "
+                               "like it: the file is damaged or not a Live Link Face take")
+    rot = values[:, NUM_SHAPES:NUM_SHAPES + n_rotations]
+    wild = np.argwhere(np.abs(rot) > ROTATION_LIMIT)
+    if len(wild):
+        r, c = wild[0]
+        raise LiveLinkCsvError(f"{where(r, NUM_SHAPES + c)}: {rot[r, c]:g} is not a rotation "
+                               f"(radians within +-{ROTATION_LIMIT:.2f}): the file is damaged or "
+                               "not a Live Link Face take")
+    out = np.argwhere((weights < 0) | (weights > 1))
+    if not len(out):
+        return []
+    excess = np.maximum(weights - 1, -weights)
+    r, c = np.unravel_index(np.argmax(excess), weights.shape)
+    msg = (f"{what}: {len(out)} blendshape weight(s) outside 0..1 clamped into it (the worst: "
+           f"{weights[r, c]:g} at {where(r, c)})")
+    np.clip(weights, 0.0, 1.0, out=weights)
+    warnings.warn(msg, LiveLinkCsvWarning, stacklevel=3)
+    return [msg]
 
 
 def _is_number(text: str) -> bool:

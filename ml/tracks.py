@@ -19,6 +19,9 @@ EASES = {
     "constant": np.floor,  # hold, then switch exactly at the next key's time
 }
 MODES = ("replace", "add", "max")
+# Key times and track durations are seconds from the start of the take; a day is far past
+# any real take and keeps [T, 52] tracks small (a day at 60 fps is 5.2 M frames).
+MAX_TRACK_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,19 @@ class EmotionKey:
     def __post_init__(self):
         if not np.isfinite(self.time):
             raise ValueError(f"key time must be finite, got {self.time!r}")
+        _check_seconds(self.time, f"emotion key time {self.time:g} s")
         if not np.isfinite(self.intensity) or self.intensity < 0:
             raise ValueError(f"key intensity must be a finite number >= 0, got {self.intensity!r}")
+
+
+def _check_seconds(value: float, what: str) -> None:
+    """Times are 0 ... MAX_TRACK_SECONDS; say which bound was crossed and what to do."""
+    if value < 0:
+        raise ValueError(f"{what} is negative: times count seconds from the start of the take "
+                         f"(0 or later); shift the keys so the first is at 0")
+    if value > MAX_TRACK_SECONDS:
+        raise ValueError(f"{what} is more than {MAX_TRACK_SECONDS / 3600:g} hours; times are "
+                         "seconds from the start of the take (e.g. '90:happiness' for 1.5 min)")
 
 
 def _number(text: str, what: str, item: str) -> float:
@@ -84,8 +98,9 @@ def emotion_track(keys: Sequence[EmotionKey] | str, model, fps: float, duration:
     if np.any(np.diff(key_t) == 0):
         raise ValueError(f"two keys share a time: {key_t.tolist()}")
     duration = key_t[-1] if duration is None else duration
-    if not duration >= 0:
-        raise ValueError(f"duration must be >= 0, got {duration!r}")
+    if not np.isfinite(duration):
+        raise ValueError(f"duration must be a finite number of seconds, got {duration!r}")
+    _check_seconds(duration, f"track duration {duration:g} s")
     key_w = np.stack([model.weights_for(k.emotion, k.intensity) for k in keys]).astype(np.float32)
 
     t = np.arange(round(duration * fps) + 1) / fps

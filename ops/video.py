@@ -308,7 +308,8 @@ def _check_head_rotation(spec: str) -> None:
 def cmd_video(args) -> int:
     """One output scene per clip: the head with a video take."""
     options = VideoOptions(calibration=parse_calibration(args.neutral),
-                           gains=parse_gains(args.gain), smoothing=args.smoothing)
+                           gains=parse_gains(args.gain), smoothing=args.smoothing,
+                           sequence_fps=args.fps)
     try:
         options.check()  # a bad value fails once, before any clip
     except ValueError as exc:
@@ -338,6 +339,9 @@ def add_cli(sub) -> None:
     p.add_argument("--gain", nargs="+", metavar="REGION=GAIN",
                    help=f"scale regions ({', '.join(arkit.REGIONS)}, upper, lower)")
     p.add_argument("--smoothing", type=float, default=0.0, help="extra smoothing in seconds")
+    p.add_argument("--fps", type=float, metavar="RATE",
+                   help="frame rate of image sequences (default: the rate in fps.txt beside "
+                        "the images, else 30 with a warning); video files keep their own")
     p.add_argument("--head-rotation", default="object", metavar="object|none|ARMATURE:BONE",
                    help="where the head rotation goes")
     p.set_defaults(func=cmd_video)

@@ -1,9 +1,11 @@
 """Live Link Face CSV: exact round trips, a hand-written take, and clear errors."""
+import warnings
+
 import numpy as np
 import pytest
 
 from faceforge.ml.arkit import INDEX, LIVELINK_COLUMNS, LIVELINK_SHAPE_COLUMNS
-from faceforge.ml.livelink_csv import (LiveLinkCsvError, LiveLinkTake, read_livelink_csv,
+from faceforge.ml.livelink_csv import (LiveLinkCsvError, LiveLinkCsvWarning, LiveLinkTake, read_livelink_csv,
                                        write_livelink_csv)
 
 HEADER = ",".join(LIVELINK_COLUMNS)
@@ -161,3 +163,51 @@ def test_nothing_written_on_error(tmp_path, change, needle):
     with pytest.raises(LiveLinkCsvError, match=needle):
         write_livelink_csv(path, take)
     assert not path.exists()
+
+
+# ------------------------------------------------ out-of-range values (read and write)
+
+def test_far_out_of_range_values_are_refused_on_read(tmp_path):
+    # 1e30 used to be baked (and re-exported) as it was.
+    path = _write(tmp_path, HEADER + "\n" + _row("00:00:00:00.000", {"JawOpen": "1e30"}))
+    with pytest.raises(LiveLinkCsvError, match=r"line 2, column JawOpen: 1e\+30 is not a blendshape weight"):
+        read_livelink_csv(path)
+    path = _write(tmp_path, HEADER + "\n" + _row("00:00:00:00.000", rotations=[0, 0, -40] + [0] * 6))
+    with pytest.raises(LiveLinkCsvError, match="column HeadRoll: -40 is not a rotation"):
+        read_livelink_csv(path)
+
+
+def test_overshooting_weights_are_clamped_with_one_warning(tmp_path):
+    path = _write(tmp_path, "\n".join([
+        HEADER, _row("00:00:00:00.000", {"JawOpen": "1.25", "EyeBlinkLeft": "-0.01"}),
+        _row("00:00:00:01.000", {"JawOpen": "1.0000001"})]) + "\n")
+    with pytest.warns(LiveLinkCsvWarning, match="3 blendshape weight"):
+        take = read_livelink_csv(path)
+    assert take.weights.min() == 0 and take.weights.max() == 1
+    assert take.weights[0, INDEX["jawOpen"]] == 1 and take.weights[0, INDEX["eyeBlinkLeft"]] == 0
+    assert len(take.warnings) == 1 and "1.25 at" in take.warnings[0] and "line 2" in take.warnings[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an in-range take warns about nothing
+        assert read_livelink_csv(_write(tmp_path, HEADER + "\n" + _row("00:00:00:00.000"), "ok.csv")).warnings == []
+
+
+def test_garbage_is_a_clear_error(tmp_path):
+    path = tmp_path / "take.csv"
+    path.write_text(HEADER + "\n" + '"' + "x" * 200_000 + '"\n')
+    with pytest.raises(LiveLinkCsvError, match="not CSV text"):  # was csv.Error: field larger than field limit
+        read_livelink_csv(path)
+
+
+def test_write_refuses_or_clamps_like_read(tmp_path):
+    take = _random_take(t=10)
+    take.weights[2, INDEX["jawOpen"]] = 1e30
+    with pytest.raises(LiveLinkCsvError, match=r"row 3 \(0.033 s\), jawOpen: 1e\+30 is not a blendshape"):
+        write_livelink_csv(tmp_path / "bad.csv", take)
+    assert not (tmp_path / "bad.csv").exists()
+    take.weights[2, INDEX["jawOpen"]] = 1.5
+    with pytest.warns(LiveLinkCsvWarning, match="1 blendshape weight"):
+        notes = write_livelink_csv(tmp_path / "clamped.csv", take)
+    assert len(notes) == 1 and "jawOpen" in notes[0]
+    back = read_livelink_csv(tmp_path / "clamped.csv")
+    assert back.weights[2, INDEX["jawOpen"]] == 1 and back.warnings == []
+    assert take.weights[2, INDEX["jawOpen"]] == 1.5  # the caller's take is not changed

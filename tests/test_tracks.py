@@ -104,6 +104,24 @@ def test_track_argument_errors(kwargs, message):
         emotion_track(**args)
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("-1:happiness", "negative.*start of the take"), ("0:neutral,-0.5:sadness", "negative"),
+    ("1e12:happiness", "more than 24 hours"), ("0:neutral,86401:happiness", "more than 24 hours")])
+def test_key_times_out_of_range_are_refused(spec, message):
+    # A negative key used to be dropped silently while the rest baked; 1e12 s tried to
+    # allocate a [3e13, 52] track (MemoryError: 175 TiB) before anything said why.
+    with pytest.raises(ValueError, match=message):
+        parse_track_spec(spec)
+
+
+def test_track_duration_beyond_a_day_is_refused():
+    with pytest.raises(ValueError, match="more than 24 hours"):
+        emotion_track([EmotionKey(0, "a")], Lookup(), 30, duration=1e12)
+    with pytest.raises(ValueError, match="finite"):
+        emotion_track([EmotionKey(0, "a")], Lookup(), 30, duration=np.inf)
+    assert len(emotion_track("0:a,86400:b", Lookup(), fps=1)) == 86401  # the bound itself is fine
+
+
 def test_track_key_errors():
     with pytest.raises(ValueError, match="at least one key"):
         emotion_track([], Lookup(), 30)

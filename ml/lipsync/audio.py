@@ -2,8 +2,10 @@
 with clear errors for bad files, plus the level measurements the engine needs."""
 from __future__ import annotations
 
+import struct
 import subprocess
 import tempfile
+import warnings
 from math import gcd
 from pathlib import Path
 
@@ -19,9 +21,17 @@ class AudioError(ValueError):
     """A problem with an audio file, worded for the user."""
 
 
-def load_audio(path, target_rate: int = 16000) -> tuple[np.ndarray, int]:
+class AudioWarning(UserWarning):
+    """Audio that could be used, but not all of it as the file promised (e.g. truncated)."""
+
+
+def load_audio(path, target_rate: int = 16000,
+               notes: list[str] | None = None) -> tuple[np.ndarray, int]:
     """(samples float32 [N] mono, target_rate) from WAV/FLAC/OGG/... of any bit depth,
-    channel count and rate in 8-192 kHz: channels averaged, resampled, DC removed."""
+    channel count and rate in 8-192 kHz: channels averaged, resampled, DC removed.
+
+    Problems that still leave usable audio (a body shorter than its header declares) are
+    appended to `notes` as user-facing lines and issued as AudioWarning."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: no such audio file")
@@ -38,8 +48,49 @@ def load_audio(path, target_rate: int = 16000) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: the audio has no samples (zero length)")
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(f"{path}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+    declared = _declared_frames(path)
+    if declared is not None and len(data) < declared:
+        msg = (f"{path}: the file is truncated: read {len(data) / rate:.2f} s of the "
+               f"{declared / rate:.2f} s its header declares ({100 * len(data) / declared:.0f}%); "
+               "only the audio that was read is used (re-export the file to use all of it)")
+        if notes is not None:
+            notes.append(msg)
+        warnings.warn(msg, AudioWarning, stacklevel=2)
     mono = np.nan_to_num(data.mean(axis=1), nan=0.0, posinf=0.0, neginf=0.0)
     return remove_dc(resample(mono, rate, target_rate)), target_rate
+
+
+def _declared_frames(path: Path) -> int | None:
+    """Sample frames the header promises, where the reader may silently deliver fewer:
+    WAV's data chunk size (libsndfile clips it to the bytes present) or the container's
+    own count (FLAC's STREAMINFO). None when unknown (e.g. a streamed WAV's 0 or ~0 size)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                return _wav_data_frames(f)
+        return sf.info(str(path)).frames or None
+    except (OSError, RuntimeError, struct.error):
+        return None
+
+
+def _wav_data_frames(f) -> int | None:
+    """Walk a RIFF/WAVE file's chunks (f positioned after 'WAVE') -> data size // block align."""
+    block = None
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if cid == b"fmt ":
+            fmt = f.read(size + (size & 1))
+            block = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+        elif cid == b"data":
+            if not block or size in (0, 0xFFFFFFFF):
+                return None
+            return size // block
+        else:
+            f.seek(size + (size & 1), 1)
 
 
 def load_video_audio(path, target_rate: int = 16000) -> tuple[np.ndarray, int]:

@@ -1,5 +1,9 @@
 """Decode a video file or an image sequence into RGB uint8 frames with timestamps in
-seconds, upright (rotation metadata applied) and optionally downscaled, with clear errors."""
+seconds, upright (rotation metadata applied) and optionally downscaled, with clear errors.
+
+An image sequence's frame rate comes from, in order: the `fps` argument (`faceforge video
+--fps`), a sidecar file FPS_SIDECAR ("fps.txt") in the images' folder holding one number
+("25", "29.97" or "30000/1001"), or DEFAULT_SEQUENCE_FPS with a warning."""
 from __future__ import annotations
 
 import re
@@ -12,6 +16,8 @@ import numpy as np
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_SEQUENCE_FPS = 30.0
+FPS_SIDECAR = "fps.txt"
+MAX_FPS = 1000.0
 # OpenCV's own rotation for each ORIENTATION_META angle (used when auto-rotation is off).
 _ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
            270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -20,6 +26,10 @@ _PRINTF = re.compile(r"%(0?)(\d*)d")
 
 class VideoError(ValueError):
     """A problem with a video or image sequence, worded for the user."""
+
+
+class VideoWarning(UserWarning):
+    """A clip that can be used, but not quite as given (truncated, rate assumed...)."""
 
 
 def _scaled_size(w: int, h: int, max_side: int | None) -> tuple[int, int]:
@@ -44,7 +54,7 @@ class VideoSource:
 
     def _warn(self, msg: str) -> None:
         self.warnings.append(msg)
-        warnings.warn(msg, stacklevel=3)
+        warnings.warn(msg, VideoWarning, stacklevel=3)
 
     def _finish(self, bgr: np.ndarray) -> np.ndarray:
         """BGR as decoded -> RGB at the delivered size (resize first: fewer pixels to convert)."""
@@ -82,7 +92,8 @@ class _CaptureSource(VideoSource):
         # Containers with an exact count (mp4, avi) expose truncation; mpg counts are
         # bitrate estimates, so allow a small shortfall before warning.
         if n < self.frame_count - max(2, 0.05 * self.frame_count):
-            self._warn(f"{self.path}: decoded {n} of {self.frame_count} frames; the file "
+            self._warn(f"{self.path}: decoded {n} of {self.frame_count} frames "
+                       f"({n / self.fps:.2f} of {self.frame_count / self.fps:.2f} s); the file "
                        "looks truncated or corrupted, using the frames that could be read")
 
 
@@ -121,6 +132,35 @@ def _sequence_files(path: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def check_fps(fps, what: str = "fps") -> float:
+    """A usable frame rate (0 < fps <= MAX_FPS) as float; VideoError saying what to pass."""
+    try:
+        rate = float(fps)
+    except (TypeError, ValueError):
+        rate = np.nan
+    if not (np.isfinite(rate) and 0 < rate <= MAX_FPS):
+        raise VideoError(f"{what} must be a frame rate between 0 and {MAX_FPS:g} frames per "
+                         f"second (e.g. 25 or 29.97), got {fps!r}")
+    return rate
+
+
+def read_fps_sidecar(folder: Path) -> float | None:
+    """The rate written in folder/FPS_SIDECAR ("25", "29.97" or "30000/1001"); None without one."""
+    path = folder / FPS_SIDECAR
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8-sig").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"{path}: cannot read the frame rate file: {exc}") from None
+    num, slash, den = text.partition("/")
+    try:
+        value = float(num) / float(den) if slash else float(num)
+    except (ValueError, ZeroDivisionError):
+        value = text
+    return check_fps(value, f"{path} (the image sequence's frame rate file)")
+
+
 def _open_sequence(path: Path, files: list[Path], fps: float | None,
                    max_side: int | None) -> VideoSource:
     if not files:
@@ -129,15 +169,23 @@ def _open_sequence(path: Path, files: list[Path], fps: float | None,
     if first is None:
         raise VideoError(f"{files[0]}: not a readable image")
     h, w = first.shape[:2]
-    return _ImageSequence(path, files, float(fps or DEFAULT_SEQUENCE_FPS), (w, h), max_side)
+    rate = fps if fps is not None else read_fps_sidecar(files[0].parent)
+    src = _ImageSequence(path, files, rate or DEFAULT_SEQUENCE_FPS, (w, h), max_side)
+    if rate is None and len(files) > 1:
+        src._warn(f"{path}: image sequence with no frame rate given; assuming "
+                  f"{DEFAULT_SEQUENCE_FPS:g} fps (pass --fps, or write the rate into "
+                  f"{FPS_SIDECAR} beside the images)")
+    return src
 
 
 def open_video(path, *, fps: float | None = None, max_side: int | None = None) -> VideoSource:
     """Open a video file (anything FFmpeg reads: mp4, mov, avi, webm, mpg...), a folder of
     images or a printf pattern (frame_%04d.png). `fps` sets the rate of image sequences
-    (default 30) and is ignored for files; `max_side` downscales frames whose longer side
+    (else FPS_SIDECAR, else 30 with a warning); a video file keeps its own rate (and
+    warns that `fps` was not used); `max_side` downscales frames whose longer side
     exceeds it. Raises VideoError for missing, unreadable or empty inputs."""
     path = Path(path)
+    fps = None if fps is None else check_fps(fps)
     if path.is_dir() or _PRINTF.search(path.name):
         return _open_sequence(path, _sequence_files(path), fps, max_side)
     if not path.exists():
@@ -165,7 +213,14 @@ def open_video(path, *, fps: float | None = None, max_side: int | None = None) -
         cap.release()
     src = _CaptureSource(path, 0.0, max(count, 1), (w, h), rotation, max_side)
     if not np.isfinite(rate) or not 0 < rate <= 1000:
-        src._warn(f"{path}: no usable frame rate in the file; assuming {DEFAULT_SEQUENCE_FPS} fps")
-        rate = DEFAULT_SEQUENCE_FPS
+        if fps is not None:
+            rate = fps
+        else:
+            src._warn(f"{path}: no usable frame rate in the file; assuming "
+                      f"{DEFAULT_SEQUENCE_FPS:g} fps (pass --fps to set it)")
+            rate = DEFAULT_SEQUENCE_FPS
+    elif fps is not None and abs(fps - rate) > 1e-3:
+        src._warn(f"{path}: a video file plays at its own {rate:g} fps; the frame rate "
+                  f"{fps:g} given for image sequences is not used")
     src.fps = float(rate)
     return src

@@ -34,6 +34,7 @@ class VideoOptions:
     smoothing: float = 0.0
     max_side: int | None = 640
     max_gap: float = MAX_GAP_S
+    sequence_fps: float | None = None  # image sequences: frames per second (decode.open_video)
 
     def check(self) -> None:
         """Raise ValueError, worded for the user, for options that cannot work."""
@@ -145,7 +146,7 @@ def analyse_steps(path, fps: float, options: VideoOptions | None = None,
     if regressor is None:
         from .regressor import load_regressor
         regressor = load_regressor()
-    source = open_video(path, max_side=options.max_side)
+    source = open_video(path, fps=options.sequence_fps, max_side=options.max_side)
     return _analysis(source, fps, options, regressor)
 
 
