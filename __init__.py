@@ -7,11 +7,15 @@ The package root is the Blender extension. Importing it must not need bpy, so th
 
 def register():
     from . import addon, ops
+    from .ops import cli
     addon.register()
     ops.register()
+    cli.register()
 
 
 def unregister():
     from . import addon, ops
+    from .ops import cli
+    cli.unregister()
     ops.unregister()
     addon.unregister()

@@ -205,9 +205,13 @@ def run(argv) -> int:
 
 
 def main(argv=None) -> int:
-    """Console entry point (PyPI bpy): register FaceForge in this process, then run."""
-    from .. import register as register_faceforge
-    register_faceforge()
+    """Console entry point (PyPI bpy): register FaceForge in this process (as the package's
+    register() does, without importing the package root, which imports this module), then run."""
+    from ..addon import register as register_addon
+    from . import register as register_operators
+    register_addon()
+    register_operators()
+    register()
     return run(sys.argv[1:] if argv is None else argv)
 
 

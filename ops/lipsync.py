@@ -14,7 +14,7 @@ from ..addon.head_rotation import object_euler
 from ..ml import arkit, tracks
 from ..ml.lipsync.audio import load_audio
 from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
-from ..ml.lipsync.phonemes import Phone
+from ..ml.lipsync.phones import Phone
 from . import batch
 from .batch import UserError
 from .head_jobs import add_head_job_parser, run_head_jobs

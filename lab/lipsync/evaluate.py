@@ -34,7 +34,8 @@ from faceforge.ml.autorig.eyes import fit_spheres
 from faceforge.ml.lipsync.audio import load_audio, load_video_audio, normalise, resample
 from faceforge.ml.lipsync.engine import lipsync
 from faceforge.ml.lipsync.neural.runtime import WEIGHTS, load as load_lipnet
-from faceforge.ml.lipsync.phonemes import RATE, SIL, Phone, align, clean_label, merge_silence
+from faceforge.ml.lipsync.phonemes import RATE, align
+from faceforge.ml.lipsync.phones import SIL, Phone, clean_label, merge_silence
 from faceforge.ml.lipsync.visemes import coarticulate
 from ..paths import SHARED_DATA
 
