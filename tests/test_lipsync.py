@@ -234,6 +234,24 @@ def test_no_flapping_and_silence_rests():
     assert not w[:, ~LOWER].any()
 
 
+@pytest.mark.parametrize("fps", [24, 30, 60])
+def test_lips_rest_in_every_pause_and_do_not_flap_on_shorter_gaps(fps):
+    for vowel in ("AA", "EH", "IY", "UW"):
+        for silence in (0.1, 0.13, 0.2, 0.4):          # a pause: some frame is the rest pose
+            phones = utterance((vowel, 0.15), ("SIL", silence), (vowel, 0.15))
+            w = visemes.coarticulate(phones, fps)
+            t = np.arange(len(w)) / fps
+            inside = (t > phones[2].start) & (t < phones[2].end)
+            assert (np.abs(w[inside]).max(axis=1) < 0.02).any(), (vowel, silence)
+        for silence in (0.03, 0.06, 0.09):             # a gap: the jaw stays open
+            phones = utterance((vowel, 0.15), ("SIL", silence), (vowel, 0.15))
+            w = visemes.coarticulate(phones, fps)
+            jaw = w[:, INDEX["jawOpen"]]
+            t = np.arange(len(w)) / fps
+            inside = (t >= phones[2].start - 0.01) & (t <= phones[2].end + 0.01)
+            assert jaw[inside].min() > 0.6 * jaw.max(), (vowel, silence)
+
+
 def test_viseme_tables_are_consistent():
     assert set(visemes.PHONE_VISEME) | set(visemes.DIPHTHONGS) == phoneset.ARPABET
     assert visemes.TARGETS.min() >= 0 and visemes.TARGETS.max() <= 1

@@ -86,7 +86,8 @@ PHONE_VISEME: dict[str, str] = {
 DIPHTHONGS = {"AW": ("AA", "UW"), "AY": ("AA", "IY"), "EY": ("EH", "IY"),
               "OY": ("AO", "IY"), "OW": ("OH", "UW")}
 DIPHTHONG_SPLIT = 0.6
-PAUSE_S = 0.2          # a silence shorter than this inside speech is a pause, not rest
+PAUSE_S = 0.1          # a silence shorter than this inside speech is a pause, not rest
+REST_RAMP_S = 0.03     # inside speech the lips settle to rest over this (<= 1/4 of the silence)
 SMOOTH_S = 0.012       # final Gaussian smoothing (s): removes the remaining kinks
 FORCE_RAMP_S = 0.03    # forced lip contact fades in and out over this (s)
 NEIGHBOURS = 6         # segments on each side that a frame blends
@@ -108,6 +109,7 @@ ALPHA, RATES, MIN_HOLD, FORCE, TARGETS = _table()
 # What forced contact overrides: the lip-opening controls, and the funnel (which parts the
 # lips); pucker (protrusion) goes on, so "p" before "oo" closes already rounded.
 FORCED = (CONTROL_GROUP == GROUPS.index("lips")) | (np.array(CONTROL_NAMES) == "mouthFunnel")
+REST = VISEME_NAMES.index("rest")
 
 
 def viseme_weights(name: str) -> np.ndarray:
@@ -127,7 +129,7 @@ def segments(phones: Sequence[Phone]) -> tuple[np.ndarray, np.ndarray, np.ndarra
             parts = ((PHONE_VISEME[label], b, e),)
         else:
             inside = 0 < i < len(phones) - 1
-            parts = (("pause" if inside and e - b < PAUSE_S else "rest", b, e),)
+            parts = (("pause" if inside and e - b < PAUSE_S - 1e-6 else "rest", b, e),)
         for name, pb, pe in parts:
             vis.append(VISEME_NAMES.index(name))
             start.append(pb)
@@ -151,7 +153,8 @@ def coarticulate(phones: Sequence[Phone], fps: float, duration: float | None = N
 def blend(vis: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float,
           duration: float) -> np.ndarray:
     """[T, 52] weights at `frames.frame_times(duration, fps)` of sorted viseme segments (index,
-    start, end; see `segments`): dominance blend, forced lip contact, smoothing. Apart
+    start, end; see `segments`): dominance blend, forced lip contact, rest in pauses,
+    smoothing. Apart
     from `coarticulate` so that stored viseme runs can be blended again (synth --retarget)."""
     t = frame_times(duration, fps)
     centre = (start + end) / 2
@@ -174,6 +177,15 @@ def blend(vis: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float,
     k = np.take_along_axis(force, strongest[:, None], 1)
     lips_target = TARGETS[vis[np.take_along_axis(nb, strongest[:, None], 1)[:, 0]]][:, FORCED]
     controls[:, FORCED] += k * (lips_target - controls[:, FORCED])
+    # Rest in pauses: a rest segment inside speech brings every control to rest over its
+    # middle, settling in and out within it (so neighbours' tails cannot hold the mouth
+    # open); the first and last segments keep the anticipation of the speech they border.
+    inner = (vis == REST) & (np.arange(len(vis)) > 0) & (np.arange(len(vis)) < len(vis) - 1)
+    if inner.any():
+        depth = np.minimum(t - start[here], end[here] - t)                     # inside the pause
+        ramp = np.minimum(REST_RAMP_S, (end[here] - start[here]) / 4)
+        settle = 0.5 * (1 - np.cos(np.pi * np.clip(depth / ramp, 0.0, 1.0)))
+        controls *= 1 - np.where(inner[here] & (depth > 0), settle, 0.0)[:, None]
     if SMOOTH_S * fps > 0.3:
         controls = gaussian_filter1d(controls, SMOOTH_S * fps, axis=0, mode="nearest")
     return to_arkit(controls)
