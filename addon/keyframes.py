@@ -146,8 +146,9 @@ def _euler_track(euler, what: str, frames: int | None = None) -> np.ndarray:
 
 def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_frame=1,
                  take="FaceForge", head_rotation=None, object_channels=None,
-                 reduce_tolerance=0.0, scene=None) -> BakeReport:
-    """Bake weights [T, K] for ARKit `names` onto the object's ARKit shape keys as take `take`.
+                 reduce_tolerance=0.0, scene=None, shape_keys=None) -> BakeReport:
+    """Bake weights [T, K] for ARKit `names` onto the object's ARKit shape keys as take `take`
+    (or, given `shape_keys` {name: key block name}, for any `names` onto those keys).
 
     Sample t lands on frame `start_frame + times[t] * fps` of `scene` (default: the
     context scene); `times` default to `arange(T) / sample_rate`, the rate to the scene
@@ -178,8 +179,10 @@ def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_fra
         if values.shape != (len(weights),) or not np.isfinite(values).all():
             raise ValueError(f"object channel {prop!r} must be finite with shape ({len(weights)},)")
         object_curves.append((_prop_path(prop), 0, values))
-    keys = find_arkit_keys(obj)
-    cols = [j for j, n in enumerate(names) if canonical_name(n) in keys]
+    if shape_keys is None:
+        arkit = find_arkit_keys(obj)
+        shape_keys = {n: arkit[canonical_name(n)] for n in names if canonical_name(n) in arkit}
+    cols = [j for j, n in enumerate(names) if n in shape_keys]
     if not cols:
         raise ValueError(f"{obj.name!r} has no shape key for any of the {len(names)} ARKit "
                          f"shapes given; add ARKit shape keys (or rig the mesh) first")
@@ -188,7 +191,7 @@ def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_fra
     if object_curves:
         _check_animatable(obj)
 
-    channels = [(_key_path(keys[canonical_name(names[j])]), 0, co)
+    channels = [(_key_path(shape_keys[names[j]]), 0, co)
                 for j, co in zip(cols, _curves(frames, weights[:, cols], reduce_tolerance))]
     actions = [(key, _build_action(key, take, channels))]
     if object_curves:
@@ -211,7 +214,7 @@ def bake_weights(obj, weights, names, *, times=None, sample_rate=None, start_fra
         _deactivate_takes(obj)  # another take's head motion would not match this one
     return BakeReport(actions=[a.name for _, a in actions],
                       baked=[names[j] for j in cols],
-                      missing=[n for n in names if canonical_name(n) not in keys])
+                      missing=[n for n in names if n not in shape_keys])
 
 
 def bake_bone_rotation(armature, bone_name: str, euler, *, times=None, sample_rate=None,

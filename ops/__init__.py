@@ -7,18 +7,15 @@ def _modules():
 
 
 def register():
+    """The operators (the command line's hook is registered by the package, beside them)."""
     import bpy
-    from . import cli
     for module in _modules():
         for c in module.CLASSES:
             bpy.utils.register_class(c)
-    cli.register()
 
 
 def unregister():
     import bpy
-    from . import cli
-    cli.unregister()
     for module in reversed(_modules()):
         for c in reversed(module.CLASSES):
             bpy.utils.unregister_class(c)

@@ -5,6 +5,7 @@ only assembles them."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import sys
 import traceback
 
@@ -53,9 +54,54 @@ def run(argv) -> int:
 
 def main(argv=None) -> int:
     """Console entry point (PyPI bpy): register FaceForge in this process, then run."""
-    from .. import register as register_faceforge
-    register_faceforge()
+    register_all()
     return run(sys.argv[1:] if argv is None else argv)
+
+
+def register_all() -> None:
+    """Everything FaceForge registers: the sidebar (addon), the operators and the command
+    line hook. The package's register() and the console script both call this."""
+    global _registered
+    from .. import addon
+    from . import register as register_operators
+    addon.register()
+    register_operators()
+    register()
+    _registered = True
+    atexit.unregister(_unregister_at_exit)  # once, however often register_all() runs
+    atexit.register(_unregister_at_exit)
+
+
+def unregister_all() -> None:
+    global _registered
+    from .. import addon
+    from . import unregister as unregister_operators
+    unregister()
+    unregister_operators()
+    addon.unregister()
+    _registered = False
+
+
+def _unregister_at_exit():
+    """Let bpy-as-a-module processes (the `faceforge` console script, tests) end with their
+    own exit status on Blender 4.2, which otherwise dies with SIGSEGV (-11) at exit.
+
+    4.2 frees its type registry in a C++ static destructor after Python has finalised and
+    calls into Python for each class still registered: ours, and Blender's own UI classes
+    whenever the bpy module outlives finalisation (typing's caches keep it alive once the
+    glTF exporter has been imported), so Blender's own exit never ran. Unregistering
+    FaceForge and clearing typing's caches first avoids both. atexit is last-in first-out:
+    this runs before bpy's hooks. Inside Blender, add-ons are unregistered before Python
+    ends, so this does nothing there."""
+    if not _registered:
+        return
+    import typing
+    try:
+        unregister_all()
+    except Exception:  # noqa: BLE001 - at exit nothing can be done about it
+        pass
+    for clear in getattr(typing, "_cleanups", ()):
+        clear()
 
 
 def register():
@@ -73,3 +119,4 @@ def unregister():
 
 
 _cli_handle = None
+_registered = False

@@ -11,15 +11,17 @@ from bpy_extras.io_utils import ImportHelper
 
 from ..addon import keyframes
 from ..addon.head_rotation import object_euler
-from ..ml import arkit, tracks
+from ..ml import tracks
 from ..ml.lipsync.audio import load_audio
+from ..ml.lipsync import targets as mouth_sets
 from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
-from ..ml.lipsync.phonemes import Phone
+from ..ml.lipsync.mouth_cues import EXTENDED, FORMATS, check_options, mouth_cues, write_cues
+from ..ml.lipsync.phones import Phone
 from . import batch
 from .batch import UserError
 from .plan import find_sources
 from .scene_jobs import add_head_job_parser, plan_head_jobs, run_scene_jobs
-from .targets import bake_targets, describe, emotion_model
+from .targets import describe, emotion_model
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 
@@ -32,6 +34,7 @@ class LipSyncBake:
     warnings: list[str] = field(default_factory=list)
     frames: int = 0
     sound_strip: str | None = None
+    cue_files: list[Path] = field(default_factory=list)
 
 
 def _add_sound(scene, audio_path: Path, name: str, start_frame: int) -> str:
@@ -52,8 +55,12 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
                  engine: str = DEFAULT_ENGINE, start_frame: int = 1,
                  emotion_spec: str | None = None, scene=None,
                  secondary: bool = True, head_motion: bool = True, add_sound: bool = True,
+                 target: str = "auto", cue_files=(), cue_options=None,
                  progress=None) -> LipSyncBake:
-    """Animate every rigged mesh among `objects` from the speech in `audio_path`.
+    """Animate every mesh among `objects` that carries mouth shape keys from the speech in
+    `audio_path`, on its set (`target`: "auto" detects each mesh's, or one of
+    ml.lipsync.targets.SETS); `cue_files` (paths ending .tsv/.json/.dat) also get the
+    Rhubarb-style 2D mouth cues, `cue_options` passed to mouth_cues.write_cues.
 
     All checks (meshes, audio, emotion spec) and the whole analysis run before the first
     key is written, so a failure (ValueError, AudioError included) leaves the scene as it
@@ -61,7 +68,10 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     motion; `progress(i, n)` is called after each object.
     """
     scene = scene or bpy.context.scene
-    targets = bake_targets(objects, take)
+    targets = _mouth_meshes(objects, target)
+    if not take:
+        raise ValueError("take needs a name")
+    check_options(cue_files, **(cue_options or {}))
     audio_path = Path(audio_path)
     samples, rate = load_audio(audio_path)
     fps = keyframes.scene_fps(scene)
@@ -72,15 +82,20 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     res = lipsync(samples, rate, fps, transcript=transcript, engine=engine,
                   secondary=secondary, emotion=emotion)
     out = LipSyncBake(phones=res.phones, warnings=list(res.warnings), frames=len(res.weights))
-    for i, obj in enumerate(targets):
+    for i, (obj, mouth_set) in enumerate(targets):
         head = (object_euler(obj, res.head_rotation) if head_motion and secondary
                 else None)
+        weights, names, keys = mouth_sets.on_head(res.weights, mouth_set, _key_names(obj))
         out.results.append((obj, keyframes.bake_weights(
-            obj, res.weights, arkit.ARKIT_NAMES, start_frame=start_frame, take=take,
-            head_rotation=head, scene=scene)))
+            obj, weights, names, start_frame=start_frame, take=take,
+            head_rotation=head, scene=scene, shape_keys=keys)))
         if progress:
             progress(i + 1, len(targets))
     scene.frame_end = max(scene.frame_end, start_frame + len(res.weights) - 1)
+    cues = mouth_cues(res.weights, fps, (cue_options or {}).get("extended", EXTENDED))
+    for path in cue_files:
+        out.cue_files.append(write_cues(path, cues, len(samples) / rate, audio_path,
+                                        **(cue_options or {})))
     if add_sound:
         try:
             out.sound_strip = _add_sound(scene, audio_path, take, start_frame)
@@ -88,6 +103,21 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
             out.warnings.append(f"the animation is baked but the sound strip could not be "
                                 f"added: {exc}")
     return out
+
+
+def _key_names(obj) -> list[str]:
+    key = getattr(obj.data, "shape_keys", None) if obj.type == "MESH" else None
+    return [kb.name for kb in key.key_blocks if kb != key.reference_key] if key else []
+
+
+def _mouth_meshes(objects, target: str) -> list:
+    """(mesh, mouth-shape set) for each mesh among `objects` that carries mouth shapes of
+    `target` (any set for "auto"); ValueError worded for the user when none does."""
+    found = [(o, mouth_sets.choose(_key_names(o), target)) for o in objects if o.type == "MESH"]
+    found = [(o, s) for o, s in found if s is not None]
+    if not found:
+        raise ValueError(mouth_sets.no_mouth_message(target))
+    return found
 
 
 def summary(bake: LipSyncBake) -> str:
@@ -122,6 +152,14 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
                ("neural", "Neural", "A small causal network from the sound itself (ignores "
                 "the transcript)"),
                ("energy", "Loudness", "The jaw follows the loudness only (a baseline)")))
+    target: bpy.props.EnumProperty(
+        name="Mouth Shapes", default="auto",
+        items=(("auto", "Detect", "The set each mesh carries (ARKit first)"),
+               ("arkit", "ARKit 52", "ARKit blendshape names (jawOpen, mouthClose, ...)"),
+               ("oculus", "Oculus Visemes", "The 15 Oculus/OVR visemes (viseme_aa, viseme_PP, "
+                "...), as on Ready Player Me avatars"),
+               ("vrchat", "VRChat Visemes", "VRChat's vrc.v_* shape keys"),
+               ("vrm", "VRM Presets", "VRM expressions aa ih ou ee oh (and blink)")))
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
                                        description="Frame where the audio starts")
     secondary: bpy.props.BoolProperty(name="Blinks and Brows", default=True,
@@ -143,7 +181,7 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
             bake = bake_lipsync(
                 context.selected_objects, self.filepath, transcript=self.transcript or None,
                 take=self.take, engine=self.engine, start_frame=self.start_frame,
-                scene=context.scene,
+                scene=context.scene, target=self.target,
                 secondary=self.secondary, head_motion=self.head_motion,
                 add_sound=self.add_sound, progress=lambda i, n: wm.progress_update(i))
         except ValueError as exc:
@@ -175,13 +213,21 @@ def cmd_lipsync(args) -> int:
     """One output scene per audio file: the head with a lip-sync take and the sound strip."""
     def bake(audio: Path) -> str:
         batch.check_input(audio, AUDIO_SUFFIXES)
+        cues = [args.output / f"{audio.stem}.{fmt}" for fmt in args.mouth_cues or ()]
+        for path in cues:
+            if path.exists() and not args.overwrite:
+                raise UserError(f"{path} exists (use --overwrite to replace it)")
         return summary(bake_lipsync(bpy.context.scene.objects, audio,
                                     transcript=_transcript_for(audio, args.transcript),
                                     take=args.take, engine=args.engine,
-                                    start_frame=args.start_frame))
+                                    start_frame=args.start_frame, target=args.target,
+                                    cue_files=cues, cue_options={
+                                        "dat_frame_rate": args.dat_frame_rate,
+                                        "preston_blair": args.dat_preston_blair,
+                                        "extended": args.extended_shapes}))
 
     plan = plan_head_jobs(args, "lipsync", find_sources(args.audio, AUDIO_SUFFIXES))
-    return run_scene_jobs(args, plan, bake, head_check=lambda objects: bake_targets(objects, args.take))
+    return run_scene_jobs(args, plan, bake, head_check=lambda objects: _mouth_meshes(objects, args.target))
 
 
 def add_cli(sub) -> None:
@@ -193,4 +239,15 @@ def add_cli(sub) -> None:
                    help="text file of what is said, or a folder of <audio name>.txt files")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                    help=f"lip-sync engine (default {DEFAULT_ENGINE}: best in the evaluation)")
+    p.add_argument("--target", choices=("auto",) + mouth_sets.SETS, default="auto",
+                   help="mouth-shape set to animate (default: detected per mesh, ARKit first)")
+    p.add_argument("--mouth-cues", nargs="+", choices=FORMATS, metavar="FORMAT",
+                   help="also write Rhubarb-style 2D mouth cues (A-H, X) as <audio name>."
+                        "tsv / .json / .dat (Moho) in the output folder")
+    p.add_argument("--dat-frame-rate", type=float, default=24.0,
+                   help="frame rate of the Moho .dat cues (24-100, default 24)")
+    p.add_argument("--dat-preston-blair", action="store_true",
+                   help="name the .dat shapes MBP etc E AI O U FV L rest")
+    p.add_argument("--extended-shapes", default=EXTENDED,
+                   help="extended shapes the 2D rig has, of GHX (default GHX; '' for A-F)")
     p.set_defaults(func=cmd_lipsync)

@@ -10,8 +10,10 @@ from faceforge.ml.lipsync import audio, engine
 from faceforge.ml.lipsync.neural import features, runtime
 from lab.lipsync.neural import espeak, phoneset, piper, real_speech, synth
 from lab.lipsync.neural.model import LipNet
-from faceforge.ml.lipsync.phonemes import ARPABET, SIL, Phone
-from faceforge.ml.lipsync.visemes import CONTROL_NAMES, VISEME_NAMES
+from faceforge.ml.lipsync.controls import CONTROL_NAMES
+from faceforge.ml.lipsync.frames import frame_count
+from faceforge.ml.lipsync.phones import ARPABET, SIL, Phone
+from faceforge.ml.lipsync.visemes import VISEME_NAMES
 
 LOWER = region_mask("lower")
 
@@ -207,7 +209,7 @@ def test_test_clips_are_scored_by_networks_that_never_heard_them(shared_data):
 def test_engine_neural(speech):
     x, rate = speech
     res = engine.lipsync(x, rate, 30, engine="neural", secondary=False)
-    assert res.weights.shape == (engine.n_frames(len(x), rate, 30), 52)
+    assert res.weights.shape == (frame_count(len(x) / rate, 30), 52)
     assert not res.weights[:, ~LOWER].any() and res.phones == []
     jaw = res.weights[:, INDEX["jawOpen"]]
     assert jaw.max() > 0.15 and jaw[:3].max() < 0.05          # opens in speech, rest at start

@@ -9,7 +9,8 @@ of their transcripts; `synthetic`, fixed-seed paragraphs spoken by piper, whose 
 phone times are the reference. For each clip each
 engine's weights drive the built-in head (scaled to 63 mm between the eyeball centres) and
 the inner-lip gap (mm) and mouth width (mm) are measured per frame. Metrics per clip:
-bilabial closure recall, open-vowel recall, silence correctness, correlation of the gap
+bilabial closure recall, open-vowel recall, silence correctness, rest in pauses (share of
+the silences of at least 100 ms inside speech where the lips reach rest), correlation of the gap
 with a reference openness track built from the reference phones (at the best lag within
 +-200 ms, and that lag), mean squared jerk of the gap and the realtime factor.
 The committed neural network also learnt from the test clips, so on the test set each clip
@@ -34,7 +35,8 @@ from faceforge.ml.autorig.eyes import fit_spheres
 from faceforge.ml.lipsync.audio import load_audio, load_video_audio, normalise, resample
 from faceforge.ml.lipsync.engine import lipsync
 from faceforge.ml.lipsync.neural.runtime import WEIGHTS, load as load_lipnet
-from faceforge.ml.lipsync.phonemes import RATE, SIL, Phone, align, clean_label, merge_silence
+from faceforge.ml.lipsync.phonemes import RATE, align
+from faceforge.ml.lipsync.phones import SIL, Phone, clean_label, merge_silence
 from faceforge.ml.lipsync.visemes import coarticulate
 from ..paths import SHARED_DATA
 
@@ -48,6 +50,7 @@ SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_PAD_S = 40, 777, 0.3
 SLACK_S = 0.04            # timing slack around each reference segment
 CLOSED, OPEN = 0.15, 0.30  # thresholds as shares of the clip's 95th-percentile gap
 SILENCE_MARGIN_S = 0.1    # silence frames this close to speech are transitions, not scored
+PAUSE_MIN_S = 0.1         # a silence inside speech this long is a pause the lips rest in
 MAX_LAG_S = 0.2
 REF_SMOOTH_S = 0.03
 BILABIALS = ("P", "B", "M")
@@ -235,12 +238,17 @@ def clip_metrics(gap: np.ndarray, width: np.ndarray, phones: list[Phone], fps: f
     for p in phones:
         if p.label == SIL:
             silent |= (t >= p.start + SILENCE_MARGIN_S) & (t <= p.end - SILENCE_MARGIN_S)
+    pauses = [p for i, p in enumerate(phones) if p.label == SIL and 0 < i < len(phones) - 1
+              and p.end - p.start >= PAUSE_MIN_S]
+    rested = [np.abs(_window(gap, fps, p.start, p.end, 0.0) - rest_gap).min() <= CLOSED * p95
+              for p in pauses]
     corr, lag = best_lag(gap, reference_track(phones, fps, len(gap)), fps)
     jerk = np.diff(gap / 1000.0, n=3) * fps ** 3                            # m/s^3
     return {"closure": np.mean(closed) if closed else np.nan,
             "open_vowel": np.mean(opened) if opened else np.nan,
             "silence": (np.mean(np.abs(gap[silent] - rest_gap) <= CLOSED * p95)
                         if silent.any() else np.nan),
+            "pause_rest": np.mean(rested) if rested else np.nan, "pauses": len(pauses),
             "corr": corr, "lag_ms": lag, "jerk": float(np.mean(jerk ** 2)),
             "gap_p95_mm": p95, "width_mm": float(np.median(width))}
 
@@ -278,6 +286,7 @@ def evaluate(clips: list[Clip], fps: float = 30.0, engines=tuple(ENGINES),
 
 
 COLUMNS = (("closure", "{:.2f}"), ("open_vowel", "{:.2f}"), ("silence", "{:.2f}"),
+           ("pause_rest", "{:.2f}"),
            ("corr", "{:.2f}"), ("lag_ms", "{:+.0f}"), ("jerk", "{:.0f}"),
            ("gap_p95_mm", "{:.1f}"), ("width_mm", "{:.1f}"), ("rtf", "{:.3f}"))
 
@@ -319,6 +328,8 @@ def main(argv=None) -> int:
     print(f"fps {args.fps:g}; gap/width in mm on the built-in head at {EYE_DISTANCE_MM:g} mm "
           f"eye distance; jerk = mean squared jerk of the gap in (m/s^3)^2; neural weights "
           f"{lipnet or WEIGHTS}")
+    pauses = sum(m["pauses"] for m in next(iter(results.values())).values())
+    print(f"{len(clips)} clips; {pauses} pauses >= {PAUSE_MIN_S * 1000:.0f} ms inside speech")
     print(format_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))

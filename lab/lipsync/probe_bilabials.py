@@ -23,8 +23,8 @@ import numpy as np
 from faceforge.ml.lipsync import phonemes
 from lab.lipsync import evaluate
 from faceforge.ml.lipsync.audio import normalise, remove_dc
-from faceforge.ml.lipsync.neural.runtime import OUT_FPS, load
-from faceforge.ml.lipsync.phonemes import Phone
+from faceforge.ml.lipsync.neural.runtime import OUT_FPS, listen, load
+from faceforge.ml.lipsync.phones import BILABIALS, Phone
 from faceforge.ml.lipsync.visemes import VISEME_NAMES
 
 
@@ -73,10 +73,10 @@ def candidates(clip, net, nbest: int, viseme_model=None) -> list[tuple]:
         words = phonemes.align(speech, best)[0]
     except ValueError:
         return []                                  # the engine recognises phones instead
-    press = phonemes.lip_press(speech, net)
+    press = listen(speech, net).press(phonemes.FRAME_RATE)
     prob = bilabial_probability(speech, viseme_model) if viseme_model else None
     slack = phonemes.BILABIAL_SLACK_S
-    refs = [p for p in clip.phones if p.label in phonemes.BILABIALS]
+    refs = [p for p in clip.phones if p.label in BILABIALS]
 
     def scored(source: str, found: list[Phone]) -> list[tuple]:
         return [(source, phonemes.peak_press(h, press),

@@ -32,7 +32,8 @@ from .neural.model import LipNet
 from .neural.real_speech import PREFIX as REAL_PREFIX
 from faceforge.ml.lipsync.neural.runtime import WEIGHTS
 from .neural.synth import CONTROL_COLUMNS
-from faceforge.ml.lipsync.visemes import CONTROL_NAMES, VISEME_NAMES
+from faceforge.ml.lipsync.controls import CONTROL_NAMES
+from faceforge.ml.lipsync.visemes import VISEME_NAMES
 
 OUT = Path("checkpoints/lipsync_neural")
 CONTEXT = 64              # output frames of warm-up context before the scored crop

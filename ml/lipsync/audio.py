@@ -13,6 +13,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from .frames import frame_count
+
 MIN_RATE, MAX_RATE = 8000, 192000
 SILENCE_DBFS = -80.0  # a file whose peak is below this holds no usable signal
 
@@ -146,7 +148,7 @@ def frame_level_db(samples: np.ndarray, rate: int, fps: float, n_frames: int | N
     """RMS level (dBFS) in a `window`-second window centred on each frame time k / fps."""
     n = len(samples)
     if n_frames is None:
-        n_frames = int(round(n / rate * fps)) + 1
+        n_frames = frame_count(n / rate, fps)
     half = max(int(window * rate / 2), 1)
     csum = np.concatenate([[0.0], np.cumsum(np.asarray(samples, np.float64) ** 2)])
     centre = np.round(np.arange(n_frames) / fps * rate).astype(np.int64)

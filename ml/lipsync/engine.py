@@ -10,11 +10,16 @@ from scipy.ndimage import gaussian_filter1d
 from ..arkit import INDEX, NUM_SHAPES
 from ..tracks import Layer, composite
 from .audio import clipped_fraction, frame_level_db, peak_dbfs, remove_dc, resample
-from .neural.runtime import mouth_weights
-from .phonemes import RATE, Phone, phones_from_audio
+from .frames import frame_count
+from .neural.runtime import listen
+from .phonemes import FRAME_RATE, RATE, phones_from_audio
+from .phones import Phone
 from .visemes import coarticulate
 
 ENGINES = ("hybrid", "phonetic", "phonetic-words", "neural", "energy")
+# The engines that run the lip network (once per clip): "phonetic-words" for its press
+# track, which confirms closures only a second recogniser hears.
+NETWORK_ENGINES = ("hybrid", "phonetic-words", "neural")
 # The best engine without a transcript on the development sets (docs/model_card_lipsync.md);
 # with a transcript "phonetic-words" and "phonetic" are the same forced alignment.
 DEFAULT_ENGINE = "hybrid"
@@ -22,7 +27,15 @@ NEURAL_SHARE = 0.25       # "hybrid": the neural mouth's share, the most that ke
 QUIET_DBFS = -35.0        # peak below this: warn that the audio is very quiet
 CLIP_WARN = 0.001         # share of samples at full scale that counts as clipping
 SPEECH_RANGE_DB = 30.0    # levels this far below the loud level count as not speaking
+LOUD_PERCENTILE = 95      # a clip's loud level: this percentile of its frame levels
+MIN_SIGMA_FRAMES = 0.3    # Gaussian smoothing never narrower than this many frames
+ENERGY_JAW, ENERGY_SMOOTH_S = 0.4, 0.03   # energy baseline: jawOpen at full level, smoothing
 BLINK_MEAN_S, BLINK_SHAPE = 3.5, 3.0   # gamma-distributed blink intervals
+BLINK_FIRST_S, BLINK_MIN_GAP_S = 0.5, 0.4   # no blink before this; none closer than this
+BLINK_DRAW_S = 0.5        # one blink interval drawn per this much audio (enough to fill it)
+EMPHASIS_DB, EMPHASIS_SMOOTH_S = 10.0, 0.12  # levels this close to the loud level: emphasis
+NO_SIGNAL_DB = -100.0     # a loud level below this: digital silence, no emphasis
+DRIFT_HZ = (0.05, 0.3)    # head drift: three sines per axis with frequencies in this range
 BLINK_KNOTS = np.array([[-0.07, 0.0], [0.0, 1.0], [0.03, 1.0], [0.18, 0.0]])  # close, hold, open
 BROW_GAIN, NOD_RAD, DRIFT_RAD = 0.2, 0.025, np.array([0.01, 0.006, 0.015])  # pitch, roll, yaw
 
@@ -37,14 +50,10 @@ class LipSyncResult:
     fps: float = 30.0
 
 
-def n_frames(n_samples: int, rate: int, fps: float) -> int:
-    return int(round(n_samples / rate * fps)) + 1
-
-
 def _loudness(samples: np.ndarray, rate: int, fps: float) -> tuple[np.ndarray, float]:
-    """Per-frame level (dBFS) and the clip's loud level (95th percentile)."""
-    level = frame_level_db(samples, rate, fps, n_frames(len(samples), rate, fps))
-    return level, float(np.percentile(level, 95))
+    """Per-frame level (dBFS) and the clip's loud level (LOUD_PERCENTILE)."""
+    level = frame_level_db(samples, rate, fps, frame_count(len(samples) / rate, fps))
+    return level, float(np.percentile(level, LOUD_PERCENTILE))
 
 
 def energy_envelope(samples: np.ndarray, rate: int, fps: float) -> np.ndarray:
@@ -52,7 +61,8 @@ def energy_envelope(samples: np.ndarray, rate: int, fps: float) -> np.ndarray:
     level, loud = _loudness(np.asarray(samples, np.float32), rate, fps)
     opening = np.clip((level - (loud - SPEECH_RANGE_DB)) / SPEECH_RANGE_DB, 0.0, 1.0)
     out = np.zeros((len(level), NUM_SHAPES), dtype=np.float32)
-    out[:, INDEX["jawOpen"]] = 0.4 * gaussian_filter1d(opening, max(0.03 * fps, 0.3))
+    out[:, INDEX["jawOpen"]] = ENERGY_JAW * gaussian_filter1d(
+        opening, max(ENERGY_SMOOTH_S * fps, MIN_SIGMA_FRAMES))
     return out
 
 
@@ -65,8 +75,8 @@ def secondary_motion(samples: np.ndarray, rate: int, fps: float,
     rng = np.random.default_rng(seed)
     out = np.zeros((len(level), NUM_SHAPES), dtype=np.float32)
 
-    gaps = rng.gamma(BLINK_SHAPE, BLINK_MEAN_S / BLINK_SHAPE, size=int(t[-1] / 0.5) + 2)
-    blinks = 0.5 + np.cumsum(np.maximum(gaps, 0.4))
+    gaps = rng.gamma(BLINK_SHAPE, BLINK_MEAN_S / BLINK_SHAPE, size=int(t[-1] / BLINK_DRAW_S) + 2)
+    blinks = BLINK_FIRST_S + np.cumsum(np.maximum(gaps, BLINK_MIN_GAP_S))
     blinks = blinks[blinks < t[-1]]
     if len(blinks):
         knots = (blinks[:, None, None] + BLINK_KNOTS[None] * [1.0, 0.0]).reshape(-1, 2)
@@ -74,12 +84,15 @@ def secondary_motion(samples: np.ndarray, rate: int, fps: float,
         blink = np.interp(t, knots[:, 0], knots[:, 1], left=0.0, right=0.0)
         out[:, [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]] = blink[:, None]
 
-    emphasis = np.clip((level - (loud - 10.0)) / 10.0, 0.0, 1.0)
-    emphasis = gaussian_filter1d(emphasis, max(0.12 * fps, 0.3)) if loud > -100 else emphasis * 0
+    emphasis = np.clip((level - (loud - EMPHASIS_DB)) / EMPHASIS_DB, 0.0, 1.0)
+    if loud > NO_SIGNAL_DB:
+        emphasis = gaussian_filter1d(emphasis, max(EMPHASIS_SMOOTH_S * fps, MIN_SIGMA_FRAMES))
+    else:
+        emphasis = emphasis * 0
     brows = [INDEX[n] for n in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight")]
     out[:, brows] = (BROW_GAIN * emphasis)[:, None]
 
-    freq = rng.uniform(0.05, 0.3, size=(3, 3))
+    freq = rng.uniform(*DRIFT_HZ, size=(3, 3))
     phase = rng.uniform(0, 2 * np.pi, size=(3, 3))
     drift = np.sin(2 * np.pi * freq[None] * t[:, None, None] + phase[None]).mean(2) * DRIFT_RAD
     drift[:, 0] += NOD_RAD * emphasis
@@ -124,15 +137,16 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
                         f"at full scale); timing may suffer")
     samples = resample(samples, rate, RATE)
     duration = len(samples) / RATE
+    mouth = listen(samples, net) if engine in NETWORK_ENGINES else None   # once per clip
     if engine in ("phonetic", "phonetic-words", "hybrid"):
         phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic",
-                                          net=net)
+                                          press=mouth.press(FRAME_RATE) if mouth else None)
         lip = coarticulate(phones, fps, duration)
         if engine == "hybrid":
-            lip = hybrid_blend(lip, mouth_weights(samples, fps, net))
+            lip = hybrid_blend(lip, mouth.weights(fps))
     elif engine == "neural":
         phones, notes = [], ["the neural engine does not use the transcript"] if transcript else []
-        lip = mouth_weights(samples, fps, net)
+        lip = mouth.weights(fps)
         if not lip.any():
             notes.append("no speech found in the audio")
     else:

@@ -1,7 +1,9 @@
 """Speech -> timed ARPAbet phones with pocketsphinx's bundled US-English model: phone
 recognition (phone n-gram, no transcript) or forced alignment to a transcript.
 
-Output phones carry no stress digits; silence and every filler (breath, noise) are "SIL".
+Output phones (`phones.Phone`) carry no stress digits; silence and every filler (breath,
+noise) are "SIL". Closures that only a second recogniser hears are confirmed by a press
+track (the neural lip model's, computed once per clip by the caller: `neural.runtime`).
 """
 from __future__ import annotations
 
@@ -9,12 +11,11 @@ import functools
 import os
 import re
 from collections import Counter
-from typing import NamedTuple
 
 import numpy as np
 
-from ..arkit import INDEX
 from .audio import SILENCE_DBFS, frame_level_db, normalise, peak_dbfs
+from .phones import BILABIALS, SIL, Phone, clean_label, merge_silence, overwrite
 
 RATE = 16000           # the acoustic model's sample rate
 FRAME_RATE = 100       # pocketsphinx frames per second
@@ -22,24 +23,12 @@ MAX_CHUNK_S = 30.0     # recognition runs on chunks at most this long, cut at qu
 GATE_DB = 45.0         # a phone this far below the clip's loud level is taken as silence
 PAUSE_DB, PAUSE_S = 30.0, 0.2   # a run this far below the loud level, this long, is a pause
 PAUSE_EDGE_S = 0.08    # ... less this much at each end (a stop's closure is silent too)
-SIL = "SIL"
-BILABIALS = frozenset("P B M".split())
 # A bilabial that only the phone loop hears is kept where the neural lip model presses the
 # lips this much (its bilabial target is 0.35) within BILABIAL_SLACK_S of it.
 CONFIRM_PRESS, BILABIAL_SLACK_S = 0.15, 0.04
 # A bilabial of one of the word recogniser's NBEST next-best sentences is kept at a lower
 # press: those are far more often real than the phone loop's (see the model card).
 NBEST, NBEST_PRESS = 10, 0.12
-ARPABET = frozenset(
-    "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH "
-    "UH UW V W Y Z ZH".split())
-
-
-class Phone(NamedTuple):
-    """One phone: ARPAbet label without stress (or SIL), start and end in seconds."""
-    label: str
-    start: float
-    end: float
 
 
 def _model_file(*parts: str) -> str:
@@ -73,12 +62,6 @@ def _aligner():
     return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
                                 dict=_model_file("en-us", "cmudict-en-us.dict"),
                                 lm=None, loglevel="FATAL")
-
-
-def clean_label(label: str) -> str:
-    """'AH1' -> 'AH'; fillers ('+NSN+', '<sil>', 'sil') and unknown labels -> 'SIL'."""
-    base = label.strip().upper().rstrip("012")
-    return base if base in ARPABET else SIL
 
 
 def _pcm(samples: np.ndarray) -> bytes:
@@ -201,23 +184,6 @@ def alternative_bilabials(samples: np.ndarray, sentences: list[str],
     return found
 
 
-def overwrite(phones: list[Phone], segments: list[Phone]) -> list[Phone]:
-    """Sorted phones with each segment written over them (phones are cut around it)."""
-    out = list(phones)
-    for h in segments:
-        out = ([p._replace(end=min(p.end, h.start)) for p in out if p.start < h.start]
-               + [h] + [p._replace(start=max(p.start, h.end)) for p in out if p.end > h.end])
-    return out
-
-
-def lip_press(samples: np.ndarray, net=None) -> np.ndarray:
-    """[frames at FRAME_RATE] mouthPress that the neural lip model (`net`, default the
-    committed one) hears in 16 kHz speech: an acoustic second opinion on lip closures,
-    independent of phone recognition."""
-    from .neural.runtime import mouth_weights  # here: runtime -> visemes -> this module
-    return mouth_weights(samples, FRAME_RATE, net)[:, INDEX["mouthPressLeft"]]
-
-
 def bilabial_candidates(phones: list[Phone], heard: list[Phone]) -> list[Phone]:
     """The P/B/M of `heard` that overlap none of `phones`' own."""
     own = [p for p in phones if p.label in BILABIALS]
@@ -254,15 +220,15 @@ def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
         Phone(SIL, a, b) for a, b in runs if b - a >= PAUSE_S - 2 * PAUSE_EDGE_S])
 
 
-def recognise_via_words(samples: np.ndarray, net=None) -> list[Phone]:
+def recognise_via_words(samples: np.ndarray, press: np.ndarray) -> list[Phone]:
     """Phones by recognising words and force-aligning them, chunk by chunk (as in
     `recognise`, so long files stay cheap), plus the lip closures (P B M) that the
     recogniser's next-best sentences or phone recognition hear where the aligned words have
     none and the neural lip model confirms (a misrecognised word must not drop a closure);
     a chunk with no words, or whose words do not align, gets direct phone recognition
-    instead. `net`: the lip model (`lip_press`)."""
+    instead. `press` [frames at FRAME_RATE]: the lip model's mouthPress over the whole
+    clip (`neural.runtime.MouthTrack.press`), which confirms those closures."""
     phones = []
-    press = lip_press(samples, net)
     bounds = _chunk_bounds(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
         chunk, offset = samples[a:b], a / RATE
@@ -295,44 +261,22 @@ def gate_silence(phones: list[Phone], level: np.ndarray) -> list[Phone]:
     return [p._replace(label=SIL) if peak < loud - GATE_DB else p for p, peak in zip(phones, peaks)]
 
 
-def merge_silence(phones: list[Phone], duration: float) -> list[Phone]:
-    """Phones covering [0, duration] without gaps or overlaps: gaps and the ends become
-    SIL, runs of SIL merge, times are clipped to the duration."""
-    out: list[Phone] = []
-
-    def add(label: str, start: float, end: float) -> None:
-        if out and out[-1].label == SIL == label:
-            out[-1] = out[-1]._replace(end=end)
-        else:
-            out.append(Phone(label, start, end))
-
-    t = 0.0
-    for label, start, end in sorted(phones, key=lambda p: p.start):
-        start, end = max(start, t), min(end, duration)
-        if end <= start:
-            continue
-        if start > t:
-            add(SIL, t, start)
-        add(label, start, end)
-        t = end
-    if t < duration:
-        add(SIL, t, duration)
-    return out
-
-
 def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | None = None,
-                      words: bool = False, net=None) -> tuple[list[Phone], list[str]]:
+                      words: bool = False,
+                      press: np.ndarray | None = None) -> tuple[list[Phone], list[str]]:
     """Timed phones covering the whole clip, and warnings for the user.
 
     `samples` must be at 16 kHz (`audio.load_audio` gives that). With a transcript the
     words are force-aligned; without one, `words` recognises words first and aligns those
-    (slower, fewer phone errors) instead of recognising phones directly, with `net` as the
-    lip model that confirms closures. If alignment fails the phones are recognised instead
-    (warned).
+    (slower, fewer phone errors) instead of recognising phones directly, with `press`
+    [frames at FRAME_RATE] (the lip model's, see `recognise_via_words`) confirming closures.
+    If alignment fails the phones are recognised instead (warned).
     Silence, or audio too faint to hold speech, gives a single SIL.
     """
     if rate != RATE:
         raise ValueError(f"phone recognition needs {RATE} Hz audio, got {rate} Hz")
+    if words and press is None:
+        raise ValueError("word recognition needs the lip model's press track (press=)")
     samples = np.asarray(samples, dtype=np.float32)
     duration = len(samples) / RATE
     warnings: list[str] = []
@@ -346,7 +290,7 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
         except ValueError as exc:
             warnings = [f"{exc}; recognising phones without it"]
     if phones is None:
-        phones = recognise_via_words(speech, net) if words else recognise(speech)
+        phones = recognise_via_words(speech, press) if words else recognise(speech)
     frames = level_track(speech)
     phones = merge_silence(gate_pauses(gate_silence(phones, frames), frames), duration)
     if all(p.label == SIL for p in phones):

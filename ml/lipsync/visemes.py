@@ -20,35 +20,14 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from ..arkit import INDEX, NUM_SHAPES
-from .phonemes import SIL, Phone
+from ..arkit import NUM_SHAPES
+from .controls import CONTROL_GROUP, CONTROL_NAMES, CONTROL_TO_ARKIT, GROUPS, to_arkit
+from .frames import frame_count, frame_times
+from .phones import SIL, Phone
 
-GROUPS = ("lips", "round", "spread", "tongue")
-# control -> group; a control without Left/Right in ARKit drives both sides equally.
-CONTROLS: dict[str, str] = {
-    "jawOpen": "lips", "mouthClose": "lips", "mouthLowerDown": "lips", "mouthUpperUp": "lips",
-    "mouthPress": "lips", "mouthRollLower": "lips", "mouthRollUpper": "lips",
-    "mouthFunnel": "round", "mouthPucker": "round",
-    "mouthSmile": "spread", "mouthStretch": "spread",
-    "tongueOut": "tongue",
-}
-CONTROL_NAMES = tuple(CONTROLS)
-CONTROL_GROUP = np.array([GROUPS.index(g) for g in CONTROLS.values()])
 # Rounding and spreading are slower than the jaw and start earlier (protrusion can lead
 # the rounded vowel by 200 ms or more): their decay rates are scaled down.
 GROUP_RATE = np.array([1.0, 0.4, 0.6, 1.0])
-
-
-def _control_matrix() -> np.ndarray:
-    """[C, 52]: control c drives the ARKit shapes it names (both sides for paired ones)."""
-    m = np.zeros((len(CONTROLS), NUM_SHAPES), dtype=np.float32)
-    for c, name in enumerate(CONTROLS):
-        for n in ((name,) if name in INDEX else (name + "Left", name + "Right")):
-            m[c, INDEX[n]] = 1.0
-    return m
-
-
-CONTROL_TO_ARKIT = _control_matrix()
 
 # name: (dominance per group (lips, round, spread, tongue), (anticipation, carry-over)
 # rates in 1/s (the dominance falls to 1/e at 1/rate seconds from the hold), minimum hold
@@ -107,11 +86,11 @@ PHONE_VISEME: dict[str, str] = {
 DIPHTHONGS = {"AW": ("AA", "UW"), "AY": ("AA", "IY"), "EY": ("EH", "IY"),
               "OY": ("AO", "IY"), "OW": ("OH", "UW")}
 DIPHTHONG_SPLIT = 0.6
-PAUSE_S = 0.2          # a silence shorter than this inside speech is a pause, not rest
+PAUSE_S = 0.1          # a silence shorter than this inside speech is a pause, not rest
+REST_RAMP_S = 0.03     # inside speech the lips settle to rest over this (<= 1/4 of the silence)
 SMOOTH_S = 0.012       # final Gaussian smoothing (s): removes the remaining kinks
 FORCE_RAMP_S = 0.03    # forced lip contact fades in and out over this (s)
 NEIGHBOURS = 6         # segments on each side that a frame blends
-REST_EPS = 1e-3        # weights below this are the rest pose exactly (dominance tails)
 
 
 def _table():
@@ -119,7 +98,7 @@ def _table():
     rates = np.array([v[1] for v in VISEMES.values()], dtype=np.float64)      # [V, 2]
     hold = np.array([v[2] for v in VISEMES.values()], dtype=np.float64)       # [V]
     force = np.array([v[3] for v in VISEMES.values()], dtype=np.float64)      # [V]
-    targets = np.zeros((len(VISEMES), len(CONTROLS)))
+    targets = np.zeros((len(VISEMES), len(CONTROL_NAMES)))
     for i, (*_, tg) in enumerate(VISEMES.values()):
         for name, w in tg.items():
             targets[i, CONTROL_NAMES.index(name)] = w
@@ -130,6 +109,7 @@ ALPHA, RATES, MIN_HOLD, FORCE, TARGETS = _table()
 # What forced contact overrides: the lip-opening controls, and the funnel (which parts the
 # lips); pucker (protrusion) goes on, so "p" before "oo" closes already rounded.
 FORCED = (CONTROL_GROUP == GROUPS.index("lips")) | (np.array(CONTROL_NAMES) == "mouthFunnel")
+REST = VISEME_NAMES.index("rest")
 
 
 def viseme_weights(name: str) -> np.ndarray:
@@ -149,17 +129,12 @@ def segments(phones: Sequence[Phone]) -> tuple[np.ndarray, np.ndarray, np.ndarra
             parts = ((PHONE_VISEME[label], b, e),)
         else:
             inside = 0 < i < len(phones) - 1
-            parts = (("pause" if inside and e - b < PAUSE_S else "rest", b, e),)
+            parts = (("pause" if inside and e - b < PAUSE_S - 1e-6 else "rest", b, e),)
         for name, pb, pe in parts:
             vis.append(VISEME_NAMES.index(name))
             start.append(pb)
             end.append(pe)
     return np.array(vis, dtype=np.int64), np.array(start), np.array(end)
-
-
-def frame_times(fps: float, duration: float) -> np.ndarray:
-    """t = k / fps, k = 0 .. round(duration * fps): the frames of a track."""
-    return np.arange(int(round(duration * fps)) + 1) / fps
 
 
 def coarticulate(phones: Sequence[Phone], fps: float, duration: float | None = None) -> np.ndarray:
@@ -171,16 +146,17 @@ def coarticulate(phones: Sequence[Phone], fps: float, duration: float | None = N
     if duration is None:
         duration = max((p.end for p in phones), default=0.0)
     if not any(p.label != SIL for p in phones):
-        return np.zeros((len(frame_times(fps, duration)), NUM_SHAPES), dtype=np.float32)
+        return np.zeros((frame_count(duration, fps), NUM_SHAPES), dtype=np.float32)
     return blend(*segments(phones), fps, duration)
 
 
 def blend(vis: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float,
           duration: float) -> np.ndarray:
-    """[T, 52] weights at `frame_times(fps, duration)` of sorted viseme segments (index,
-    start, end; see `segments`): dominance blend, forced lip contact, smoothing. Apart
+    """[T, 52] weights at `frames.frame_times(duration, fps)` of sorted viseme segments (index,
+    start, end; see `segments`): dominance blend, forced lip contact, rest in pauses,
+    smoothing. Apart
     from `coarticulate` so that stored viseme runs can be blended again (synth --retarget)."""
-    t = frame_times(fps, duration)
+    t = frame_times(duration, fps)
     centre = (start + end) / 2
     half = np.maximum(end - start, MIN_HOLD[vis]) / 2
     here = np.clip(np.searchsorted(start, t, side="right") - 1, 0, len(vis) - 1)
@@ -201,7 +177,15 @@ def blend(vis: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float,
     k = np.take_along_axis(force, strongest[:, None], 1)
     lips_target = TARGETS[vis[np.take_along_axis(nb, strongest[:, None], 1)[:, 0]]][:, FORCED]
     controls[:, FORCED] += k * (lips_target - controls[:, FORCED])
+    # Rest in pauses: a rest segment inside speech brings every control to rest over its
+    # middle, settling in and out within it (so neighbours' tails cannot hold the mouth
+    # open); the first and last segments keep the anticipation of the speech they border.
+    inner = (vis == REST) & (np.arange(len(vis)) > 0) & (np.arange(len(vis)) < len(vis) - 1)
+    if inner.any():
+        depth = np.minimum(t - start[here], end[here] - t)                     # inside the pause
+        ramp = np.minimum(REST_RAMP_S, (end[here] - start[here]) / 4)
+        settle = 0.5 * (1 - np.cos(np.pi * np.clip(depth / ramp, 0.0, 1.0)))
+        controls *= 1 - np.where(inner[here] & (depth > 0), settle, 0.0)[:, None]
     if SMOOTH_S * fps > 0.3:
         controls = gaussian_filter1d(controls, SMOOTH_S * fps, axis=0, mode="nearest")
-    controls[controls < REST_EPS] = 0.0
-    return np.clip(controls @ CONTROL_TO_ARKIT, 0.0, 1.0).astype(np.float32)
+    return to_arkit(controls)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceforge.ml.lipsync.phonemes import Phone
+from faceforge.ml.lipsync.phones import Phone
 from .phoneset import events_to_phones
 
 SYNCHRONOUS = 2                                  # espeak_AUDIO_OUTPUT: no playback

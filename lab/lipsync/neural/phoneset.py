@@ -6,7 +6,7 @@ consonants), whose duration is then split evenly.
 """
 from __future__ import annotations
 
-from faceforge.ml.lipsync.phonemes import SIL, Phone
+from faceforge.ml.lipsync.phones import SIL, Phone
 
 IPA_ARPABET: dict[str, tuple[str, ...]] = {
     # vowels and diphthongs

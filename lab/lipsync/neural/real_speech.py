@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from faceforge.ml.lipsync.audio import load_audio, normalise
-from faceforge.ml.lipsync.phonemes import RATE, Phone, align
+from faceforge.ml.lipsync.phonemes import RATE, align
+from faceforge.ml.lipsync.phones import Phone
 from .synth import augmented, write_shard
 
 PREFIX = "real_"

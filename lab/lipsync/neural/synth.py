@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from faceforge.ml.lipsync.audio import normalise
-from faceforge.ml.lipsync.phonemes import Phone, merge_silence
-from faceforge.ml.lipsync.visemes import CONTROL_TO_ARKIT, blend, coarticulate, segments
+from faceforge.ml.lipsync.controls import CONTROL_COLUMNS
+from faceforge.ml.lipsync.phones import Phone, merge_silence
+from faceforge.ml.lipsync.visemes import blend, coarticulate, segments
 from . import augment, espeak, piper, texts
 from faceforge.ml.lipsync.neural.features import log_mel
 
 FPS = 50                                      # model output rate (every 2nd mel frame)
-CONTROL_COLUMNS = CONTROL_TO_ARKIT.argmax(1)  # the ARKit column of each mouth control
 ESPEAK_VOICES = ("en-us", "en", "en-gb-x-rp", "en-029", "en-gb-scotland", "en-us-nyc",
                  "en-gb-x-gbclan", "en-gb-x-gbcwmd")
 ESPEAK_VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3",

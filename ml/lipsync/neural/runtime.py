@@ -3,14 +3,15 @@ Audio goes in blocks of any size; log-mel and every causal convolution carry the
 history, so chunked inference equals one-shot inference and memory stays bounded."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ...arkit import NUM_SHAPES
 from ...model_cache import cached_model
 from ..audio import normalise
-from ..visemes import CONTROL_TO_ARKIT, REST_EPS
+from ..controls import CONTROL_NAMES, REST_EPS, to_arkit
+from ..frames import frame_times
 from .features import HOP, RATE, LogMelStream
 
 WEIGHTS = Path(__file__).with_name("lipnet.npz")
@@ -106,18 +107,44 @@ def load(path: str | Path = WEIGHTS) -> LipNetRuntime:
     return cached_model("lipnet", path, _read)
 
 
-def mouth_weights(samples: np.ndarray, fps: float, net: LipNetRuntime | None = None) -> np.ndarray:
-    """[T, 52] ARKit mouth weights at t = k / fps (T = round(duration * fps) + 1) for 16 kHz
-    speech: level-normalised like the phonetic engine, the network's 50 fps controls
-    interpolated to fps, clipped, and spread to the ARKit shapes the controls drive."""
+@dataclass(frozen=True)
+class MouthTrack:
+    """The network's mouth controls for one clip, computed once and sampled at any rate:
+    `controls` [K, C] at OUT_FPS (None for a silent clip), `duration` in seconds."""
+    controls: np.ndarray | None
+    duration: float
+
+    def at(self, fps: float) -> np.ndarray:
+        """[T, C] controls in [0, 1] at t = k / fps (T = frames.frame_count(duration, fps)),
+        linearly interpolated from OUT_FPS."""
+        t = frame_times(self.duration, fps)
+        if self.controls is None:
+            return np.zeros((len(t), len(CONTROL_NAMES)), np.float32)
+        frame_t = np.arange(len(self.controls)) / OUT_FPS
+        ctl = np.stack([np.interp(t, frame_t, c) for c in self.controls.T], axis=1)
+        return np.clip(ctl, 0.0, 1.0)
+
+    def weights(self, fps: float) -> np.ndarray:
+        """[T, 52] ARKit mouth weights at fps (the controls spread by controls.to_arkit)."""
+        return to_arkit(self.at(fps))
+
+    def press(self, fps: float) -> np.ndarray:
+        """[T] how hard the network presses the lips together (mouthPress, rest-zeroed as
+        in `weights`) at fps: the acoustic evidence that confirms a lip closure."""
+        press = self.at(fps)[:, CONTROL_NAMES.index("mouthPress")]
+        press[press < REST_EPS] = 0.0
+        return press.astype(np.float32)
+
+
+def listen(samples: np.ndarray, net: LipNetRuntime | None = None) -> MouthTrack:
+    """Run the network (`net`, default the committed one) once over 16 kHz speech,
+    level-normalised like the phonetic engine."""
     net = net or load()
     samples = normalise(np.asarray(samples, np.float32))
-    t = np.arange(int(round(len(samples) / RATE * fps)) + 1) / fps
-    if not samples.any():
-        return np.zeros((len(t), NUM_SHAPES), np.float32)
-    ctl = net.controls(samples)
-    frame_t = np.arange(len(ctl)) / OUT_FPS
-    ctl = np.stack([np.interp(t, frame_t, c) for c in ctl.T], axis=1)
-    ctl = np.clip(ctl, 0.0, 1.0)
-    ctl[ctl < REST_EPS] = 0.0
-    return np.clip(ctl @ CONTROL_TO_ARKIT, 0.0, 1.0).astype(np.float32)
+    return MouthTrack(net.controls(samples) if samples.any() else None, len(samples) / RATE)
+
+
+def mouth_weights(samples: np.ndarray, fps: float, net: LipNetRuntime | None = None) -> np.ndarray:
+    """[T, 52] ARKit mouth weights at t = k / fps for 16 kHz speech (`listen` then
+    `MouthTrack.weights`)."""
+    return listen(samples, net).weights(fps)
