@@ -14,6 +14,8 @@ from ..ml import livelink_csv
 from ..ml.autorig import infer
 from . import autorig, batch, demo, emotion, lipsync, livelink, video
 from .batch import UserError
+from .scale import runner as scale_runner
+from .scale.plan import SCALABLE
 
 COMMANDS_HELP = "rig, emotion, lipsync, video, import-csv, export-csv, demo"
 
@@ -191,13 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="built-in head + 10 s emotion performance -> .blend, .glb, .png")
     d.add_argument("-o", "--output", type=Path, default=Path("out"))
     d.set_defaults(func=cmd_demo)
+    scale_runner.add_options(sub)
     return p
 
 
 def run(argv) -> int:
     """Parse argv and run one command in the current (already registered) session."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command in SCALABLE:  # planned: manifest, resume, --workers/--cluster/--shard
+            return scale_runner.run(list(argv), parser)
         return args.func(args)
     except UserError as exc:
         print(f"faceforge: {exc}", file=sys.stderr)
