@@ -14,7 +14,7 @@ from ..ml import livelink_csv
 from ..ml.autorig import infer
 from . import autorig, batch, demo, emotion, lipsync, livelink, video
 from .batch import UserError
-from .scale import runner as scale_runner
+from .scale import farm as scale_farm, runner as scale_runner
 from .scale.plan import SCALABLE
 
 COMMANDS_HELP = "rig, emotion, lipsync, video, import-csv, export-csv, demo"
@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv) -> int:
     """Parse argv and run one command in the current (already registered) session."""
+    if list(argv)[:1] == ["farm"]:  # its command after -- is not ours to parse
+        return scale_farm.main(list(argv)[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -15,7 +15,10 @@ from .plan import SCALABLE, build_plan
 
 
 def add_options(sub) -> None:
-    """Give every plannable command (argparse subparsers `sub`) the runner options."""
+    """Give every plannable command (argparse subparsers `sub`) the runner options, and
+    add `faceforge farm` (render-farm jobs that run a command as shards)."""
+    from . import farm
+    farm.add_cli(sub)
     for name in SCALABLE:
         p = sub.choices.get(name)
         if p is None:
