@@ -191,7 +191,9 @@ def test_second_run_into_a_locked_folder_is_refused_clearly(bpy_empty, tmp_path,
     assert cli.run(["emotion", str(src), "-o", str(out)]) == 0  # the lock died with its process
 
 
-def test_an_item_another_process_is_writing_is_reported_busy(bpy_empty, tmp_path):
+def test_an_item_another_process_is_writing_is_reported_busy(bpy_empty, tmp_path, monkeypatch):
+    from faceforge.ops.scale import execute
+    monkeypatch.setattr(execute, "LOCK_WAIT", 0.5)
     src = _heads(bpy_empty, tmp_path / "in", ["a"])
     out = tmp_path / "out"
     code = f"""

@@ -12,8 +12,12 @@ from . import manifest
 from .manifest import Busy, Journal
 
 #: Test and drill aid: `crash:NAME` aborts the process (as a Blender crash does) when it
-#: reaches the input named NAME; `sleep:NAME:SECONDS` makes that item slow. Comma-separated.
+#: reaches the input named NAME; `sleep:NAME:SECONDS` makes that item slow (NAME * : every
+#: item). Comma-separated.
 FAULT_ENV = "FACEFORGE_FAULT"
+#: seconds to wait for an item another process is writing (a worker of a run killed a
+#: moment ago may still be ending) before reporting it busy
+LOCK_WAIT = 10.0
 
 
 def _inject_fault(source: str) -> None:
@@ -21,7 +25,7 @@ def _inject_fault(source: str) -> None:
     for part in filter(None, spec.split(",")):
         kind, _, rest = part.partition(":")
         name, _, arg = rest.partition(":")
-        if Path(source).name != name:
+        if name not in ("*", Path(source).name):
             continue
         if kind == "crash":
             os.abort()
@@ -38,7 +42,7 @@ def run_item(plan, item, overwrite: bool, attempt: int = 1, journal: Journal | N
     base = dict(index=item.index, source=item.source, output=item.name,
                 fingerprint=item.fingerprint, attempt=attempt)
     try:
-        lock = manifest.item_lock(plan.output_dir, item.name)
+        lock = manifest.item_lock(plan.output_dir, item.name, wait=LOCK_WAIT)
         lock.__enter__()
     except Busy as exc:
         return dict(base, state="failed", error=str(exc), duration=0.0, busy=True)

@@ -220,14 +220,20 @@ def _current_argv() -> list[str]:
 
 
 @contextmanager
-def item_lock(output_dir: Path, name: str):
-    """Hold one output for writing; Busy if another process writes it now."""
+def item_lock(output_dir: Path, name: str, wait: float = 0.0):
+    """Hold one output for writing; Busy if another process still writes it after `wait` s."""
     fd = _lock_fd(output_dir)
     off = _item_offset(name)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, off)
-    except OSError:
-        raise Busy(f"{name}: being written by another faceforge run right now") from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, off)
+            break
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise Busy(f"{name}: being written by another faceforge run right "
+                           f"now") from None
+            time.sleep(0.2)
     try:
         yield
     finally:
