@@ -2,13 +2,19 @@
 teeth or tongue objects) and write them as FaceForge shape keys, plus a preview take."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
 import numpy as np
 
-from ..addon import keyframes, mesh_io, shape_keys
+from ..addon import keyframes, mesh_io, scene_files, shape_keys
 from ..ml import arkit
 from ..ml.arkit import REGIONS
 from ..ml.autorig import infer
+from . import batch
+from .plan import find_sources
+from .scene_jobs import add_scene_job_parser, plan_scene_jobs, run_scene_jobs
+from .targets import MAX_STRENGTH, check_scale
 
 PREVIEW_TAKE = "FaceForge Preview"
 PREVIEW_FRAMES_PER_SHAPE = 12
@@ -38,10 +44,18 @@ def preview_weights() -> np.ndarray:
     return w
 
 
+def check_options(options: infer.RigOptions) -> None:
+    """ValueError, worded for the user, for a strength that is negative or absurd."""
+    check_scale("strength", options.strength, MAX_STRENGTH)
+    for region, value in options.region_strength.items():
+        check_scale(f"{region} strength", value, MAX_STRENGTH)
+
+
 def rig_objects(objects, options: infer.RigOptions, preview: bool = True,
                 progress=None) -> tuple[list[shape_keys.KeyWriteReport], infer.RigResult]:
     """Rig the given mesh objects as one head; returns the per-object key reports and the
     prediction (with its warnings). Nothing is written unless prediction succeeds."""
+    check_options(options)
     meshes = [o for o in objects if o.type == "MESH"]
     if not meshes:
         raise ValueError("select the head mesh (and any separate eye, teeth or tongue meshes)")
@@ -133,3 +147,46 @@ class FACEFORGE_OT_auto_rig(bpy.types.Operator):
 
 
 CLASSES = (FACEFORGE_OT_auto_rig,)
+
+
+def cmd_rig(args) -> int:
+    """One output scene per input scene: its head (every mesh, or --object) rigged."""
+    options = infer.RigOptions(forward_axis=args.forward, include_eyes=not args.no_eyes,
+                               include_mouth_interior=not args.no_mouth_interior,
+                               strength=args.strength)
+    try:
+        check_options(options)  # a bad value fails once, before any file
+    except ValueError as exc:
+        raise SystemExit(f"faceforge rig: --{exc}") from None
+
+    def work(src: Path) -> str:
+        objects = [o for o in bpy.context.scene.objects if o.type == "MESH"]
+        if args.object:
+            objects = [o for o in objects if o.name in args.object]
+            if len(objects) != len(args.object):
+                missing = sorted(set(args.object) - {o.name for o in objects})
+                raise ValueError(f"no mesh named {', '.join(missing)} in it")
+        if not objects:
+            raise ValueError("it holds no mesh to rig")
+        reports, result = rig_objects(objects, options, preview=not args.no_preview,
+                                      progress=batch.share_printer(src.name, "rigging"))
+        notes = [f"rigged {len(reports)} mesh(es) with 52 ARKit shapes"] + result.warnings
+        return "; ".join(notes)
+
+    sources = find_sources(args.inputs, scene_files.SCENE_SUFFIXES)
+    return run_scene_jobs(args, plan_scene_jobs(args, "rig", sources), work)
+
+
+def add_cli(sub) -> None:
+    """Add `faceforge rig SCENE... -o DIR` to the command line's subparsers."""
+    p = add_scene_job_parser(sub, "rig",
+                             "Auto-Rig Face: give each file's head the 52 ARKit shape keys")
+    p.add_argument("--object", nargs="+", help="meshes forming the head (default: every mesh)")
+    p.add_argument("--forward", default="-Y", choices=("-Y", "+Y", "-X", "+X", "+Z", "-Z"),
+                   help="the direction the face looks in")
+    p.add_argument("--no-eyes", action="store_true", help="leave eyeballs still")
+    p.add_argument("--no-mouth-interior", action="store_true", help="leave teeth and tongue still")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help=f"scale every shape (0 to {MAX_STRENGTH:g}; default 1)")
+    p.add_argument("--no-preview", action="store_true", help="skip the preview take")
+    p.set_defaults(func=cmd_rig)

@@ -1,46 +1,35 @@
-"""Run one job per input for the command line: expand folders, show progress, keep
-going past failures, print a summary, and write every output atomically."""
+"""Run one job per item for the command line: show progress, keep going past failures,
+stop cleanly on Ctrl-C, and end with a summary of what finished and what did not."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Sequence
 
+from . import errors
+from .errors import UserError  # noqa: F401  (the commands raise it from here)
 
-class UserError(Exception):
-    """A problem with the user's input, reported as one clear line (no traceback)."""
+INTERRUPTED = 130  # the shell's exit status for a command ended by Ctrl-C
 
 
 def expand_inputs(paths: Iterable[str | Path], suffixes: Sequence[str]) -> list[Path]:
-    """Files given directly, plus the files with a matching suffix inside given folders (sorted).
-
-    A missing path or a folder with no matching files is kept as-is so the job for it
-    fails with a clear message instead of silently vanishing.
-    """
-    out: list[Path] = []
-    wanted = tuple(s.lower() for s in suffixes)
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in wanted)
-            out.extend(found if found else [p])
-        else:
-            out.append(p)
-    return out
+    """Files given directly, plus the files with a matching suffix inside given folders
+    (sorted); a missing path or an empty folder is kept so its item fails clearly."""
+    from .plan import find_sources
+    return [s.path for s in find_sources(paths, suffixes)]
 
 
 def check_input(path: Path, suffixes: Sequence[str]) -> None:
     """Raise UserError unless path is an existing file with one of the suffixes."""
     if not path.exists():
-        raise UserError(f"{path}: no such file or folder")
+        raise UserError("no such file or folder")
     if path.is_dir():
-        raise UserError(f"{path}: folder holds no {'/'.join(suffixes)} files")
+        raise UserError(f"the folder holds no {'/'.join(suffixes)} files")
     if path.suffix.lower() not in tuple(s.lower() for s in suffixes):
-        raise UserError(f"{path}: expected a {'/'.join(suffixes)} file")
+        raise UserError(f"expected a {'/'.join(suffixes)} file")
 
 
 def check_format(suffix: str | None, allowed: Sequence[str]) -> None:
@@ -49,40 +38,29 @@ def check_format(suffix: str | None, allowed: Sequence[str]) -> None:
         raise SystemExit(f"faceforge: --format must be one of {', '.join(allowed)}")
 
 
-@contextmanager
-def atomic_output(target: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside target; rename it onto target only if the block succeeds.
-
-    The temporary file keeps target's suffix, since exporters pick formats by it.
-    """
-    target = Path(target)
-    if target.exists() and not overwrite:
-        raise UserError(f"{target}: already exists (pass --overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.faceforge-tmp-{os.getpid()}{target.suffix}")
-    try:
-        yield tmp
-        if not tmp.exists():
-            raise RuntimeError(f"{target}: nothing was written")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 @dataclass
 class BatchResult:
-    """What happened to each input of one command."""
+    """What happened to each item of one command."""
     ok: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed or not self.ok else 0
+        if self.interrupted:
+            return INTERRUPTED
+        return 1 if self.failed or self.not_run or not self.ok else 0
 
     def summary(self) -> str:
-        lines = [f"{len(self.ok)} succeeded, {len(self.failed)} failed"]
+        head = f"{len(self.ok)} succeeded, {len(self.failed)} failed"
+        if self.not_run:
+            head += f", {len(self.not_run)} not run"
+        if self.interrupted:
+            head = "interrupted (Ctrl-C): " + head
+        lines = [head]
         lines += [f"  FAILED {name}: {why}" for name, why in self.failed]
+        lines += [f"  NOT RUN {name}" for name in self.not_run]
         return "\n".join(lines)
 
 
@@ -107,28 +85,55 @@ class Progress:
         self.stream.flush()
 
 
-def run_batch(items: Sequence, job: Callable[[object], str], label: str,
-              verbose: bool = False) -> BatchResult:
-    """Call job(item) for each item; a failure is recorded and the batch goes on.
+def share_printer(name: str, verb: str, steps: int = 10) -> Callable[[float], None]:
+    """progress(share in 0..1) that prints `  name: verb 40%` at most `steps` times, so a
+    long item shows life between the batch's own progress lines."""
+    shown = [-1]
 
-    job returns a short note (e.g. the output path). UserError shows its message;
-    any other exception shows its type and message, plus a traceback when verbose.
-    """
+    def progress(share: float) -> None:
+        step = int(min(max(share, 0.0), 1.0) * steps)
+        if step > shown[0]:
+            shown[0] = step
+            print(f"  {name}: {verb} {step / steps:.0%}", file=sys.stderr, flush=True)
+    return progress
+
+
+def item_name(item) -> str:
+    return str(getattr(item, "label", item))
+
+
+def run_batch(items: Sequence, job: Callable[[object], str], label: str,
+              verbose: bool = False, blocked: dict[str, str] | None = None) -> BatchResult:
+    """Call job(item) for each item; a failure is recorded and the batch goes on, Ctrl-C
+    stops it (the summary lists what did not run; exit code 130).
+
+    job returns a short note (e.g. the output path). Items named in `blocked` fail
+    without running (their reason given). Messages never show exception class names;
+    -v (verbose) adds the traceback."""
     result = BatchResult()
+    blocked = blocked or {}
     progress = Progress(len(items), label)
     progress.update(0)
     for n, item in enumerate(items, 1):
+        name = item_name(item)
+        if name in blocked:
+            result.failed.append((name, blocked[name]))
+            progress.update(n, f"FAILED {name}: {blocked[name]}")
+            continue
         start = time.perf_counter()
         try:
             note = job(item)
-            result.ok.append(str(item))
-            progress.update(n, f"{item} -> {note} ({time.perf_counter() - start:.1f} s)")
-        except UserError as exc:
-            result.failed.append((str(item), str(exc)))
-            progress.update(n, f"{item}: FAILED")
+            result.ok.append(name)
+            progress.update(n, f"{name} -> {note} ({time.perf_counter() - start:.1f} s)")
+        except KeyboardInterrupt:
+            result.interrupted = True
+            result.not_run += [item_name(i) for i in items[n - 1:]]
+            print(file=sys.stderr)
+            break
         except Exception as exc:  # keep the batch going; the summary names the failure
-            result.failed.append((str(item), f"{type(exc).__name__}: {exc}"))
-            progress.update(n, f"{item}: FAILED")
+            why = errors.message(exc)
+            result.failed.append((name, why))
+            progress.update(n, f"FAILED {name}: {why}")
             if verbose:
                 traceback.print_exc()
     print(result.summary(), file=sys.stderr)

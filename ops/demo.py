@@ -4,6 +4,7 @@ with a smile layered on the upper face, and a bundled face clip tracked by the v
 pipeline. Saved as .blend and .glb, each take rendered as a contact sheet, all headless."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import bpy
@@ -11,10 +12,12 @@ import numpy as np
 
 from ..addon import keyframes, reference_head, render, scene_files
 from ..ml.autorig import infer
-from . import autorig, batch, emotion, lipsync, video
+from . import autorig, emotion, lipsync, outputs, video
+from .errors import UserError
+from .plan import Plan, PlannedItem
+from .scene_jobs import add_run_options, prepare
 
-DEMO_TRACK = ("0:neutral,1:happiness,2.5:happiness+surprise,3.5:surprise,5:sadness*0.9,"
-              "6.5:anger,8:disgust*0.8,9:neutral")
+DEMO_TRACK = emotion.DEFAULT_TRACK
 DEMO_SECONDS = 10.0
 SHEET_FRAMES = 12
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -51,22 +54,49 @@ def build_demo_scene(fps: int = 24):
     return scene, [head, suzanne]
 
 
-def run_demo(out_dir: Path, overwrite: bool = True) -> list[Path]:
-    """Write demo.blend, demo.glb and a contact sheet per take (demo.png,
-    demo_lipsync.png, demo_video.png) into out_dir; returns their paths."""
+def demo_plan(out_dir: Path, overwrite: bool = False) -> Plan:
+    """The demo's outputs: demo.blend, demo.glb and a contact sheet per take."""
     out_dir = Path(out_dir)
+    names = ("demo.blend", "demo.glb", *SHEETS)
+    return Plan.build("demo", [PlannedItem(PACKAGE, out_dir / n, n) for n in names], overwrite)
+
+
+def run_demo(out_dir: Path, overwrite: bool = False) -> list[Path]:
+    """Write demo.blend, demo.glb and a contact sheet per take (demo.png,
+    demo_lipsync.png, demo_video.png) into out_dir; returns their paths. Existing files
+    are an error before anything is built, unless `overwrite`."""
+    plan = demo_plan(out_dir, overwrite)
+    plan.check_outputs()
+    if plan.blocked:
+        raise UserError("; ".join(plan.blocked.values()), subject=Path(out_dir))
     scene, objects = build_demo_scene()
-    blend, glb = out_dir / "demo.blend", out_dir / "demo.glb"
-    sheets = [out_dir / name for name in SHEETS]
+    blend, glb, *sheets = (item.output for item in plan.items)
     for take, png in reversed(list(zip(TAKES, sheets))):  # the emotion take ends active
         for obj in objects:
             keyframes.set_active_take(obj, take)
         last = keyframes.take_frames(objects[0]).max()
         frames = np.linspace(scene.frame_start, last, SHEET_FRAMES).round().astype(int)
-        with batch.atomic_output(png, overwrite) as tmp:
+        with outputs.atomic_output(png, overwrite) as tmp:
             render.render_contact_sheet(scene, frames.tolist(), tmp, columns=4, resolution=320)
-    with batch.atomic_output(glb, overwrite) as tmp:
+    with outputs.atomic_output(glb, overwrite) as tmp:
         scene_files.export_glb(tmp)
-    with batch.atomic_output(blend, overwrite) as tmp:
+    with outputs.atomic_output(blend, overwrite) as tmp:
         scene_files.save_scene(tmp)
     return [blend, glb, *sheets]
+
+
+def cmd_demo(args) -> int:
+    stop = prepare(args, demo_plan(args.output, args.overwrite))
+    if stop is not None:
+        return stop
+    for p in run_demo(args.output, overwrite=args.overwrite):
+        print(f"wrote {p}", file=sys.stderr)
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Add `faceforge demo -o DIR` to the command line's subparsers."""
+    d = sub.add_parser("demo", help="built-in head + 10 s emotion performance -> .blend, .glb, .png")
+    d.add_argument("-o", "--output", type=Path, default=Path("out"), help="output folder")
+    add_run_options(d)
+    d.set_defaults(func=cmd_demo)

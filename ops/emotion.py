@@ -1,35 +1,20 @@
-"""Bake Emotion: an emotion track (keys of emotion names or VAD) onto ARKit shape keys."""
+"""Bake Emotion: an emotion track (keys of emotion names or VAD) onto ARKit shape keys;
+the operator and `faceforge emotion` run the same function."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import bpy
 import numpy as np
 
-from ..addon import keyframes, shape_keys
+from ..addon import keyframes, scene_files
 from ..ml import arkit, tracks
-from ..ml.emotion import EmotionModel
+from .plan import find_sources
+from .scene_jobs import add_scene_job_parser, plan_scene_jobs, run_scene_jobs
+from .targets import bake_targets, describe, emotion_model, rigged_meshes
 
-
-def emotion_model() -> EmotionModel:
-    """The bundled VAD -> ARKit model, loaded once per process."""
-    return EmotionModel.cached()
-
-
-def rigged_meshes(objects) -> list:
-    """The mesh objects among `objects` that carry at least one ARKit-named shape key."""
-    return [o for o in objects if o.type == "MESH" and shape_keys.find_arkit_keys(o)]
-
-
-def bake_targets(objects, take: str) -> list:
-    """The rigged meshes a bake into `take` will write to; ValueError, worded for the user,
-    when there are none or the take has no name (checked before any analysis)."""
-    targets = rigged_meshes(objects)
-    if not targets:
-        raise ValueError("no selected mesh has ARKit-named shape keys "
-                         "(rig it first, or add the FaceForge reference head)")
-    if not take:
-        raise ValueError("take needs a name")
-    return targets
-
+DEFAULT_TRACK = ("0:neutral,1:happiness,2.5:happiness+surprise,3.5:surprise,5:sadness*0.9,"
+                 "6.5:anger,8:disgust*0.8,9:neutral")
 
 def bake_emotion(objects, spec: str, *, take: str = "Emotion", start_frame: int = 1,
                  duration: float | None = None, ease: str = "smooth", transition: float = 0.4,
@@ -60,18 +45,6 @@ def bake_emotion(objects, spec: str, *, take: str = "Emotion", start_frame: int 
             progress(i + 1, len(targets))
     scene.frame_end = max(scene.frame_end, start_frame + len(weights) - 1)
     return results
-
-
-def describe(results) -> str:
-    """One line per object: what was baked and which ARKit keys it lacks."""
-    lines = []
-    for obj, rep in results:
-        line = f"{obj.name}: baked {len(rep.baked)} shapes"
-        if rep.missing:
-            line += f", skipped {len(rep.missing)} missing ({', '.join(rep.missing[:6])}"
-            line += ", ...)" if len(rep.missing) > 6 else ")"
-        lines.append(line)
-    return "; ".join(lines)
 
 
 class FACEFORGE_OT_bake_emotion(bpy.types.Operator):
@@ -107,3 +80,36 @@ class FACEFORGE_OT_bake_emotion(bpy.types.Operator):
 
 
 CLASSES = (FACEFORGE_OT_bake_emotion,)
+
+
+def cmd_emotion(args) -> int:
+    """One output scene per input scene: its rigged meshes with an emotion take."""
+    try:
+        tracks.parse_track_spec(args.track)  # a bad spec fails once, before any file
+    except ValueError as exc:
+        raise SystemExit(f"faceforge emotion: --track: {exc}") from None
+
+    def work(src: Path) -> str:
+        return describe(bake_emotion(
+            bpy.context.scene.objects, args.track, take=args.take, start_frame=args.start_frame,
+            duration=args.duration, ease=args.ease, transition=args.transition,
+            regions=args.region, reduce_tolerance=args.reduce))
+
+    sources = find_sources(args.inputs, scene_files.SCENE_SUFFIXES)
+    return run_scene_jobs(args, plan_scene_jobs(args, "emotion", sources), work)
+
+
+def add_cli(sub) -> None:
+    """Add `faceforge emotion SCENE... -o DIR` to the command line's subparsers."""
+    p = add_scene_job_parser(sub, "emotion",
+                             "bake an emotion track onto every rigged mesh of each file")
+    p.add_argument("--track", default=DEFAULT_TRACK,
+                   help="time:emotion[*intensity],... e.g. '0:neutral,2:happiness*0.8,4:sadness'")
+    p.add_argument("--duration", type=float, help="seconds (default: last key + 1 s)")
+    p.add_argument("--take", default="Emotion", help="action (take) name")
+    p.add_argument("--start-frame", type=int, default=1)
+    p.add_argument("--ease", choices=("smooth", "linear", "constant"), default="smooth")
+    p.add_argument("--transition", type=float, default=0.4, help="seconds per transition")
+    p.add_argument("--region", nargs="+", help="bake only these face regions, e.g. upper")
+    p.add_argument("--reduce", type=float, default=0.0, help="keyframe reduction tolerance")
+    p.set_defaults(func=cmd_emotion)

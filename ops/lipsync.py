@@ -17,8 +17,9 @@ from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
 from ..ml.lipsync.phonemes import Phone
 from . import batch
 from .batch import UserError
-from .head_jobs import add_head_job_parser, run_head_jobs
-from .emotion import bake_targets, describe, emotion_model
+from .plan import find_sources
+from .scene_jobs import add_head_job_parser, plan_head_jobs, run_scene_jobs
+from .targets import bake_targets, describe, emotion_model
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 
@@ -166,7 +167,7 @@ def _transcript_for(audio: Path, source: Path | None) -> str | None:
     if not path.is_file():
         if source.is_dir():
             return None
-        raise UserError(f"{path}: no such transcript file")
+        raise UserError(f"no such transcript file: {path}")
     return path.read_text(encoding="utf-8", errors="replace")
 
 
@@ -179,7 +180,8 @@ def cmd_lipsync(args) -> int:
                                     take=args.take, engine=args.engine,
                                     start_frame=args.start_frame))
 
-    return run_head_jobs(args, batch.expand_inputs(args.audio, AUDIO_SUFFIXES), "lipsync", bake)
+    plan = plan_head_jobs(args, "lipsync", find_sources(args.audio, AUDIO_SUFFIXES))
+    return run_scene_jobs(args, plan, bake, head_check=lambda objects: bake_targets(objects, args.take))
 
 
 def add_cli(sub) -> None:

@@ -6,15 +6,20 @@ use them; the head rotation can also drive the object's own rotation.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import bpy
 import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..addon import keyframes, shape_keys
+from ..addon import keyframes, scene_files, shape_keys
 from ..ml import arkit, livelink_csv
-from . import batch
+from . import batch, errors, outputs
+from .errors import UserError
+from .targets import NoRiggedMesh
+from .plan import Plan, PlannedItem, find_sources, output_name
+from .scene_jobs import add_run_options, check_head, execute, load_input_scene, prepare
 
 ROTATION_PROPS = arkit.LIVELINK_ROTATION_COLUMNS
 META_PROP = "faceforge_livelink"  # on the take's action: capture fps and original timecodes
@@ -31,7 +36,7 @@ def target_object(objects, name: str | None = None):
     scored = [(len(shape_keys.find_arkit_keys(o)), o) for o in meshes]
     scored = [s for s in scored if s[0] > 0]
     if not scored:
-        raise ValueError("no mesh with ARKit-named shape keys found (rig it first)")
+        raise NoRiggedMesh("no mesh with ARKit-named shape keys found (rig it first)")
     return max(scored, key=lambda s: s[0])[1]
 
 
@@ -138,13 +143,117 @@ class FACEFORGE_OT_export_livelink_csv(bpy.types.Operator, ExportHelper):
 
     def execute(self, context):
         try:  # the file browser already asked before replacing an existing file
-            with batch.atomic_output(Path(self.filepath), overwrite=True) as tmp:
+            with outputs.atomic_output(Path(self.filepath), overwrite=True) as tmp:
                 rows = export_csv(context.active_object, tmp, scene=context.scene)
-        except (livelink_csv.LiveLinkCsvError, ValueError, OSError) as exc:
-            self.report({"ERROR"}, str(exc))
+        except (livelink_csv.LiveLinkCsvError, ValueError, UserError, OSError) as exc:
+            self.report({"ERROR"}, errors.message(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"wrote {rows} rows to {self.filepath}")
         return {"FINISHED"}
 
 
 CLASSES = (FACEFORGE_OT_import_livelink_csv, FACEFORGE_OT_export_livelink_csv)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def import_target(args) -> Path:
+    """-o: a scene file (its suffix picks the format), or a folder that gets <head>.blend."""
+    out = args.output
+    if out.is_dir() or not out.suffix:
+        return out / f"{args.head.stem}.blend"
+    batch.check_format(out.suffix.lower(), scene_files.SAVE_SUFFIXES)
+    return out
+
+
+def cmd_import_csv(args) -> int:
+    """Every CSV becomes a take on one head; the head is saved once, if any take baked."""
+    target = import_target(args)
+    plan = Plan.build("import-csv", [PlannedItem(args.head, target, str(args.head))],
+                      args.overwrite)
+    csvs = find_sources(args.csv, (".csv",))
+    head: list = []
+
+    def check(objects) -> None:
+        head.append(target_object(objects, args.object))
+
+    def take(source) -> str:
+        batch.check_input(source.path, (".csv",))
+        rep = import_csv(head[0], source.path, take=None, start_frame=args.start_frame,
+                         apply_head_rotation=args.head_rotation)
+        return f"take '{source.path.stem}' ({len(rep.baked)} shapes)"
+
+    stop = prepare(args, plan, before=lambda: check_head(args.head, check))
+    if stop is not None:
+        if getattr(args, "dry_run", False):
+            print("\n".join(f"  take from {s.path}" for s in csvs))
+        return stop
+    if plan.blocked:
+        print(f"FAILED {args.head}: {plan.blocked[str(args.head)]}", file=sys.stderr)
+        return 1
+    result = batch.run_batch(csvs, take, "import-csv", getattr(args, "verbose", False))
+    if result.interrupted:
+        print(f"nothing was written ({target} needs every take to finish)", file=sys.stderr)
+        return result.exit_code
+    if result.ok:
+        try:
+            with outputs.atomic_output(target, args.overwrite) as tmp:
+                scene_files.save_scene(tmp)
+        except UserError as exc:
+            print(f"FAILED {args.head}: {errors.message(exc)}", file=sys.stderr)
+            return 1
+        print(f"wrote {target}", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_export_csv(args) -> int:
+    """Every take of each .blend file as <out>/<name>_<take>.csv."""
+    take_part = _safe(args.take) if args.take else "*"
+    items = [PlannedItem(s.path, args.output / output_name(s, f"_{take_part}.csv"), str(s.path))
+             for s in find_sources(args.inputs, (".blend",))]
+    plan = Plan.build("export-csv", items, args.overwrite)
+
+    def job(item: PlannedItem) -> str:
+        load_input_scene(item.input)
+        head = target_object(bpy.context.scene.objects, args.object)
+        takes = [args.take] if args.take else takes_of(head)
+        if not takes:
+            raise UserError(f"{head.name} has no animation on its ARKit shape keys")
+        targets = [item.output.with_name(item.output.name.replace(f"_{take_part}.csv",
+                                                                  f"_{_safe(t)}.csv"))
+                   for t in takes]
+        for target in targets:  # all or none: check every name before writing any
+            if target.exists() and not args.overwrite:
+                raise UserError(outputs.exists_message(target))
+        for take, target in zip(takes, targets):
+            with outputs.atomic_output(target, args.overwrite) as tmp:
+                export_csv(head, tmp, take=take)
+        return ", ".join(t.name for t in targets)
+
+    return execute(args, plan, job)
+
+
+def add_cli(sub) -> None:
+    """Add `faceforge import-csv` and `faceforge export-csv` to the command line."""
+    i = sub.add_parser("import-csv", help="bake Live Link Face CSVs onto a head, one take each")
+    i.add_argument("head", type=Path, help="scene file with the rigged head")
+    i.add_argument("csv", nargs="+", type=Path, help="CSV files or folders of them")
+    i.add_argument("-o", "--output", type=Path, required=True,
+                   help="output scene file, or a folder (gets <head name>.blend)")
+    i.add_argument("--object", help="mesh to bake onto (default: the one with most ARKit keys)")
+    i.add_argument("--start-frame", type=int, default=1)
+    i.add_argument("--head-rotation", action="store_true",
+                   help="also rotate the object by the CSV's head yaw/pitch/roll")
+    add_run_options(i)
+    i.set_defaults(func=cmd_import_csv)
+
+    x = sub.add_parser("export-csv", help="write shape-key takes of .blend files as Live Link Face CSV")
+    x.add_argument("inputs", nargs="+", type=Path, help=".blend files or folders of them")
+    x.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder: <file name>_<take>.csv per take")
+    x.add_argument("--object", help="mesh to read (default: the one with most ARKit keys)")
+    x.add_argument("--take", help="only this take (default: every take)")
+    add_run_options(x)
+    x.set_defaults(func=cmd_export_csv)

@@ -3,7 +3,6 @@
 background with progress and Esc to cancel; `faceforge video` runs the same functions."""
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,9 @@ from ..ml.video.decode import IMAGE_EXTS
 from ..ml.video.pipeline import VideoOptions, VideoResult, analyse_steps
 from ..ml.video.tracking import run_steps
 from . import batch
-from .emotion import bake_targets, describe
-from .head_jobs import add_head_job_parser, run_head_jobs
+from .plan import Source, find_sources
+from .scene_jobs import add_head_job_parser, plan_head_jobs, run_scene_jobs
+from .targets import bake_targets, describe
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".mpg", ".mpeg")
 GAIN_REGIONS = ("brow", "eye", "cheek_nose", "mouth", "jaw")
@@ -248,15 +248,15 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
 CLASSES = (FACEFORGE_OT_bake_video,)
 
 
-def expand_clips(paths) -> list[Path]:
+def expand_clips(paths) -> list[Source]:
     """Clip files given directly or inside folders; a folder of images (no clips) or a
     printf pattern (frame_%04d.png) is one image-sequence clip."""
-    out: list[Path] = []
+    out: list[Source] = []
     for p in map(Path, paths):
         if p.is_dir() and not any(f.suffix.lower() in VIDEO_SUFFIXES for f in p.rglob("*")):
-            out.append(p)  # an image sequence (open_video says so if it holds no images)
+            out.append(Source(p, Path(p.name)))  # an image sequence (open_video says so if it holds no images)
         else:
-            out.extend(batch.expand_inputs([p], VIDEO_SUFFIXES))
+            out.extend(find_sources([p], VIDEO_SUFFIXES))
     return out
 
 
@@ -286,31 +286,46 @@ def parse_gains(items) -> dict[str, float]:
 
 
 def _head_target(spec: str) -> HeadTarget:
-    """'object', 'none' or 'ARMATURE:BONE' in the loaded scene."""
+    """'object', 'none' or 'ARMATURE:BONE' in the loaded scene; ValueError, worded for the
+    user, when the armature is not there."""
     if spec in ("object", "none"):
         return HeadTarget(spec)
     arm, _, bone = spec.partition(":")
-    return HeadTarget("bone", bpy.data.objects.get(arm), bone)
+    obj = bpy.data.objects.get(arm)
+    if obj is None or obj.type != "ARMATURE":
+        found = [o.name for o in bpy.data.objects if o.type == "ARMATURE"]
+        raise ValueError(f"--head-rotation: no armature named {arm!r} in it "
+                         f"(armatures: {', '.join(found) or 'none'})")
+    return HeadTarget("bone", obj, bone)
+
+
+def _check_head_rotation(spec: str) -> None:
+    if spec not in ("object", "none") and (":" not in spec or not all(spec.partition(":")[::2])):
+        raise SystemExit(f"faceforge video: --head-rotation must be object, none or "
+                         f"ARMATURE:BONE (e.g. Rig:head), got {spec!r}")
 
 
 def cmd_video(args) -> int:
     """One output scene per clip: the head with a video take."""
     options = VideoOptions(calibration=parse_calibration(args.neutral),
                            gains=parse_gains(args.gain), smoothing=args.smoothing)
+    try:
+        options.check()  # a bad value fails once, before any clip
+    except ValueError as exc:
+        raise SystemExit(f"faceforge video: {exc}") from None
+    _check_head_rotation(args.head_rotation)
 
     def bake(clip: Path) -> str:
-        shown = [-1]
-
-        def progress(share: float) -> None:  # a line per 10%: long clips show life
-            if int(share * 10) > shown[0]:
-                shown[0] = int(share * 10)
-                print(f"  {clip.name}: tracking {share:.0%}", file=sys.stderr, flush=True)
-
         return summary(bake_video(bpy.context.scene.objects, clip, options=options,
                                   take=args.take, start_frame=args.start_frame,
-                                  head=_head_target(args.head_rotation), progress=progress))
+                                  head=_head_target(args.head_rotation),
+                                  progress=batch.share_printer(clip.name, "tracking")))
 
-    return run_head_jobs(args, expand_clips(args.clips), "video", bake)
+    def head_check(objects) -> None:
+        check_targets(objects, args.take, _head_target(args.head_rotation))
+
+    plan = plan_head_jobs(args, "video", expand_clips(args.clips))
+    return run_scene_jobs(args, plan, bake, head_check=head_check)
 
 
 def add_cli(sub) -> None:

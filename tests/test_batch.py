@@ -1,9 +1,9 @@
-"""The command line's batch runner: folders, failures, atomic outputs."""
+"""The command line's batch runner: folders, failures, Ctrl-C, atomic outputs."""
 from pathlib import Path
 
 import pytest
 
-from faceforge.ops import batch
+from faceforge.ops import batch, outputs
 
 
 def test_expand_inputs_keeps_order_and_missing(tmp_path):
@@ -24,21 +24,22 @@ def test_check_input_messages(tmp_path):
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out" / "r.blend"
-    with pytest.raises(RuntimeError):
-        with batch.atomic_output(target) as tmp:
+    with pytest.raises(outputs.OutputError) as err:
+        with outputs.atomic_output(target) as tmp:
             tmp.write_text("half")
-            raise RuntimeError("boom")
+            raise RuntimeError(f"Error: cannot write {tmp}\n")
+    assert str(err.value) == f"could not write {target}: cannot write {target}"  # no temp name
     assert not target.exists() and list(target.parent.iterdir()) == []
 
 
 def test_atomic_output_refuses_to_overwrite(tmp_path):
     target = tmp_path / "r.blend"
     target.write_text("theirs")
-    with pytest.raises(batch.UserError, match="already exists"):
-        with batch.atomic_output(target) as tmp:
+    with pytest.raises(outputs.OutputError, match="already exists"):
+        with outputs.atomic_output(target) as tmp:
             tmp.write_text("ours")
     assert target.read_text() == "theirs"
-    with batch.atomic_output(target, overwrite=True) as tmp:
+    with outputs.atomic_output(target, overwrite=True) as tmp:
         tmp.write_text("ours")
     assert target.read_text() == "ours"
 
@@ -55,4 +56,5 @@ def test_run_batch_continues_and_reports(capsys):
     assert [f[0] for f in res.failed] == ["2", "3"]
     assert res.exit_code == 1
     err = capsys.readouterr().err
-    assert "2 succeeded, 2 failed" in err and "bad input two" in err and "KeyError" in err
+    assert "2 succeeded, 2 failed" in err and "FAILED 2: bad input two" in err
+    assert "FAILED 3: internal error ('boom')" in err and "KeyError" not in err

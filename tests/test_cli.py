@@ -73,3 +73,23 @@ def test_console_script_reports_missing_input(tmp_path):
     assert proc.returncode == 1
     assert "nope.blend: no such file" in proc.stderr
     assert "0 succeeded, 1 failed" in proc.stderr
+
+
+def test_help_describes_the_tool_in_whole_sentences(capsys):
+    """`faceforge --help` once showed a description cut mid-sentence."""
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    description = " ".join(cli.DESCRIPTION.split())
+    assert description in out and description.endswith(".")
+    assert "(with the PyPI bpy module) and usage" not in out
+
+
+def test_each_command_declares_its_cli_in_its_own_module():
+    """cli.py only assembles: every subcommand's parser comes from its module's add_cli."""
+    import inspect
+    source = inspect.getsource(cli)
+    assert "add_parser(" not in source
+    sub = cli.build_parser()._subparsers._group_actions[0]
+    assert sorted(sub.choices) == ["demo", "emotion", "export-csv", "farm", "import-csv", "lipsync",
+                                   "rig", "video"]

@@ -52,7 +52,7 @@ def test_two_inputs_for_one_output_are_refused_before_any_work(bpy_empty, tmp_pa
     out = tmp_path / "out"
     code = cli.run(["emotion", str(tmp_path / "x"), str(tmp_path / "y"), "-o", str(out)])
     assert code == 1
-    assert "would both write" in capsys.readouterr().err
+    assert "is also the output of" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -212,3 +212,17 @@ with manifest.item_lock(sys.argv[1], "a.blend"):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_same_name_in_sub_folders_are_separate_items_in_the_manifest(bpy_empty, tmp_path, capsys):
+    src = tmp_path / "in"
+    _heads(bpy_empty, src / "anna", ["line1"])
+    _heads(bpy_empty, src / "ben", ["line1"])
+    out = tmp_path / "out"
+    argv = ["emotion", str(src), "-o", str(out)]
+    assert cli.run(argv) == 0
+    assert _states(out) == {"anna/line1.blend": "done", "ben/line1.blend": "done"}
+    (out / "ben" / "line1.blend").unlink()
+    capsys.readouterr()
+    assert cli.run(argv) == 0
+    assert "1 succeeded, 0 failed, 1 already done" in capsys.readouterr().err

@@ -7,7 +7,8 @@ import time
 import traceback
 from pathlib import Path
 
-from ..batch import UserError
+from .. import errors
+from ..errors import UserError
 from . import manifest
 from .manifest import Busy, Journal
 
@@ -57,10 +58,8 @@ def run_item(plan, item, overwrite: bool, attempt: int = 1, journal: Journal | N
             note = plan.run_item(item, overwrite)
             if Path(str(note)).resolve() != out.resolve() or not out.exists():
                 error = f"the command wrote {note!r}, not the planned {out}"
-        except UserError as exc:
-            error = str(exc)
-        except Exception as exc:  # the item's failure; the batch goes on
-            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # the item's failure, worded for a person; the batch goes on
+            error = errors.message(exc)
             if verbose:
                 traceback.print_exc()
         duration = round(time.perf_counter() - start, 4)

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..batch import UserError
+from ..errors import UserError
 from .plan import SCALABLE
 
 TEMPLATES = Path(__file__).with_name("templates")

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..batch import UserError
+from ..errors import UserError
 
 MANIFEST_DIR = ".faceforge"
 TMP_MARK = ".faceforge-tmp-"  # ops.batch.atomic_output's temporary names: .<stem>.faceforge-tmp-<pid><suffix>

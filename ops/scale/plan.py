@@ -1,7 +1,8 @@
-"""The plan of one command: its inputs as deterministic items (input x options -> one
-output path), built before any work, the same in every process that builds it from the
-same argv. Each item runs through the command's own job function, captured from the
-command instead of run, so every runner does exactly what the plain command does."""
+"""The plan of one command as this layer runs it: the command's own plan (ops.plan: input
+x options -> one output path, built before any work, the same in every process that
+builds it from the same argv), each item with a fingerprint of what shapes its output.
+Each item runs through the command's own job function, captured from the command instead
+of run, so every runner does exactly what the plain command does."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import batch
-from ..batch import UserError
+from ..errors import UserError
 
 #: Commands that write one output per input, and so can be planned, resumed and sharded.
 SCALABLE = ("rig", "emotion", "lipsync", "video")
@@ -24,15 +25,15 @@ RUNNER_FLAGS = {"--workers": 1, "--cluster": 1, "--shard": 1, "--item-timeout": 
 
 @dataclass(frozen=True)
 class Item:
-    """One unit of work: `source` made into `output` (index: position in the whole plan)."""
+    """One unit of work: `source` made into `output` (index: position in the whole plan;
+    name: the output's path inside the output folder, the manifest's key; label: how the
+    command names the item in its messages)."""
     index: int
     source: str
     output: str
     fingerprint: str
-
-    @property
-    def name(self) -> str:
-        return Path(self.output).name
+    name: str = ""
+    label: str = ""
 
 
 @dataclass
@@ -115,19 +116,13 @@ def _fingerprint(options: str, source, head) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def output_for(args, source: Path) -> Path:
-    """The output path the command writes for `source` (the command's naming rules)."""
-    from ...addon import scene_files
-    if hasattr(args, "head"):  # HEAD MEDIA... commands (lipsync, video): ops.head_jobs
-        head_suffix = args.head.suffix.lower()
-        suffix = args.format or (head_suffix if head_suffix in scene_files.SAVE_SUFFIXES
-                                 else ".blend")
-        stem = source.name if source.is_dir() else source.stem
-        return args.output / f"{stem.replace('%', '_')}{suffix}"
-    target = args.output / (source.stem + (args.format or source.suffix))  # ops.cli._scene_job
-    if target.suffix.lower() not in scene_files.SAVE_SUFFIXES:
-        target = target.with_suffix(".blend")
-    return target
+class Stopped(Exception):
+    """The command stopped before running any item (plan errors, an unwritable output
+    folder, a bad head: it has printed why); `code` is its exit status."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
 
 
 @contextmanager
@@ -136,7 +131,7 @@ def _captured_batch():
     seen = {}
     original = batch.run_batch
 
-    def capture(items, job, label, verbose=False):
+    def capture(items, job, label, verbose=False, blocked=None):
         seen.update(items=list(items), job=job, label=label)
         return batch.BatchResult(ok=["planned"])
 
@@ -147,32 +142,50 @@ def _captured_batch():
         batch.run_batch = original
 
 
-def build_plan(argv: list[str], parser=None) -> Plan:
-    """Parse argv, let the command expand and check its inputs, and plan its items.
+@contextmanager
+def _no_folders_made(active: bool):
+    """While planning for --dry-run, the command checks its output folders without
+    creating them."""
+    if not active:
+        yield
+        return
+    from .. import plan as ops_plan
+    original = ops_plan.Plan.check_outputs
+    ops_plan.Plan.check_outputs = lambda self, create=True: original(self, create=False)
+    try:
+        yield
+    finally:
+        ops_plan.Plan.check_outputs = original
 
-    Two inputs that would write the same output are an error before any work.
-    """
+
+def build_plan(argv: list[str], parser=None) -> Plan:
+    """Parse argv and let the command build its own plan (naming rule, collisions,
+    writable folders, the head checked once), capturing its items and job instead of
+    running them. Raises Stopped when the command ended before its items."""
     if parser is None:
         from ..cli import build_parser
         parser = build_parser()
     args = parser.parse_args(argv)
     if args.command not in SCALABLE:
         raise UserError(f"{args.command} cannot be planned (only {', '.join(SCALABLE)})")
-    with _captured_batch() as seen:
-        args.func(args)
+    dry = getattr(args, "dry_run", False)
+    args.dry_run = False  # the command plans; this layer prints the plan with its states
+    with _captured_batch() as seen, _no_folders_made(dry):
+        code = args.func(args)
+    args.dry_run = dry
     if "job" not in seen:
-        raise UserError(f"{args.command}: the command did not plan its inputs")
+        raise Stopped(code or 1)
     options = _options(args)
     head = getattr(args, "head", None)
-    items, owner = [], {}
-    for n, src in enumerate(seen["items"]):
-        src = Path(src)
-        out = output_for(args, src)
-        key = os.path.normcase(str(out.resolve()))
-        if key in owner:
-            raise UserError(f"{owner[key]} and {src} would both write {out}; "
-                            f"rename one or run them into different -o folders")
-        owner[key] = src
-        items.append(Item(n, str(src), str(out), _fingerprint(options, src, head)))
-    return Plan(args.command, list(argv), Path(args.output), items, args=args,
-                job=seen["job"], sources=seen["items"])
+    out_dir = Path(args.output)
+    items = []
+    for n, planned in enumerate(seen["items"]):
+        out = Path(planned.output)
+        try:
+            rel = out.resolve().relative_to(out_dir.resolve()).as_posix()
+        except ValueError:
+            rel = out.name
+        items.append(Item(n, str(planned.input), str(out),
+                          _fingerprint(options, planned.input, head), rel, str(planned.label)))
+    return Plan(args.command, list(argv), out_dir, items, args=args, job=seen["job"],
+                sources=seen["items"])

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..batch import UserError
+from ..errors import UserError
 from .execute import FAULT_ENV, recheck
 
 PACKAGE = __package__.rsplit(".ops.scale", 1)[0]

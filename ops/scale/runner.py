@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .. import batch
 from . import manifest
 from .manifest import Journal
-from .plan import SCALABLE, build_plan
+from .plan import SCALABLE, Stopped, build_plan
 
 
 def add_options(sub) -> None:
@@ -24,8 +24,9 @@ def add_options(sub) -> None:
         if p is None:
             continue
         g = p.add_argument_group("batch and render farms")
-        g.add_argument("--dry-run", action="store_true",
-                       help="print the plan (each item's state, input -> output) and stop")
+        if "--dry-run" not in p._option_string_actions:
+            g.add_argument("--dry-run", action="store_true",
+                           help="print the plan (each item's state, input -> output) and stop")
         g.add_argument("--shard", metavar="I/N",
                        help="run only items I, I+N, I+2N, ... of the plan (0 <= I < N): "
                             "one task of a farm array job")
@@ -98,7 +99,10 @@ def run_here(plan, jobs, opts, journal, report) -> None:
 
 def run(argv: list[str], parser=None) -> int:
     """Plan argv's command and run what is left of it; returns the exit code."""
-    plan = build_plan(argv, parser)
+    try:
+        plan = build_plan(argv, parser)
+    except Stopped as stop:  # the command said why (plan errors, output folder, head)
+        return stop.code
     opts = plan.args
     if opts.workers < 1:
         raise SystemExit("faceforge: --workers must be at least 1")
@@ -140,7 +144,7 @@ def run(argv: list[str], parser=None) -> int:
                     note = f"{rec['source']} -> {rec['output']} ({rec.get('duration') or 0:.1f} s)"
                 else:
                     out.failed.append((rec.get("source", rec["output"]), rec.get("error")))
-                    note = f"{rec.get('source', rec['output'])}: FAILED"
+                    note = f"FAILED {rec.get('source', rec['output'])}: {rec.get('error')}"
                 progress.update(len(out.ok) + len(out.failed) - (len(items) - len(jobs)
                                                                   - len(out.skipped)), note)
 

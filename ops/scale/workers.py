@@ -41,6 +41,7 @@ def main() -> int:
     start = time.perf_counter()
     import importlib
     root = importlib.import_module(PACKAGE)
+    from .. import errors
     from .plan import build_plan
     from .execute import run_item
     from .manifest import Journal
@@ -66,8 +67,9 @@ def main() -> int:
             rec = run_item(plan, item, msg["overwrite"], msg["attempt"], journal,
                            verbose=msg.get("verbose", False))
         except Exception as exc:  # the plan or the manifest failed: report, keep serving
-            rec = dict(index=msg["index"], output=Path(msg["output"]).name, state="failed",
-                       error=f"{type(exc).__name__}: {exc}", duration=0.0, attempt=msg["attempt"])
+            rec = dict(index=msg["index"], output=msg["name"], source=msg["source"],
+                       state="failed", error=errors.message(exc), duration=0.0,
+                       attempt=msg["attempt"])
         out.write(json.dumps(rec) + "\n")
     return 0
 
@@ -172,6 +174,7 @@ def run_items(plan, jobs, opts, journal, report) -> None:
                         pass
                 try:
                     worker.send(dict(argv=plan.argv, index=item.index, output=item.output,
+                                     name=item.name, source=item.source,
                                      overwrite=overwrite, attempt=attempt,
                                      verbose=bool(getattr(plan.args, "verbose", False))))
                     rec = worker.receive(opts.item_timeout)
