@@ -226,3 +226,32 @@ def test_same_name_in_sub_folders_are_separate_items_in_the_manifest(bpy_empty, 
     capsys.readouterr()
     assert cli.run(argv) == 0
     assert "1 succeeded, 0 failed, 1 already done" in capsys.readouterr().err
+
+
+def test_disk_full_mid_run_stops_clearly_and_the_rerun_finishes(bpy_empty, tmp_path, capsys,
+                                                                monkeypatch):
+    import errno
+    src = _heads(bpy_empty, tmp_path / "in", list("abcd"))
+    out = tmp_path / "out"
+    argv = ["emotion", str(src), "-o", str(out)]
+    real_write = manifest.Journal.write
+    calls = []
+
+    def write_until_full(self, **record):
+        calls.append(record.get("state"))
+        if len(calls) > 3:  # b's 'done' record: its output is committed, the disk is full
+            raise manifest.ManifestError("cannot record progress in out/.faceforge: "
+                                         + os.strerror(errno.ENOSPC)) from OSError(errno.ENOSPC, "")
+        return real_write(self, **record)
+
+    monkeypatch.setattr(manifest.Journal, "write", write_until_full)
+    assert cli.run(argv) == 1
+    err = capsys.readouterr().err
+    assert "STOPPED: cannot record progress" in err and "No space left on device" in err
+    assert "run the same command again to finish the rest" in err
+    assert _states(out) == {"a.blend": "done", "b.blend": "running"}  # every line parses
+    monkeypatch.setattr(manifest.Journal, "write", real_write)  # space freed
+    assert cli.run(argv) == 0
+    err = capsys.readouterr().err
+    assert "2 succeeded, 0 failed, 2 already done" in err  # b's committed output adopted
+    assert _states(out) == {n: "done" for n in ("a.blend", "b.blend", "c.blend", "d.blend")}

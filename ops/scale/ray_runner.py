@@ -160,15 +160,16 @@ def _drive(ray, Worker, n, plan, jobs, opts, journal, report) -> None:
                 try:
                     ray.get(ref)
                     idle.append(actor)
+                    report.ready()
                 except RayActorError as exc:
                     failed_starts[0] += 1
                     if failed_starts[0] > 2 * n + 2:
                         raise UserError(f"Ray workers cannot start FaceForge: {exc}") from exc
                     spawn()
                 continue
-            actor, item, overwrite, attempt, _start = inflight.pop(ref)
+            actor, item, overwrite, attempt, sent = inflight.pop(ref)
             try:
-                rec = ray.get(ref)
+                rec = dict(ray.get(ref), latency=time.monotonic() - sent)
             except RayActorError as exc:
                 crashed(item, overwrite, attempt, _died(exc))
                 continue

@@ -49,20 +49,23 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
+    stopped: str | None = None  # why the run stopped early (the manifest cannot be written)
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 1 if self.failed or not (self.ok or self.skipped) else 0
+        return 1 if self.failed or self.stopped or not (self.ok or self.skipped) else 0
 
     def summary(self) -> str:
         line = f"{len(self.ok)} succeeded, {len(self.failed)} failed"
         if self.skipped:
             line += f", {len(self.skipped)} already done"
         lines = [line] + [f"  FAILED {name}: {why}" for name, why in self.failed]
-        if self.interrupted:
-            lines.append("interrupted: run the same command again to finish the rest")
+        if self.stopped:
+            lines.append(f"  STOPPED: {self.stopped}")
+        if self.interrupted or self.stopped:
+            lines.append("run the same command again to finish the rest")
         return "\n".join(lines)
 
 
@@ -93,8 +96,25 @@ def _runner(opts):
 def run_here(plan, jobs, opts, journal, report) -> None:
     """The plain runner: each item in this process, one after another."""
     from .execute import run_item
+    report.ready()
     for item, overwrite in jobs:
-        report(run_item(plan, item, overwrite, 1, journal, verbose=opts.verbose))
+        start = time.perf_counter()
+        rec = run_item(plan, item, overwrite, 1, journal, verbose=opts.verbose)
+        report(dict(rec, latency=time.perf_counter() - start))
+
+
+def _timing_line(n: int, total: float, timing: dict) -> str:
+    """'N items in T s (first worker ready after S s); per item: median work W s, A ms
+    added' - added: the runner's cost around the item (scheduling, lock, manifest, hash)."""
+    line = f"{n} items in {total:.1f} s"
+    if timing["ready"] is not None:
+        line += f" (first worker ready after {timing['ready']:.1f} s)"
+    if timing["work"]:
+        import statistics
+        added = [lat - w for lat, w in zip(timing["latency"], timing["work"])]
+        line += (f"; per item: median work {statistics.median(timing['work']):.3f} s, "
+                 f"{1000 * statistics.median(added):.0f} ms added")
+    return line
 
 
 def run(argv: list[str], parser=None) -> int:
@@ -138,7 +158,12 @@ def run(argv: list[str], parser=None) -> int:
             progress.update(0)
             start = time.perf_counter()
 
+            timing = {"ready": None, "latency": [], "work": []}
+
             def report(rec: dict) -> None:
+                if rec.get("latency") is not None and rec.get("duration") is not None:
+                    timing["latency"].append(rec["latency"])
+                    timing["work"].append(rec["duration"])
                 if rec["state"] == "done":
                     out.ok.append(rec["source"])
                     note = f"{rec['source']} -> {rec['output']} ({rec.get('duration') or 0:.1f} s)"
@@ -148,11 +173,18 @@ def run(argv: list[str], parser=None) -> int:
                 progress.update(len(out.ok) + len(out.failed) - (len(items) - len(jobs)
                                                                   - len(out.skipped)), note)
 
+            def ready() -> None:  # the first worker can take items (Blender started)
+                if timing["ready"] is None:
+                    timing["ready"] = time.perf_counter() - start
+
+            report.ready = ready
             try:
                 _runner(opts)(plan, jobs, opts, journal, report)
             except KeyboardInterrupt:
                 out.interrupted = True
-            print(f"{len(jobs)} items in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+            except manifest.ManifestError as exc:  # disk full, folder read-only: stop clean
+                out.stopped = str(exc)
+            print(_timing_line(len(jobs), time.perf_counter() - start, timing), file=sys.stderr)
         try:
             manifest.write_snapshot(plan.output_dir, plan)
         except OSError:

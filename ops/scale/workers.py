@@ -138,6 +138,22 @@ class Worker:
             pass
 
 
+def _serialised(report):
+    """report (and report.ready) callable from several lane threads, one call at a time."""
+    guard = threading.Lock()
+
+    def call(rec):
+        with guard:
+            report(rec)
+
+    def ready():
+        with guard:
+            report.ready()
+
+    call.ready = ready
+    return call
+
+
 def run_items(plan, jobs, opts, journal, report) -> None:
     """Run jobs [(item, overwrite)] on opts.workers processes; report(record) per outcome.
 
@@ -146,6 +162,7 @@ def run_items(plan, jobs, opts, journal, report) -> None:
     """
     queue = deque((item, ow, 1) for item, ow in jobs)
     lock = threading.Lock()
+    report = _serialised(report)
     log_dir = Path(plan.output_dir) / MANIFEST_DIR / "logs"
     errors: list[BaseException] = []
 
@@ -169,15 +186,18 @@ def run_items(plan, jobs, opts, journal, report) -> None:
                 if worker is None:
                     worker = Worker(number, log_dir)
                     try:
-                        worker.receive(None)  # ready
+                        worker.receive(None)  # ready: Blender and FaceForge started
+                        report.ready()
                     except Died:
                         pass
+                sent = time.perf_counter()
                 try:
                     worker.send(dict(argv=plan.argv, index=item.index, output=item.output,
                                      name=item.name, source=item.source,
                                      overwrite=overwrite, attempt=attempt,
                                      verbose=bool(getattr(plan.args, "verbose", False))))
                     rec = worker.receive(opts.item_timeout)
+                    rec["latency"] = time.perf_counter() - sent
                 except (Died, TimeoutError) as exc:
                     why = (f"timed out after {opts.item_timeout:g} s"
                            if isinstance(exc, TimeoutError) else str(exc))
