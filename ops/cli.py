@@ -14,6 +14,8 @@ import bpy
 from . import autorig, demo, emotion, errors, lipsync, livelink, video
 from .batch import INTERRUPTED
 from .errors import UserError
+from .scale import farm as scale_farm, runner as scale_runner
+from .scale.plan import SCALABLE
 
 DESCRIPTION = ("FaceForge from the command line: rig heads with the 52 ARKit shape keys and "
                "bake emotion, lip-sync, video and Live Link Face CSV takes onto them, one "
@@ -31,13 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(faceforge COMMAND --help for its options)")
     for module in COMMANDS:
         module.add_cli(sub)
+    scale_runner.add_options(sub)  # --shard/--workers/--cluster, and `faceforge farm`
     return p
 
 
 def run(argv) -> int:
     """Parse argv and run one command in the current (already registered) session."""
-    args = build_parser().parse_args(argv)
+    if list(argv)[:1] == ["farm"]:  # its command after -- is not ours to parse
+        return scale_farm.main(list(argv)[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command in SCALABLE:  # planned: manifest, resume, --workers/--cluster/--shard
+            return scale_runner.run(list(argv), parser)
         return args.func(args)
     except UserError as exc:
         errors.report(exc, f"faceforge {args.command}")

@@ -33,7 +33,7 @@ def test_emotion_batch_writes_good_files_and_reports_bad(bpy_empty, tmp_path, ca
     assert "2 succeeded, 2 failed" in err
     assert "no selected mesh has ARKit-named shape keys" in err or "ARKit" in err
     assert "gone.blend: no such file" in err
-    assert sorted(p.name for p in out.iterdir()) == ["a.blend", "b.blend"]
+    assert sorted(p.name for p in out.iterdir() if p.name != ".faceforge") == ["a.blend", "b.blend"]
     bpy.ops.wm.open_mainfile(filepath=str(out / "a.blend"))
     assert "CLI" in bpy.data.actions
 
@@ -44,9 +44,14 @@ def test_emotion_refuses_to_overwrite_and_all_good_exits_zero(bpy_empty, tmp_pat
     out = tmp_path / "out"
     assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out)]) == 0
     before = (out / "a.blend").stat().st_mtime_ns
-    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out)]) == 1
+    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out)]) == 0  # resumed: done
     assert (out / "a.blend").stat().st_mtime_ns == before
-    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out), "--overwrite"]) == 0
+    foreign = tmp_path / "other"  # a file this command did not make is never replaced
+    foreign.mkdir()
+    (foreign / "a.blend").write_bytes(b"theirs")
+    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(foreign)]) == 1
+    assert (foreign / "a.blend").read_bytes() == b"theirs"
+    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(foreign), "--overwrite"]) == 0
 
 
 def test_emotion_to_glb(bpy_empty, tmp_path):
@@ -86,5 +91,5 @@ def test_each_command_declares_its_cli_in_its_own_module():
     source = inspect.getsource(cli)
     assert "add_parser(" not in source
     sub = cli.build_parser()._subparsers._group_actions[0]
-    assert sorted(sub.choices) == ["demo", "emotion", "export-csv", "import-csv", "lipsync",
+    assert sorted(sub.choices) == ["demo", "emotion", "export-csv", "farm", "import-csv", "lipsync",
                                    "rig", "video"]

@@ -1,0 +1,239 @@
+"""`--workers N`: N local worker processes, each starting Blender and FaceForge once and
+running many items (every item loads its scene afresh, so nothing carries over). A worker
+that dies or passes the per-item time limit is replaced and its item retried.
+
+Protocol: the driver writes one JSON line per item to the worker's stdin; the worker
+answers one JSON line (its journal record) on the descriptor in FACEFORGE_RESULT_FD.
+The worker's own prints go to `<output>/.faceforge/logs/`."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from .execute import recheck
+from .manifest import MANIFEST_DIR
+
+PACKAGE = __package__.rsplit(".ops.scale", 1)[0]  # "faceforge", or bl_ext.*.faceforge in Blender
+RESULT_FD_ENV = "FACEFORGE_RESULT_FD"
+
+
+def worker_command() -> list[str]:
+    """How to start a worker: the PyPI bpy module's Python, or the Blender binary we run in."""
+    import bpy
+    blender = getattr(bpy.app, "binary_path", "")
+    if blender:
+        return [blender, "-b", "--python-expr",
+                f"import sys; from {PACKAGE}.ops.scale import workers; workers.main()"]
+    return [sys.executable, "-c", f"from {PACKAGE}.ops.scale import workers; "
+                                  f"raise SystemExit(workers.main())"]
+
+
+def main() -> int:
+    """Worker process: register FaceForge once, then run the items the driver sends."""
+    start = time.perf_counter()
+    import importlib
+    root = importlib.import_module(PACKAGE)
+    from .. import errors
+    from .plan import build_plan
+    from .execute import run_item
+    from .manifest import Journal
+    try:
+        root.register()
+    except (ValueError, RuntimeError):  # already registered (Blender with the extension on)
+        pass
+    out = os.fdopen(int(os.environ[RESULT_FD_ENV]), "w", buffering=1)
+    out.write(json.dumps({"ready": True, "startup": time.perf_counter() - start}) + "\n")
+    plans, journals = {}, {}
+    for line in sys.stdin:
+        msg = json.loads(line)
+        key = tuple(msg["argv"])
+        try:
+            if key not in plans:
+                plans[key] = build_plan(msg["argv"])
+            plan = plans[key]
+            item = plan.items[msg["index"]]
+            if item.output != msg["output"]:
+                raise RuntimeError(f"plan differs in the worker: item {item.index} is "
+                                   f"{item.output}, the driver planned {msg['output']}")
+            journal = journals.setdefault(str(plan.output_dir), Journal(plan.output_dir))
+            rec = run_item(plan, item, msg["overwrite"], msg["attempt"], journal,
+                           verbose=msg.get("verbose", False))
+        except Exception as exc:  # the plan or the manifest failed: report, keep serving
+            rec = dict(index=msg["index"], output=msg["name"], source=msg["source"],
+                       state="failed", error=errors.message(exc), duration=0.0,
+                       attempt=msg["attempt"])
+        out.write(json.dumps(rec) + "\n")
+    return 0
+
+
+class Died(Exception):
+    """The worker process ended (crash, kill) before answering."""
+
+
+class Worker:
+    """One worker process and the pipes to it."""
+
+    def __init__(self, number: int, log_dir: Path):
+        read_fd, write_fd = os.pipe()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = open(log_dir / f"worker-{number}.log", "ab")
+        env = dict(os.environ, **{RESULT_FD_ENV: str(write_fd)})
+        self.proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env, pass_fds=(write_fd,),
+                                     start_new_session=True)
+        os.close(write_fd)
+        self.fd, self.buf = read_fd, b""
+
+    def send(self, msg: dict) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise Died(self.death()) from exc
+
+    def receive(self, timeout: float | None) -> dict:
+        """The next answer; Died if the process ended, TimeoutError past `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0)
+            ready, _, _ = select.select([self.fd], [], [], wait)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise Died(self.death())
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def death(self) -> str:
+        code = self.proc.wait()
+        if code < 0:
+            return f"worker crashed ({signal.Signals(-code).name})"
+        return f"worker exited with code {code}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        for f in (self.proc.stdin, self.log):
+            try:
+                f.close()
+            except OSError:
+                pass
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+def _serialised(report):
+    """report (and report.ready) callable from several lane threads, one call at a time."""
+    guard = threading.Lock()
+
+    def call(rec):
+        with guard:
+            report(rec)
+
+    def ready():
+        with guard:
+            report.ready()
+
+    call.ready = ready
+    return call
+
+
+def run_items(plan, jobs, opts, journal, report) -> None:
+    """Run jobs [(item, overwrite)] on opts.workers processes; report(record) per outcome.
+
+    An item whose worker died or passed opts.item_timeout is retried opts.retries times
+    (on a fresh worker); its failure otherwise is final.
+    """
+    queue = deque((item, ow, 1) for item, ow in jobs)
+    lock = threading.Lock()
+    report = _serialised(report)
+    log_dir = Path(plan.output_dir) / MANIFEST_DIR / "logs"
+    errors: list[BaseException] = []
+
+    def next_job():
+        with lock:
+            return queue.popleft() if queue else None
+
+    def lane(number: int) -> None:
+        worker = None
+        try:
+            while True:
+                job = next_job()
+                if job is None:
+                    break
+                item, overwrite, attempt = job
+                if attempt > 1:
+                    done, overwrite = recheck(plan, item, overwrite, journal)
+                    if done is not None:
+                        report(done)
+                        continue
+                if worker is None:
+                    worker = Worker(number, log_dir)
+                    try:
+                        worker.receive(None)  # ready: Blender and FaceForge started
+                        report.ready()
+                    except Died:
+                        pass
+                sent = time.perf_counter()
+                try:
+                    worker.send(dict(argv=plan.argv, index=item.index, output=item.output,
+                                     name=item.name, source=item.source,
+                                     overwrite=overwrite, attempt=attempt,
+                                     verbose=bool(getattr(plan.args, "verbose", False))))
+                    rec = worker.receive(opts.item_timeout)
+                    rec["latency"] = time.perf_counter() - sent
+                except (Died, TimeoutError) as exc:
+                    why = (f"timed out after {opts.item_timeout:g} s"
+                           if isinstance(exc, TimeoutError) else str(exc))
+                    worker.kill()
+                    worker = None
+                    rec = journal.write(index=item.index, source=item.source, output=item.name,
+                                        fingerprint=item.fingerprint, attempt=attempt,
+                                        state="crashed", error=why, duration=None)
+                    if attempt <= opts.retries:
+                        with lock:
+                            queue.appendleft((item, overwrite, attempt + 1))
+                        continue
+                    rec = dict(rec, state="failed",
+                               error=f"{why} (tried {attempt} time{'s' * (attempt > 1)})")
+                    journal.write(**{k: v for k, v in rec.items()
+                                     if k not in ("time", "seq", "host", "pid")})
+                report(rec)
+        except BaseException as exc:  # a manifest error: stop everything, say why
+            errors.append(exc)
+            with lock:
+                queue.clear()
+        finally:
+            if worker is not None:
+                worker.proc.stdin.close()
+                try:
+                    worker.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                worker.close()
+
+    lanes = [threading.Thread(target=lane, args=(k,), daemon=True)
+             for k in range(min(opts.workers, len(jobs)))]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        while t.is_alive():
+            t.join(0.2)
+    if errors:
+        raise errors[0]

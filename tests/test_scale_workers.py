@@ -1,0 +1,108 @@
+"""`--workers N`: local worker processes that start once and run many items; a worker
+killed or crashing mid-item is replaced and the item retried; a hung item times out."""
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from faceforge.ops import cli
+from faceforge.ops.scale import manifest
+from faceforge.ops.scale.execute import FAULT_ENV
+from helpers import tiny_rigged_mesh
+
+
+def _heads(bpy, folder: Path, names) -> Path:
+    """One .blend per name, each head carrying one extra object named after it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        tiny_rigged_mesh()
+        extra = bpy.data.objects.new(f"only_in_{n}", None)
+        bpy.context.scene.collection.objects.link(extra)
+        bpy.ops.wm.save_as_mainfile(filepath=str(folder / f"{n}.blend"), copy=True)
+    return folder
+
+
+def _records(out: Path, name: str) -> list[dict]:
+    return [r for r in manifest.read_records(out) if r.get("output") == name]
+
+
+def _no_temporaries(out: Path) -> bool:
+    return not [p for p in out.iterdir() if manifest.TMP_MARK in p.name]
+
+
+@pytest.fixture
+def fault(monkeypatch):
+    def set_fault(spec):
+        monkeypatch.setenv(FAULT_ENV, spec)
+    return set_fault
+
+
+def test_two_workers_each_reuse_one_process_and_nothing_leaks(bpy_empty, tmp_path, capsys):
+    bpy = bpy_empty
+    src = _heads(bpy, tmp_path / "in", list("abcd"))
+    out = tmp_path / "out"
+    code = cli.run(["emotion", str(src), "-o", str(out), "--track", "0:happiness",
+                    "--workers", "2"])
+    assert code == 0
+    assert "4 succeeded, 0 failed" in capsys.readouterr().err
+    done = [r for r in manifest.read_records(out) if r["state"] == "done"]
+    pids = {r["pid"] for r in done}
+    assert len(done) == 4 and len(pids) == 2 and os.getpid() not in pids
+    for n in "abcd":  # every output holds its own input's objects and nothing of another's
+        bpy.ops.wm.open_mainfile(filepath=str(out / f"{n}.blend"))
+        extras = sorted(o.name for o in bpy.data.objects if o.name.startswith("only_in_"))
+        assert extras == [f"only_in_{n}"]
+        assert "Emotion" in bpy.data.actions and len(bpy.data.actions) == 1
+    assert _no_temporaries(out)
+
+
+def test_crashing_input_fails_after_retries_and_a_hung_one_times_out(bpy_empty, tmp_path,
+                                                                     capsys, fault):
+    src = _heads(bpy_empty, tmp_path / "in", list("abcd"))
+    out = tmp_path / "out"
+    fault("crash:b.blend,sleep:c.blend:60")
+    code = cli.run(["emotion", str(src), "-o", str(out), "--workers", "2", "--retries", "1",
+                    "--item-timeout", "4"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "2 succeeded, 2 failed" in err
+    assert "FAILED " + str(src / "b.blend") + ": worker crashed (SIGABRT) (tried 2 times)" in err
+    assert "FAILED " + str(src / "c.blend") + ": timed out after 4 s (tried 2 times)" in err
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        ["a.blend", "d.blend"]
+    assert [r["state"] for r in _records(out, "b.blend")] == \
+        ["running", "crashed", "running", "crashed", "failed"]
+    assert _no_temporaries(out)
+
+
+def test_worker_killed_mid_item_is_replaced_and_the_item_committed_once(bpy_empty, tmp_path,
+                                                                        capsys, fault):
+    src = _heads(bpy_empty, tmp_path / "in", list("abc"))
+    out = tmp_path / "out"
+    fault("sleep:b.blend:3")
+    killed = []
+
+    def kill_when_b_runs():
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            for r in _records(out, "b.blend") if out.exists() else []:
+                if r["state"] == "running":
+                    os.kill(r["pid"], signal.SIGKILL)
+                    killed.append(r["pid"])
+                    return
+            time.sleep(0.1)
+
+    t = threading.Thread(target=kill_when_b_runs)
+    t.start()
+    code = cli.run(["emotion", str(src), "-o", str(out), "--workers", "2"])
+    t.join()
+    assert killed and code == 0
+    assert "3 succeeded, 0 failed" in capsys.readouterr().err
+    states = [r["state"] for r in _records(out, "b.blend")]
+    assert states == ["running", "crashed", "running", "done"]
+    assert _records(out, "b.blend")[1]["error"] == "worker crashed (SIGKILL)"
+    assert _no_temporaries(out)
