@@ -44,8 +44,11 @@ def empty_scene_with_window():
 # ---------------------------------------------------- version-neutral access (4.2 .. 5.x)
 
 def vse_strips(scene=None):
-    """The scene's sequencer strips: `strips` from Blender 4.4 on, `sequences` before."""
+    """The scene's sequencer strips: `strips` from Blender 4.4 on, `sequences` before
+    (none without a sequence editor)."""
     editor = (scene or bpy.context.scene).sequence_editor
+    if editor is None:
+        return []
     strips = getattr(editor, "strips", None)
     return editor.sequences if strips is None else strips
 
