@@ -39,3 +39,30 @@ def empty_scene_with_window():
     bpy.ops.wm.read_factory_settings(use_empty=False)
     for o in list(bpy.data.objects):
         bpy.data.objects.remove(o)
+
+
+# ---------------------------------------------------- version-neutral access (4.2 .. 5.x)
+
+def vse_strips(scene=None):
+    """The scene's sequencer strips: `strips` from Blender 4.4 on, `sequences` before
+    (none without a sequence editor)."""
+    editor = (scene or bpy.context.scene).sequence_editor
+    if editor is None:
+        return []
+    strips = getattr(editor, "strips", None)
+    return editor.sequences if strips is None else strips
+
+
+def action_fcurves(action) -> list:
+    """Every F-curve of an action: the channelbags of its layers (layered actions, 4.4+;
+    the only kind in 5.0) or the legacy `action.fcurves` (4.2)."""
+    if getattr(action, "layers", None) is not None and len(action.layers):
+        return [fc for layer in action.layers for strip in layer.strips
+                for bag in strip.channelbags for fc in bag.fcurves]
+    return list(getattr(action, "fcurves", None) or [])
+
+
+def has_audio() -> bool:
+    """Whether this Blender build plays and loads sound (bpy 4.2 from PyPI has no Audaspace:
+    sound strips then load no audio)."""
+    return bool(getattr(bpy.app.build_options, "audaspace", True))

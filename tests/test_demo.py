@@ -5,6 +5,7 @@ from faceforge.addon import keyframes
 from faceforge.addon.scene_files import glb_json
 from faceforge.ml.arkit import ARKIT_NAMES
 from faceforge.ops import demo
+from helpers import has_audio, vse_strips
 
 
 def test_demo_writes_blend_glb_and_contact_sheet(bpy_empty, tmp_path):
@@ -39,5 +40,5 @@ def test_demo_writes_blend_glb_and_contact_sheet(bpy_empty, tmp_path):
         assert obj.data.shape_keys.animation_data.action.name.startswith("Demo Emotion")
         assert set(demo.TAKES) <= set(keyframes.list_takes(obj))
     assert bpy.context.scene.frame_end >= 241
-    strips = bpy.context.scene.sequence_editor.strips
-    assert strips["Demo Lip-Sync"].sound is not None  # the utterance plays with its take
+    if has_audio():  # the utterance plays with its take (PyPI bpy 4.2 has no Audaspace)
+        assert vse_strips()["Demo Lip-Sync"].sound is not None

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from helpers import SOME_ARKIT, empty_scene_with_window, key_curve_values, tiny_rigged_mesh
+from helpers import SOME_ARKIT, action_fcurves, empty_scene_with_window, key_curve_values, tiny_rigged_mesh
 
 
 def _active_action(obj):
@@ -28,14 +28,7 @@ def test_operator_bakes_emotion_and_reports_missing(bpy_empty):
     assert brow[2] > brow[1]  # sadness raises the inner brows
     # The user's own key is never animated or changed.
     assert (user.value, [tuple(d.co) for d in user.data]) == user_before
-    assert not any("MyCorrective" in fc.data_path for fc in _fcurves(action))
-
-
-def _fcurves(action):
-    if hasattr(action, "layers") and len(action.layers):
-        return [fc for layer in action.layers for strip in layer.strips
-                for bag in strip.channelbags for fc in bag.fcurves]
-    return list(action.fcurves)
+    assert not any("MyCorrective" in fc.data_path for fc in action_fcurves(action))
 
 
 def test_takes_coexist_and_regions(bpy_empty):
@@ -46,7 +39,7 @@ def test_takes_coexist_and_regions(bpy_empty):
     s.emotion_take = "Upper"
     s.emotion_region = "UPPER"
     bpy.ops.faceforge.bake_emotion()
-    paths = {fc.data_path for fc in _fcurves(_active_action(obj))}
+    paths = {fc.data_path for fc in action_fcurves(_active_action(obj))}
     assert 'key_blocks["browInnerUp"].value' in paths
     assert 'key_blocks["jawOpen"].value' not in paths  # the mouth is left to lip-sync
     s.emotion_region = "ALL"

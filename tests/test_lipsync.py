@@ -454,7 +454,7 @@ def scene_state(bpy):
 
 def test_bake_lipsync(lipsync_ops, short_wav):
     import bpy
-    from helpers import tiny_rigged_mesh
+    from helpers import has_audio, tiny_rigged_mesh, vse_strips
     from faceforge.addon import keyframes
     obj = tiny_rigged_mesh()
     bake = lipsync_ops.bake_lipsync([obj], short_wav, transcript="go forward", start_frame=5,
@@ -467,13 +467,16 @@ def test_bake_lipsync(lipsync_ops, short_wav):
     jaw = keyframes.read_weights(obj, ["jawOpen"], frames)[:, 0]
     assert jaw.std() > 0.03 and jaw[0] == 0
     assert bake.frames == frame_count(1.6, fps)
-    strip = bpy.context.scene.sequence_editor.strips[bake.sound_strip]
-    assert strip.type == "SOUND" and strip.frame_start == 5
+    if has_audio():
+        strip = vse_strips()[bake.sound_strip]
+        assert strip.type == "SOUND" and strip.frame_start == 5
+    else:  # a build without Audaspace (PyPI bpy 4.2) bakes and says why there is no strip
+        assert bake.sound_strip is None and "sound strip could not be added" in lipsync_ops.summary(bake)
     assert bpy.context.scene.frame_end >= 5 + bake.frames - 1
     assert "skipped 47 missing" in lipsync_ops.summary(bake)
     lipsync_ops.bake_lipsync([obj], short_wav, start_frame=5)  # re-bake replaces take + strip
     assert keyframes.list_takes(obj) == ["Lip-Sync"]
-    assert len(bpy.context.scene.sequence_editor.strips) == 1
+    assert len(vse_strips()) == has_audio()
 
 
 def test_bake_lipsync_failures_leave_scene(lipsync_ops, short_wav, tmp_path):
@@ -511,7 +514,7 @@ def test_operator(lipsync_ops, short_wav, tmp_path):
 
 def test_cli(lipsync_ops, short_wav, tmp_path):
     import bpy
-    from helpers import tiny_rigged_mesh
+    from helpers import has_audio, tiny_rigged_mesh, vse_strips
     from faceforge.addon import keyframes, scene_files
     tiny_rigged_mesh()
     head = tmp_path / "head.blend"
@@ -529,7 +532,7 @@ def test_cli(lipsync_ops, short_wav, tmp_path):
     scene_files.load_scene(out / "voice.blend")
     obj = bpy.data.objects["Tiny"]
     assert keyframes.list_takes(obj) == ["Speech"]
-    assert bpy.context.scene.sequence_editor.strips[0].frame_start == 3
+    assert [s.frame_start for s in vse_strips()] == ([3] if has_audio() else [])
     args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out)])
     assert args.func(args) == 1  # exists, no --overwrite
     args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out),

@@ -9,7 +9,7 @@ import pytest
 from faceforge.ml.video.decode import open_video
 from faceforge.ops import cli, video
 
-from helpers import empty_scene_with_window, tiny_rigged_mesh
+from helpers import action_fcurves, empty_scene_with_window, tiny_rigged_mesh
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +30,6 @@ def _key_action(obj):
     return ad.action if ad else None
 
 
-def _fcurves(action):
-    return [fc for layer in action.layers for strip in layer.strips
-            for bag in strip.channelbags for fc in bag.fcurves]
-
-
 def test_operator_bakes_the_reference_head(bpy_empty, clip):
     bpy = bpy_empty
     bpy.context.scene.render.fps = 30
@@ -43,7 +38,7 @@ def test_operator_bakes_the_reference_head(bpy_empty, clip):
     assert bpy.ops.faceforge.bake_video(filepath=str(clip), smoothing=0.05) == {"FINISHED"}
     action = _key_action(head)
     assert action.name == "Video"
-    curves = {fc.data_path: fc for fc in _fcurves(action)}
+    curves = {fc.data_path: fc for fc in action_fcurves(action)}
     assert len(curves) == 52
     jaw = np.array([curves['key_blocks["jawOpen"].value'].evaluate(f) for f in range(1, 91)])
     assert jaw.std() > 0.02  # the speaker's jaw moves
@@ -73,7 +68,7 @@ def test_head_rotation_on_a_bone(bpy_empty, clip):
     bone.head, bone.tail = (0, 0, 0), (0, 0, 0.2)
     bpy.ops.object.mode_set(mode="OBJECT")
     bake = video.bake_video([obj], clip, head=video.HeadTarget("bone", arm, "Head"))
-    paths = {fc.data_path for fc in _fcurves(arm.animation_data.action)}
+    paths = {fc.data_path for fc in action_fcurves(arm.animation_data.action)}
     assert paths == {'pose.bones["Head"].rotation_euler'}
     assert obj.animation_data is None or obj.animation_data.action is None
     assert "face tracked in 100% of frames" in video.summary(bake)
