@@ -213,7 +213,7 @@ def cmd_export_csv(args) -> int:
     take_part = _safe(args.take) if args.take else "*"
     items = [PlannedItem(s.path, args.output / output_name(s, f"_{take_part}.csv"), str(s.path))
              for s in find_sources(args.inputs, (".blend",))]
-    plan = Plan.build("export-csv", items, args.overwrite)
+    plan = Plan.build("export-csv", items, args.overwrite, root=args.output)
 
     def job(item: PlannedItem) -> str:
         load_input_scene(item.input)
@@ -246,7 +246,7 @@ def add_cli(sub) -> None:
     i.add_argument("--start-frame", type=int, default=1)
     i.add_argument("--head-rotation", action="store_true",
                    help="also rotate the object by the CSV's head yaw/pitch/roll")
-    add_run_options(i)
+    add_run_options(i, shard=False)
     i.set_defaults(func=cmd_import_csv)
 
     x = sub.add_parser("export-csv", help="write shape-key takes of .blend files as Live Link Face CSV")
