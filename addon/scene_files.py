@@ -23,10 +23,10 @@ class SceneFileError(ValueError):
 
 
 @contextmanager
-def _held_output():
-    """Hold what an importer prints (Blender prints its reports and Python tracebacks
-    itself): given back if the import works, dropped if it fails (our message replaces
-    it)."""
+def _held_output(hide: str | None = None):
+    """Hold what an importer or exporter prints (Blender prints its reports and Python
+    tracebacks itself): given back if it works (without lines naming `hide`, e.g. a
+    temporary file), dropped if it fails (our message replaces it)."""
     streams = []
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -50,6 +50,9 @@ def _held_output():
             if ok:
                 buffer.seek(0)
                 text = buffer.read()
+                if hide:
+                    text = b"".join(line for line in text.splitlines(keepends=True)
+                                    if hide.encode() not in line)
                 if text:
                     os.write(fd, text)
             buffer.close()
@@ -103,18 +106,20 @@ def load_scene(path: Path) -> None:
 
 
 def save_scene(path: Path) -> None:
-    """Write the current session to path, the format chosen by its suffix."""
+    """Write the current session to path, the format chosen by its suffix (Blender's
+    notes naming the file are not shown: it is usually a temporary name)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".blend":
-        bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, compress=True)
-    elif suffix == ".glb":
-        export_glb(path)
-    elif suffix == ".fbx":
-        bpy.ops.export_scene.fbx(filepath=str(path), use_selection=False, bake_anim=True,
-                                 add_leaf_bones=False)
-    else:
+    if suffix not in SAVE_SUFFIXES:
         raise ValueError(f"cannot save {suffix} files (use {', '.join(SAVE_SUFFIXES)})")
+    with _held_output(hide=path.name):
+        if suffix == ".blend":
+            bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, compress=True)
+        elif suffix == ".glb":
+            export_glb(path)
+        else:
+            bpy.ops.export_scene.fbx(filepath=str(path), use_selection=False, bake_anim=True,
+                                     add_leaf_bones=False)
 
 
 def export_glb(path: Path, selected_only: bool = False) -> None:

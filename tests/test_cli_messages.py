@@ -229,3 +229,15 @@ def test_ctrl_c_in_a_real_run(bpy_empty, tmp_path):
     assert "interrupted (Ctrl-C): " in err and "not run" in err and "Traceback" not in err
     done = sorted(p.name for p in out.iterdir())
     assert done and all(n.endswith(".blend") and not n.startswith(".") for n in done), done
+
+
+def test_no_temporary_name_in_what_a_run_prints(bpy_empty, tmp_path, capfd):
+    """Blender's own 'Saved copy as .a.faceforge-tmp-123.blend' once showed on stdout."""
+    bpy = bpy_empty
+    src = _save(bpy, tmp_path / "a.blend")
+    capfd.readouterr()
+    assert cli.run(["emotion", str(src), "-o", str(tmp_path / "out"), "--format", ".blend"]) == 0
+    assert cli.run(["emotion", str(src), "-o", str(tmp_path / "out"), "--format", ".glb"]) == 0
+    captured = capfd.readouterr()
+    assert "faceforge-tmp" not in captured.out + captured.err
+    assert f"-> {tmp_path / 'out' / 'a.glb'}" in captured.err
