@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -16,6 +17,12 @@ SAVE_SUFFIXES = (".blend", ".glb", ".fbx")
 _KIND = {".blend": "a .blend file Blender can read", ".glb": "a valid binary glTF file",
          ".gltf": "a valid glTF file", ".fbx": "a binary FBX file Blender can read",
          ".obj": "a valid OBJ file"}
+
+
+# Ctrl-C landing in one of Blender's load handlers: Blender prints the traceback and goes
+# on (the command line notices the Ctrl-C itself and stops after the item).
+_HANDLER_CTRL_C = re.compile(rb"Error in bpy\.app\.handlers[^\n]*\nTraceback \(most recent call "
+                             rb"last\):\n(?:[ \t][^\n]*\n)*KeyboardInterrupt\n?")
 
 
 class SceneFileError(ValueError):
@@ -53,6 +60,7 @@ def _held_output(hide: str | None = None):
                 if hide:
                     text = b"".join(line for line in text.splitlines(keepends=True)
                                     if hide.encode() not in line)
+                text = _HANDLER_CTRL_C.sub(b"", text)
                 if text:
                     os.write(fd, text)
             buffer.close()

@@ -167,13 +167,16 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
                     ctrl_c.hit = True
                     n -= 1  # this item did not finish
                 except Exception as exc:  # keep the batch going; the summary names it
-                    why = errors.message(exc)
-                    result.failed.append((name, why))
-                    if finished:
-                        finished(item, "failed", time.perf_counter() - start, why)
-                    progress.update(n, f"FAILED {name}: {why}")
-                    if verbose:
-                        traceback.print_exc()
+                    if ctrl_c.hit:  # Ctrl-C broke it inside Blender: not run, not failed
+                        n -= 1
+                    else:
+                        why = errors.message(exc)
+                        result.failed.append((name, why))
+                        if finished:
+                            finished(item, "failed", time.perf_counter() - start, why)
+                        progress.update(n, f"FAILED {name}: {why}")
+                        if verbose:
+                            traceback.print_exc()
             if ctrl_c.hit:
                 result.interrupted = True
                 result.not_run += [item_name(i) for i in items[n:]]
