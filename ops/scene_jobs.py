@@ -75,9 +75,16 @@ def add_head_job_parser(sub, command: str, help_text: str, media: str, media_hel
     p.add_argument("head", type=Path, help="scene file with the rigged head")
     p.add_argument(media, nargs="+", type=Path, help=media_help)
     add_output_options(p, OUTPUT_HELP, "the head's")
-    p.add_argument("--take", default=take, help="action (take) name")
+    p.add_argument("--take", default=take, type=take_name, help="action (take) name")
     p.add_argument("--start-frame", type=int, default=1, help="frame where the input starts")
     return p
+
+
+def take_name(text: str) -> str:
+    """A --take value: any non-blank name."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a take needs a name")
+    return text
 
 
 def _save_suffix(args, path: Path) -> str:

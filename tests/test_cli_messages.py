@@ -241,3 +241,13 @@ def test_no_temporary_name_in_what_a_run_prints(bpy_empty, tmp_path, capfd):
     captured = capfd.readouterr()
     assert "faceforge-tmp" not in captured.out + captured.err
     assert f"-> {tmp_path / 'out' / 'a.glb'}" in captured.err
+
+
+def test_command_wide_values_fail_once_up_front(tmp_path, capsys):
+    head, wav = tmp_path / "head.blend", tmp_path / "a.wav"
+    with pytest.raises(SystemExit, match="--transcript: no such file or folder"):
+        cli.run(["lipsync", str(head), str(wav), "-o", str(tmp_path / "o"),
+                 "--transcript", str(tmp_path / "missing.txt")])
+    with pytest.raises(SystemExit):
+        cli.run(["lipsync", str(head), str(wav), "-o", str(tmp_path / "o"), "--take", " "])
+    assert "a take needs a name" in capsys.readouterr().err
