@@ -246,7 +246,7 @@ def add_cli(sub) -> None:
     i.add_argument("--start-frame", type=int, default=1)
     i.add_argument("--head-rotation", action="store_true",
                    help="also rotate the object by the CSV's head yaw/pitch/roll")
-    add_run_options(i, shard=False)
+    add_run_options(i, shard=False, resume=False)
     i.set_defaults(func=cmd_import_csv)
 
     x = sub.add_parser("export-csv", help="write shape-key takes of .blend files as Live Link Face CSV")
@@ -255,5 +255,5 @@ def add_cli(sub) -> None:
                    help="output folder: <file name>_<take>.csv per take")
     x.add_argument("--object", help="mesh to read (default: the one with most ARKit keys)")
     x.add_argument("--take", help="only this take (default: every take)")
-    add_run_options(x)
+    add_run_options(x, resume=False)
     x.set_defaults(func=cmd_export_csv)

@@ -37,8 +37,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def add_run_options(p, shard: bool = True) -> None:
-    """--overwrite, --dry-run, --shard and -v."""
+def add_run_options(p, shard: bool = True, resume: bool = True) -> None:
+    """--overwrite, --dry-run, --shard, --resume and -v."""
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (and redo items an earlier run finished)")
     p.add_argument("--dry-run", action="store_true",
@@ -47,6 +47,7 @@ def add_run_options(p, shard: bool = True) -> None:
         p.add_argument("--shard", type=parse_shard, metavar="I/N",
                        help="run only the I-th of N interleaved slices of the plan "
                             "(one task of a render-farm job)")
+    if resume:
         p.add_argument("--resume", action="store_true",
                        help=f"keep a manifest in the output folder ({MANIFEST_NAME}) and "
                             f"skip items an earlier --resume run of the same command "
