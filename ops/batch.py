@@ -109,11 +109,12 @@ class _CtrlC:
     so the batch still stops after the current item."""
 
     def __init__(self):
-        self.hit, self._old = False, None
+        self.hit, self.armed, self._old = False, False, None
 
     def _handler(self, signum, frame):
         self.hit = True
-        raise KeyboardInterrupt
+        if self.armed:  # inside an item: stop it now; between items the loop stops
+            raise KeyboardInterrupt
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -157,7 +158,11 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
             else:
                 start = time.perf_counter()
                 try:
-                    note = job(item)
+                    ctrl_c.armed = True
+                    try:
+                        note = job(item)
+                    finally:
+                        ctrl_c.armed = False
                     seconds = time.perf_counter() - start
                     result.ok.append(name)
                     if finished:
