@@ -106,7 +106,7 @@ def load_scene(path: Path) -> None:
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         detail = detail.removeprefix("Error: ").replace(f'"{path}"', "").replace(f"'{path}'", "")
-        detail = detail.strip(" :").removesuffix(" in file")
+        detail = " ".join(detail.split()).strip(" :").removesuffix(" in file")
         useful = suffix == ".fbx" and detail and "Traceback" not in detail  # e.g. ASCII FBX
         hint = f" ({detail})" if useful else ""
         raise SceneFileError(f"not {_KIND[suffix]}{hint}: it may be damaged, or another "

@@ -176,6 +176,7 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
                         n -= 1
                     else:
                         why = errors.message(exc)
+                        why = why.removeprefix(f"{name}: ")  # the line names it already
                         result.failed.append((name, why))
                         if finished:
                             finished(item, "failed", time.perf_counter() - start, why)

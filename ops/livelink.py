@@ -179,11 +179,11 @@ def cmd_import_csv(args) -> int:
     def check(objects) -> None:
         head.append(target_object(objects, args.object))
 
-    def take(source) -> str:
-        batch.check_input(source.path, (".csv",))
-        rep = import_csv(head[0], source.path, take=None, start_frame=args.start_frame,
+    def take(path: Path) -> str:
+        batch.check_input(path, (".csv",))
+        rep = import_csv(head[0], path, take=None, start_frame=args.start_frame,
                          apply_head_rotation=args.head_rotation)
-        return f"take '{source.path.stem}' ({len(rep.baked)} shapes)"
+        return f"take '{path.stem}' ({len(rep.baked)} shapes)"
 
     stop = prepare(args, plan, before=lambda: check_head(args.head, check))
     if stop is not None:
@@ -193,7 +193,8 @@ def cmd_import_csv(args) -> int:
     if plan.blocked:
         print(f"FAILED {args.head}: {plan.blocked[str(args.head)]}", file=sys.stderr)
         return 1
-    result = batch.run_batch(csvs, take, "import-csv", getattr(args, "verbose", False))
+    result = batch.run_batch([s.path for s in csvs], take, "import-csv",
+                             getattr(args, "verbose", False))
     if result.interrupted:
         print(f"nothing was written ({target} needs every take to finish)", file=sys.stderr)
         return result.exit_code

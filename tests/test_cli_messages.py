@@ -251,3 +251,22 @@ def test_command_wide_values_fail_once_up_front(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.run(["lipsync", str(head), str(wav), "-o", str(tmp_path / "o"), "--take", " "])
     assert "a take needs a name" in capsys.readouterr().err
+
+
+def test_failed_lines_name_the_input_once(bpy_empty, tmp_path, capsys):
+    """'FAILED x.wav: x.wav: not a readable audio file' and 'FAILED Source(path=...)'."""
+    from test_livelink_ops import _random_csv
+    bpy = bpy_empty
+    head = _save(bpy, tmp_path / "head.blend", keys=arkit.ARKIT_NAMES)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF\x00\x01junk" * 50)
+    (tmp_path / "junk.csv").write_bytes(b"\xff\xd8 not text" * 50)
+    _random_csv(tmp_path / "good.csv")
+    assert cli.run(["lipsync", str(head), str(tmp_path / "junk.wav"), "-o", str(tmp_path / "o")]) == 1
+    assert cli.run(["import-csv", str(head), str(tmp_path / "junk.csv"), str(tmp_path / "good.csv"),
+                    "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    for name in ("junk.wav", "junk.csv"):
+        failed = [line for line in err.splitlines() if line.startswith(f"  FAILED {tmp_path / name}")]
+        assert len(failed) == 1 and f"{tmp_path / name}: {tmp_path / name}" not in failed[0]
+    assert "Source(" not in err and (tmp_path / "o" / "head.blend").exists()
+    _clean(err)
