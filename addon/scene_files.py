@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -18,15 +19,21 @@ _KIND = {".blend": "a .blend file Blender can read", ".glb": "a valid binary glT
          ".obj": "a valid OBJ file"}
 
 
+# Ctrl-C landing in one of Blender's load handlers: Blender prints the traceback and goes
+# on (the command line notices the Ctrl-C itself and stops after the item).
+_HANDLER_CTRL_C = re.compile(rb"Error in bpy\.app\.handlers[^\n]*\nTraceback \(most recent call "
+                             rb"last\):\n(?:[ \t][^\n]*\n)*KeyboardInterrupt\n?")
+
+
 class SceneFileError(ValueError):
     """A scene file that cannot be opened; the message says what it is not, in words."""
 
 
 @contextmanager
-def _held_output():
-    """Hold what an importer prints (Blender prints its reports and Python tracebacks
-    itself): given back if the import works, dropped if it fails (our message replaces
-    it)."""
+def _held_output(hide: str | None = None):
+    """Hold what an importer or exporter prints (Blender prints its reports and Python
+    tracebacks itself): given back if it works (without lines naming `hide`, e.g. a
+    temporary file), dropped if it fails (our message replaces it)."""
     streams = []
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -50,6 +57,10 @@ def _held_output():
             if ok:
                 buffer.seek(0)
                 text = buffer.read()
+                if hide:
+                    text = b"".join(line for line in text.splitlines(keepends=True)
+                                    if hide.encode() not in line)
+                text = _HANDLER_CTRL_C.sub(b"", text)
                 if text:
                     os.write(fd, text)
             buffer.close()
@@ -95,7 +106,7 @@ def load_scene(path: Path) -> None:
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         detail = detail.removeprefix("Error: ").replace(f'"{path}"', "").replace(f"'{path}'", "")
-        detail = detail.strip(" :").removesuffix(" in file")
+        detail = " ".join(detail.split()).strip(" :").removesuffix(" in file")
         useful = suffix == ".fbx" and detail and "Traceback" not in detail  # e.g. ASCII FBX
         hint = f" ({detail})" if useful else ""
         raise SceneFileError(f"not {_KIND[suffix]}{hint}: it may be damaged, or another "
@@ -103,18 +114,20 @@ def load_scene(path: Path) -> None:
 
 
 def save_scene(path: Path) -> None:
-    """Write the current session to path, the format chosen by its suffix."""
+    """Write the current session to path, the format chosen by its suffix (Blender's
+    notes naming the file are not shown: it is usually a temporary name)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".blend":
-        bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, compress=True)
-    elif suffix == ".glb":
-        export_glb(path)
-    elif suffix == ".fbx":
-        bpy.ops.export_scene.fbx(filepath=str(path), use_selection=False, bake_anim=True,
-                                 add_leaf_bones=False)
-    else:
+    if suffix not in SAVE_SUFFIXES:
         raise ValueError(f"cannot save {suffix} files (use {', '.join(SAVE_SUFFIXES)})")
+    with _held_output(hide=path.name):
+        if suffix == ".blend":
+            bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, compress=True)
+        elif suffix == ".glb":
+            export_glb(path)
+        else:
+            bpy.ops.export_scene.fbx(filepath=str(path), use_selection=False, bake_anim=True,
+                                     add_leaf_bones=False)
 
 
 def export_glb(path: Path, selected_only: bool = False) -> None:

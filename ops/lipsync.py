@@ -226,6 +226,9 @@ def cmd_lipsync(args) -> int:
                                         "preston_blair": args.dat_preston_blair,
                                         "extended": args.extended_shapes}))
 
+    if args.transcript is not None and not args.transcript.exists():
+        raise SystemExit(f"faceforge lipsync: --transcript: no such file or folder: "
+                         f"{args.transcript}")
     plan = plan_head_jobs(args, "lipsync", find_sources(args.audio, AUDIO_SUFFIXES))
     return run_scene_jobs(args, plan, bake, head_check=lambda objects: _mouth_meshes(objects, args.target))
 

@@ -229,3 +229,44 @@ def test_ctrl_c_in_a_real_run(bpy_empty, tmp_path):
     assert "interrupted (Ctrl-C): " in err and "not run" in err and "Traceback" not in err
     done = sorted(p.name for p in out.iterdir())
     assert done and all(n.endswith(".blend") and not n.startswith(".") for n in done), done
+
+
+def test_no_temporary_name_in_what_a_run_prints(bpy_empty, tmp_path, capfd):
+    """Blender's own 'Saved copy as .a.faceforge-tmp-123.blend' once showed on stdout."""
+    bpy = bpy_empty
+    src = _save(bpy, tmp_path / "a.blend")
+    capfd.readouterr()
+    assert cli.run(["emotion", str(src), "-o", str(tmp_path / "out"), "--format", ".blend"]) == 0
+    assert cli.run(["emotion", str(src), "-o", str(tmp_path / "out"), "--format", ".glb"]) == 0
+    captured = capfd.readouterr()
+    assert "faceforge-tmp" not in captured.out + captured.err
+    assert f"-> {tmp_path / 'out' / 'a.glb'}" in captured.err
+
+
+def test_command_wide_values_fail_once_up_front(tmp_path, capsys):
+    head, wav = tmp_path / "head.blend", tmp_path / "a.wav"
+    with pytest.raises(SystemExit, match="--transcript: no such file or folder"):
+        cli.run(["lipsync", str(head), str(wav), "-o", str(tmp_path / "o"),
+                 "--transcript", str(tmp_path / "missing.txt")])
+    with pytest.raises(SystemExit):
+        cli.run(["lipsync", str(head), str(wav), "-o", str(tmp_path / "o"), "--take", " "])
+    assert "a take needs a name" in capsys.readouterr().err
+
+
+def test_failed_lines_name_the_input_once(bpy_empty, tmp_path, capsys):
+    """'FAILED x.wav: x.wav: not a readable audio file' and 'FAILED Source(path=...)'."""
+    from test_livelink_ops import _random_csv
+    bpy = bpy_empty
+    head = _save(bpy, tmp_path / "head.blend", keys=arkit.ARKIT_NAMES)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF\x00\x01junk" * 50)
+    (tmp_path / "junk.csv").write_bytes(b"\xff\xd8 not text" * 50)
+    _random_csv(tmp_path / "good.csv")
+    assert cli.run(["lipsync", str(head), str(tmp_path / "junk.wav"), "-o", str(tmp_path / "o")]) == 1
+    assert cli.run(["import-csv", str(head), str(tmp_path / "junk.csv"), str(tmp_path / "good.csv"),
+                    "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    for name in ("junk.wav", "junk.csv"):
+        failed = [line for line in err.splitlines() if line.startswith(f"  FAILED {tmp_path / name}")]
+        assert len(failed) == 1 and f"{tmp_path / name}: {tmp_path / name}" not in failed[0]
+    assert "Source(" not in err and (tmp_path / "o" / "head.blend").exists()
+    _clean(err)
