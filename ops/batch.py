@@ -46,19 +46,16 @@ class BatchResult:
     ok: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
-    done_before: list[str] = field(default_factory=list)
     interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return INTERRUPTED
-        return 1 if self.failed or self.not_run or not (self.ok or self.done_before) else 0
+        return 1 if self.failed or self.not_run or not self.ok else 0
 
     def summary(self) -> str:
         head = f"{len(self.ok)} succeeded, {len(self.failed)} failed"
-        if self.done_before:
-            head += f", {len(self.done_before)} already done by an earlier run"
         if self.not_run:
             head += f", {len(self.not_run)} not run"
         if self.interrupted:
@@ -131,19 +128,15 @@ def item_name(item) -> str:
 
 
 def run_batch(items: Sequence, job: Callable[[object], str], label: str,
-              verbose: bool = False, blocked: dict[str, str] | None = None,
-              done: set[str] | None = None,
-              finished: Callable[[object, str, float, str | None], None] | None = None
-              ) -> BatchResult:
+              verbose: bool = False, blocked: dict[str, str] | None = None) -> BatchResult:
     """Call job(item) for each item; a failure is recorded and the batch goes on, Ctrl-C
     stops it (the summary lists what did not run; exit code 130).
 
     job returns a short note (e.g. the output path). Items named in `blocked` fail
-    without running (their reason given); items named in `done` were finished by an
-    earlier run and are skipped. `finished(item, state, seconds, error)` is told of each
-    item that ran. Messages never show exception class names; -v adds the traceback."""
+    without running (their reason given). Messages never show exception class names;
+    -v (verbose) adds the traceback."""
     result = BatchResult()
-    blocked, done = blocked or {}, done or set()
+    blocked = blocked or {}
     progress = Progress(len(items), label)
     progress.update(0)
     with _CtrlC() as ctrl_c:
@@ -152,9 +145,6 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
             if name in blocked:
                 result.failed.append((name, blocked[name]))
                 progress.update(n, f"FAILED {name}: {blocked[name]}")
-            elif name in done:
-                result.done_before.append(name)
-                progress.update(n, f"{name}: already done by an earlier run")
             else:
                 start = time.perf_counter()
                 try:
@@ -165,8 +155,6 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
                         ctrl_c.armed = False
                     seconds = time.perf_counter() - start
                     result.ok.append(name)
-                    if finished:
-                        finished(item, "done", seconds, None)
                     progress.update(n, f"{name} -> {note} ({seconds:.1f} s)")
                 except KeyboardInterrupt:
                     ctrl_c.hit = True
@@ -178,8 +166,6 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
                         why = errors.message(exc)
                         why = why.removeprefix(f"{name}: ")  # the line names it already
                         result.failed.append((name, why))
-                        if finished:
-                            finished(item, "failed", time.perf_counter() - start, why)
                         progress.update(n, f"FAILED {name}: {why}")
                         if verbose:
                             traceback.print_exc()

@@ -214,7 +214,7 @@ def cmd_export_csv(args) -> int:
     take_part = _safe(args.take) if args.take else "*"
     items = [PlannedItem(s.path, args.output / output_name(s, f"_{take_part}.csv"), str(s.path))
              for s in find_sources(args.inputs, (".blend",))]
-    plan = Plan.build("export-csv", items, args.overwrite, root=args.output)
+    plan = Plan.build("export-csv", items, args.overwrite)
 
     def job(item: PlannedItem) -> str:
         load_input_scene(item.input)
@@ -247,7 +247,7 @@ def add_cli(sub) -> None:
     i.add_argument("--start-frame", type=int, default=1)
     i.add_argument("--head-rotation", action="store_true",
                    help="also rotate the object by the CSV's head yaw/pitch/roll")
-    add_run_options(i, shard=False, resume=False)
+    add_run_options(i)
     i.set_defaults(func=cmd_import_csv)
 
     x = sub.add_parser("export-csv", help="write shape-key takes of .blend files as Live Link Face CSV")
@@ -256,5 +256,5 @@ def add_cli(sub) -> None:
                    help="output folder: <file name>_<take>.csv per take")
     x.add_argument("--object", help="mesh to read (default: the one with most ARKit keys)")
     x.add_argument("--take", help="only this take (default: every take)")
-    add_run_options(x, resume=False)
+    add_run_options(x)
     x.set_defaults(func=cmd_export_csv)

@@ -123,7 +123,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(bpy_empty, tmp_path, capsys,
     assert not out.exists() and not count_bakes
 
 
-def test_plan_items_and_shards(tmp_path):
+def test_plan_items(tmp_path):
     from faceforge.ops import plan
     (tmp_path / "v" / "x").mkdir(parents=True)
     for name in ("v/1.wav", "v/x/1.wav", "v/2.wav", "v/skip.txt"):
@@ -135,8 +135,6 @@ def test_plan_items_and_shards(tmp_path):
     assert not p.errors
     assert [i.output.relative_to(tmp_path / "o").as_posix() for i in p.items] == [
         "1.blend", "2.blend", "x/1.blend", "gone.blend"]
-    shards = [p.shard(i, 3).items for i in (1, 2, 3)]
-    assert sorted(i.label for s in shards for i in s) == sorted(i.label for i in p.items)
 
 
 # ------------------------------------------------------------------ exclusive writes
@@ -235,53 +233,3 @@ def test_demo_respects_overwrite(bpy_empty, tmp_path, capsys, monkeypatch):
     assert cli.run(["demo", "-o", str(tmp_path)]) == 1
     assert (tmp_path / "demo.png").read_text() == "mine" and not built
     assert "demo.png already exists (pass --overwrite" in capsys.readouterr().err
-
-
-# ------------------------------------------------------------------ shards and resume
-def test_shards_split_the_plan_without_overlap(bpy_empty, tmp_path, capsys, count_bakes):
-    bpy = bpy_empty
-    for n in "abcde":
-        _save(bpy, tmp_path / "in" / f"{n}.blend")
-    out = tmp_path / "out"
-    assert cli.run(["emotion", str(tmp_path / "in"), "-o", str(out), "--shard", "1/2",
-                    "--dry-run"]) == 0
-    assert capsys.readouterr().out.count(" -> ") == 3 and not count_bakes
-    assert cli.run(["emotion", str(tmp_path / "in"), "-o", str(out), "--shard", "1/2"]) == 0
-    first = sorted(p.name for p in out.glob("*.blend"))
-    assert cli.run(["emotion", str(tmp_path / "in"), "-o", str(out), "--shard", "2/2"]) == 0
-    assert first == ["a.blend", "c.blend", "e.blend"] and len(count_bakes) == 5
-    assert sorted(p.name for p in out.glob("*.blend")) == [f"{n}.blend" for n in "abcde"]
-    with pytest.raises(SystemExit):
-        cli.run(["emotion", str(tmp_path / "in"), "-o", str(out), "--shard", "3/2"])
-
-
-def test_resume_runs_only_what_did_not_finish(bpy_empty, tmp_path, capsys, monkeypatch):
-    bpy = bpy_empty
-    inputs = [str(_save(bpy, tmp_path / "in" / f"{n}.blend")) for n in "abc"]
-    out = tmp_path / "out"
-    real, calls = emotion.bake_emotion, []
-
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if fail_on and len(calls) == fail_on:
-            raise RuntimeError("worker lost")
-        return real(*args, **kwargs)
-    monkeypatch.setattr(emotion, "bake_emotion", flaky)
-    argv = ["emotion", *inputs, "-o", str(out), "--resume"]
-
-    fail_on = 2
-    assert cli.run(argv) == 1 and len(calls) == 3
-    fail_on, calls[:] = 0, []
-    assert cli.run(argv) == 0 and len(calls) == 1  # only b again
-    assert "1 succeeded, 0 failed, 2 already done by an earlier run" in capsys.readouterr().err
-    assert cli.run(argv) == 0 and len(calls) == 1  # a third run does nothing, and says so
-    assert "nothing to do: all 3 item(s) were done by an earlier run" in capsys.readouterr().err
-
-    (out / "a.blend").write_bytes(b"changed by hand")  # not what the run wrote: protected
-    with (out / ".faceforge-manifest.jsonl").open("a") as f:
-        f.write('{"key": "cut by a kill')  # a torn last line is ignored
-    assert cli.run(argv) == 1 and len(calls) == 1
-    assert f"{out / 'a.blend'} already exists" in capsys.readouterr().err
-    assert cli.run(argv + ["--track", "0:anger"]) == 1  # other options: not the same items
-    assert len(calls) == 1
-    assert cli.run(argv + ["--overwrite"]) == 0 and len(calls) == 4  # --overwrite redoes all
