@@ -100,7 +100,7 @@ def share_printer(name: str, verb: str, steps: int = 10) -> Callable[[float], No
     return progress
 
 
-class _CtrlC:
+class CtrlC:
     """Ctrl-C during a batch: raise KeyboardInterrupt as usual, and also remember it, since
     Blender swallows an exception raised inside its own handlers (a file load runs some),
     so the batch still stops after the current item."""
@@ -139,7 +139,7 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
     blocked = blocked or {}
     progress = Progress(len(items), label)
     progress.update(0)
-    with _CtrlC() as ctrl_c:
+    with CtrlC() as ctrl_c:
         for n, item in enumerate(items, 1):
             name = item_name(item)
             if name in blocked:

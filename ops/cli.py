@@ -15,6 +15,7 @@ from . import autorig, demo, emotion, errors, lipsync, livelink, video
 from .batch import INTERRUPTED
 from .errors import UserError
 from .scale import farm as scale_farm, runner as scale_runner
+from .scale import plan as scale_plan
 from .scale.plan import SCALABLE
 
 DESCRIPTION = ("FaceForge from the command line: rig heads with the 52 ARKit shape keys and "
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_cli(sub)
     scale_runner.add_options(sub)  # --shard/--workers/--cluster, and `faceforge farm`
     return p
+
+
+scale_plan.use_parser(build_parser)
 
 
 def run(argv) -> int:

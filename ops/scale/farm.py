@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .plan import SCALABLE
+from .plan import SCALABLE, command_parser
 
 TEMPLATES = Path(__file__).with_name("templates")
 KINDS = ("flamenco", "deadline", "openjd")
@@ -72,8 +72,7 @@ def _check_command(command: list[str]) -> None:
     bad = [a for a in command if a.split("=", 1)[0] in _NOT_ON_FARM]
     if bad:
         raise UserError(f"farm: leave {bad[0]} out of the command: the farm job adds the shard")
-    from ..cli import build_parser
-    build_parser().parse_args(command)  # a usage error stops here, not on every worker
+    command_parser().parse_args(command)  # a usage error stops here, not on every worker
 
 
 def _count_items(command: list[str]) -> str:

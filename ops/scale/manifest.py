@@ -7,7 +7,6 @@ cluster never append to one file together; readers merge the journals, later rec
 winning. `manifest.json` is a merged snapshot written at the end of each run."""
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import itertools
 import json
@@ -19,6 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..outputs import exists_message
+
+try:
+    import fcntl
+except ImportError:  # Windows: no POSIX record locks; outputs still commit exclusively
+    fcntl = None
 
 MANIFEST_DIR = ".faceforge"
 TMP_MARK = ".faceforge-tmp-"  # ops.batch.atomic_output's temporary names: .<stem>.faceforge-tmp-<pid><suffix>
@@ -137,8 +142,7 @@ def decide(item, history: "History | None", overwrite: bool,
         return Decision("skip", why="adopted")
     if done is not None and done.get("hash") == file_hash(out):
         return Decision("run", True, "redo")  # ours: made under other options, or a retry
-    return Decision("refuse", why=f"{out}: already exists and was not made by this command "
-                                  f"(pass --overwrite to replace it)")
+    return Decision("refuse", why=exists_message(out))
 
 
 def _done_fields(item, out: Path) -> dict:
@@ -183,6 +187,17 @@ class Busy(UserError):
     """Another process holds the lock."""
 
 
+def _lockf(fd: int, mode: str, offset: int) -> None:
+    """Lock (non-blocking; OSError if held), share or unlock the byte at `offset` of the
+    lock file. Without fcntl (Windows) nothing is locked: concurrent runs into one folder
+    are then not detected, though no output is ever replaced (ops.outputs.commit)."""
+    if fcntl is None:
+        return
+    flag = {"shared": fcntl.LOCK_SH | fcntl.LOCK_NB, "exclusive": fcntl.LOCK_EX | fcntl.LOCK_NB,
+            "unlock": fcntl.LOCK_UN}[mode]
+    fcntl.lockf(fd, flag, 1, offset)
+
+
 @contextmanager
 def run_lock(output_dir: Path, shard: str | None):
     """Hold the output folder for this run; a second whole run into it is refused."""
@@ -192,7 +207,7 @@ def run_lock(output_dir: Path, shard: str | None):
         raise UserError(f"{output_dir}: cannot write there ({exc.strerror or exc})") from exc
     owner = Path(output_dir) / MANIFEST_DIR / "owner.json"
     try:
-        fcntl.lockf(fd, (fcntl.LOCK_SH if shard else fcntl.LOCK_EX) | fcntl.LOCK_NB, 1, 0)
+        _lockf(fd, "shared" if shard else "exclusive", 0)
     except OSError:
         who = ""
         try:
@@ -211,7 +226,7 @@ def run_lock(output_dir: Path, shard: str | None):
     try:
         yield
     finally:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0)
+        _lockf(fd, "unlock", 0)
 
 
 def _current_argv() -> list[str]:
@@ -227,7 +242,7 @@ def item_lock(output_dir: Path, name: str, wait: float = 0.0):
     deadline = time.monotonic() + wait
     while True:
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, off)
+            _lockf(fd, "exclusive", off)
             break
         except OSError:
             if time.monotonic() >= deadline:
@@ -237,7 +252,7 @@ def item_lock(output_dir: Path, name: str, wait: float = 0.0):
     try:
         yield
     finally:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, off)
+        _lockf(fd, "unlock", off)
 
 
 def write_snapshot(output_dir: Path, plan) -> Path:

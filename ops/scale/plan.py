@@ -158,13 +158,28 @@ def _no_folders_made(active: bool):
         ops_plan.Plan.check_outputs = original
 
 
+_parser_factory: Callable | None = None
+
+
+def use_parser(factory: Callable) -> None:
+    """The command line's parser builder (ops.cli registers it when it loads, so this layer
+    plans any command without importing the module that imports it)."""
+    global _parser_factory
+    _parser_factory = factory
+
+
+def command_parser():
+    """A fresh parser of the whole command line (ops.cli.build_parser)."""
+    if _parser_factory is None:
+        raise RuntimeError("the command line is not loaded (import faceforge.ops.cli first)")
+    return _parser_factory()
+
+
 def build_plan(argv: list[str], parser=None) -> Plan:
     """Parse argv and let the command build its own plan (naming rule, collisions,
     writable folders, the head checked once), capturing its items and job instead of
     running them. Raises Stopped when the command ended before its items."""
-    if parser is None:
-        from ..cli import build_parser
-        parser = build_parser()
+    parser = parser or command_parser()
     args = parser.parse_args(argv)
     if args.command not in SCALABLE:
         raise UserError(f"{args.command} cannot be planned (only {', '.join(SCALABLE)})")

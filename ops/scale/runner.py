@@ -44,24 +44,32 @@ def add_options(sub) -> None:
 
 @dataclass
 class Outcome:
-    """What the run did: items done now, already done before, failed (name, why)."""
+    """What the run did: items done now, already done before, failed (name, why), not run
+    (Ctrl-C came first)."""
     ok: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
     interrupted: bool = False
     stopped: str | None = None  # why the run stopped early (the manifest cannot be written)
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return 130
+            return batch.INTERRUPTED
         return 1 if self.failed or self.stopped or not (self.ok or self.skipped) else 0
 
     def summary(self) -> str:
+        """The same summary as ops.batch.run_batch, plus what an earlier run had done."""
         line = f"{len(self.ok)} succeeded, {len(self.failed)} failed"
         if self.skipped:
             line += f", {len(self.skipped)} already done"
+        if self.not_run:
+            line += f", {len(self.not_run)} not run"
+        if self.interrupted:
+            line = "interrupted (Ctrl-C): " + line
         lines = [line] + [f"  FAILED {name}: {why}" for name, why in self.failed]
+        lines += [f"  NOT RUN {name}" for name in self.not_run]
         if self.stopped:
             lines.append(f"  STOPPED: {self.stopped}")
         if self.interrupted or self.stopped:
@@ -94,13 +102,26 @@ def _runner(opts):
 
 
 def run_here(plan, jobs, opts, journal, report) -> None:
-    """The plain runner: each item in this process, one after another."""
+    """The plain runner: each item in this process, one after another. Ctrl-C stops after
+    the current item even when Blender swallows the KeyboardInterrupt inside one of its
+    handlers (ops.batch.CtrlC); an item it broke counts as not run."""
     from .execute import run_item
     report.ready()
-    for item, overwrite in jobs:
-        start = time.perf_counter()
-        rec = run_item(plan, item, overwrite, 1, journal, verbose=opts.verbose)
-        report(dict(rec, latency=time.perf_counter() - start))
+    with batch.CtrlC() as ctrl_c:
+        for item, overwrite in jobs:
+            if ctrl_c.hit:
+                break
+            start = time.perf_counter()
+            ctrl_c.armed = True
+            try:
+                rec = run_item(plan, item, overwrite, 1, journal, verbose=opts.verbose)
+            finally:
+                ctrl_c.armed = False
+            if ctrl_c.hit and rec["state"] != "done":
+                break
+            report(dict(rec, latency=time.perf_counter() - start))
+    if ctrl_c.hit:
+        raise KeyboardInterrupt
 
 
 def _timing_line(n: int, total: float, timing: dict) -> str:
@@ -182,6 +203,8 @@ def run(argv: list[str], parser=None) -> int:
                 _runner(opts)(plan, jobs, opts, journal, report)
             except KeyboardInterrupt:
                 out.interrupted = True
+                reported = set(out.ok) | {name for name, _ in out.failed}
+                out.not_run = [item.source for item, _ in jobs if item.source not in reported]
             except manifest.ManifestError as exc:  # disk full, folder read-only: stop clean
                 out.stopped = str(exc)
             print(_timing_line(len(jobs), time.perf_counter() - start, timing), file=sys.stderr)
