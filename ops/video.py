@@ -15,7 +15,7 @@ from ..addon import keyframes
 from ..addon.head_rotation import bone_euler, object_euler
 from ..ml import arkit
 from ..ml.video.decode import IMAGE_EXTS
-from ..ml.video.pipeline import VideoOptions, VideoResult, analyse_steps
+from ..ml.video.pipeline import METHODS, VideoOptions, VideoResult, analyse_steps
 from ..ml.video.tracking import run_steps
 from . import batch
 from .emotion import bake_targets, describe
@@ -118,6 +118,11 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
                                    description="Action (take) name; re-baking replaces it")
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
                                        description="Frame where the clip starts")
+    method: bpy.props.EnumProperty(
+        name="Tracker", default="LANDMARKER" if VideoOptions().method == "landmarker" else "REGRESSOR",
+        items=(("LANDMARKER", "Face Landmarker",
+                "MediaPipe's blendshapes (trained on real faces), filled, calibrated and steadied"),
+               ("REGRESSOR", "FACS Regressor", "FaceForge's landmark regressor (Face Mesh)")))
     calibration: bpy.props.EnumProperty(
         name="Neutral", default="AUTO",
         items=(("AUTO", "Quietest Frames", "The actor's neutral face from the clip's calmest frames"),
@@ -152,6 +157,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
         layout = self.layout
         layout.prop(self, "take")
         layout.prop(self, "start_frame")
+        layout.prop(self, "method")
         layout.prop(self, "calibration")
         if self.calibration == "RANGE":
             row = layout.row(align=True)
@@ -173,7 +179,8 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             self.calibration, (self.neutral_start, self.neutral_end))
         gains = {r: getattr(self, f"gain_{r}") for r in GAIN_REGIONS
                  if getattr(self, f"gain_{r}") != 1.0}
-        return VideoOptions(calibration=calibration, gains=gains, smoothing=self.smoothing)
+        return VideoOptions(method=self.method.lower(), calibration=calibration, gains=gains,
+                            smoothing=self.smoothing)
 
     def _head(self) -> HeadTarget:
         return HeadTarget(self.head_mode.lower(), bpy.data.objects.get(self.armature), self.bone)
@@ -295,7 +302,7 @@ def _head_target(spec: str) -> HeadTarget:
 
 def cmd_video(args) -> int:
     """One output scene per clip: the head with a video take."""
-    options = VideoOptions(calibration=parse_calibration(args.neutral),
+    options = VideoOptions(method=args.method, calibration=parse_calibration(args.neutral),
                            gains=parse_gains(args.gain), smoothing=args.smoothing)
 
     def bake(clip: Path) -> str:
@@ -318,6 +325,9 @@ def add_cli(sub) -> None:
     p = add_head_job_parser(
         sub, "video", "bake face video clips onto a rigged head", "clips",
         "video files, folders of them, image-sequence folders or frame_%%04d.png", "Video")
+    p.add_argument("--method", choices=METHODS, default=VideoOptions().method,
+                   help="landmarker: MediaPipe Face Landmarker blendshapes, refined; "
+                        "regressor: FaceForge's landmark regressor")
     p.add_argument("--neutral", default="auto",
                    help="actor's neutral: auto (quietest frames), none, or START-END seconds")
     p.add_argument("--gain", nargs="+", metavar="REGION=GAIN",

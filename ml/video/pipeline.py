@@ -22,6 +22,9 @@ from .rotation import matrix_euler
 from .tracking import MAX_GAP_S, Track, fill_gaps, run_steps, track_steps
 
 QUIET_SHARE = 0.1  # auto calibration: the clip's least active tenth of frames is its neutral
+# ... for the landmarker method, each shape's own low quantile: its blendshape model keeps
+# some shapes well above 0 at rest, so the least active frames by sum are not the neutral.
+NEUTRAL_QUANTILE = 0.05
 CALIBRATIONS = ("auto", "none")
 METHODS = ("landmarker", "regressor")
 
@@ -36,9 +39,12 @@ class VideoOptions:
     `smoothing`: seconds of extra causal low-pass (0: the regressor's own stability only).
     `max_side`: frames are downscaled to it before tracking (faster; landmarks are
     resolution independent).
-    `method`: "landmarker" or "regressor" (see the module). `fill`, `ranges`, `steady`
-    switch the landmarker method's fill-in shapes, per-actor ranges and One Euro filter."""
+    `method`: "landmarker" or "regressor" (see the module). `combine`, `fill`, `ranges`,
+    `steady` switch the landmarker method's refinements (ml/video/refine.py): the learned
+    causal combiner of blendshapes and regressor, or else the fixed fill-in shapes; per-actor
+    ranges; the One Euro filter."""
     method: str = "regressor"
+    combine: bool = False
     fill: bool = True
     ranges: bool = True
     steady: bool = True
@@ -112,6 +118,12 @@ def neutral_frames(weights: np.ndarray, times: np.ndarray, calibration) -> np.nd
     return inside
 
 
+def relative_rotation(rotation: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Head rotation [T, 3] (XYZ Euler) relative to the mean rotation of frames `idx`."""
+    rest = Rotation.from_euler("xyz", rotation[idx]).mean()
+    return (rest.inv() * Rotation.from_euler("xyz", rotation)).as_euler("xyz").astype(np.float32)
+
+
 def calibrate(weights: np.ndarray, rotation: np.ndarray, times: np.ndarray,
               calibration) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Remove the actor's neutral: weights are remapped so the neutral's level becomes 0
@@ -123,9 +135,7 @@ def calibrate(weights: np.ndarray, rotation: np.ndarray, times: np.ndarray,
     neutral = np.median(weights[idx], axis=0).astype(np.float32)
     span = np.maximum(1.0 - neutral, 1e-3)
     out = np.clip((weights - neutral) / span, 0.0, 1.0).astype(np.float32)
-    rest = Rotation.from_euler("xyz", rotation[idx]).mean()
-    rel = (rest.inv() * Rotation.from_euler("xyz", rotation)).as_euler("xyz")
-    return out, rel.astype(np.float32), neutral
+    return out, relative_rotation(rotation, idx), neutral
 
 
 def apply_gains(weights: np.ndarray, gains: dict[str, float]) -> np.ndarray:
@@ -194,6 +204,32 @@ def _hold_lost(track: Track, values: np.ndarray) -> np.ndarray:
     return values.reshape(len(track.times), *values.shape[2:]) if lost.any() else values
 
 
+def landmarker_inputs(track, rate: float, calibration, regressor):
+    """The landmarker method's per-frame inputs on the steady grid: (grid [N], blendshapes
+    [N, 52] and the regressor's weights [N, 52] on the same landmarks, both minus the
+    actor's neutral (not clipped), head rotation [N, 3] relative to the neutral, the
+    blendshapes' neutral [52])."""
+    times = track.times
+    grid = uniform_times(times, rate)
+    width, height = track.size
+    landmarks = resample(times, _hold_lost(track, track.landmarks), grid)
+    shapes = resample(times, _hold_lost(track, track.blendshapes), grid)
+    rotation = matrix_euler(resample(times, _hold_lost(track, track.rotation), grid)
+                            .astype(np.float64)).astype(np.float32)
+    regressed, _ = regressor.predict(landmarks, aspect=width / height)
+    if calibration == "none":
+        return grid, shapes, regressed, rotation, np.zeros(shapes.shape[1], np.float32)
+    if isinstance(calibration, str):  # "auto"
+        neutral = np.quantile(shapes, NEUTRAL_QUANTILE, axis=0).astype(np.float32)
+        regressed = regressed - np.quantile(regressed, NEUTRAL_QUANTILE, axis=0)
+        idx = neutral_frames(np.abs(shapes - neutral), grid, calibration)
+    else:
+        idx = neutral_frames(shapes, grid, calibration)
+        neutral = np.median(shapes[idx], axis=0).astype(np.float32)
+        regressed = regressed - np.median(regressed[idx], axis=0)
+    return grid, shapes - neutral, regressed, relative_rotation(rotation, idx), neutral
+
+
 def solve_track(track: Track, rate: float, options: VideoOptions,
                 regressor) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A Track (a landmarker FaceTrack for method "landmarker") -> (steady time grid [N]
@@ -201,25 +237,26 @@ def solve_track(track: Track, rate: float, options: VideoOptions,
     gains applied. Shared by the bake and the evaluation."""
     # Long losses hold the nearest tracked pose; the temporal models expect a steady rate:
     # variable-rate clips are resampled to their nominal rate first.
-    times, landmarks = track.times, _hold_lost(track, track.landmarks)
-    grid = uniform_times(times, rate)
-    width, height = track.size
-    landmarks = resample(times, landmarks, grid)
     if options.method == "landmarker":
-        weights = resample(times, _hold_lost(track, track.blendshapes), grid)
-        rotation = matrix_euler(resample(times, _hold_lost(track, track.rotation), grid)
-                                .astype(np.float64)).astype(np.float32)
-        if options.fill:
-            regressed, _ = regressor.predict(landmarks, aspect=width / height)
-            weights = refine.fill_from_landmarks(weights, regressed)
-    else:
-        weights, rotation = regressor.predict(landmarks, aspect=width / height)
-    weights, rotation, neutral = calibrate(weights, rotation, grid, options.calibration)
-    if options.method == "landmarker":
+        grid, shapes, regressed, rotation, neutral = landmarker_inputs(
+            track, rate, options.calibration, regressor)
+        if options.combine:
+            weights = refine.load_combiner()(shapes, regressed)
+        else:
+            if options.fill:
+                shapes = refine.fill_from_landmarks(shapes, regressed)
+            weights = shapes / np.maximum(1.0 - neutral, 1e-3)
+        weights = np.clip(weights, 0.0, 1.0).astype(np.float32)
         if options.ranges:
             weights = np.clip(weights * refine.range_gains(weights), 0.0, 1.0)
         if options.steady:
             weights = refine.one_euro(weights, rate)
+    else:
+        grid = uniform_times(track.times, rate)
+        width, height = track.size
+        landmarks = resample(track.times, _hold_lost(track, track.landmarks), grid)
+        weights, rotation = regressor.predict(landmarks, aspect=width / height)
+        weights, rotation, neutral = calibrate(weights, rotation, grid, options.calibration)
     weights = apply_gains(weights, options.gains)
     return grid, weights, rotation, neutral
 

@@ -5,9 +5,12 @@ that holds still faces still without lagging fast motion. Arrays are [T, 52] in 
 order, sampled at a steady `fps`."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import arkit
+from ..model_cache import cached_model
 
 # Shapes the Face Landmarker's blendshape model leaves near-constant on real and rendered
 # faces; the regressor reads them from the landmarks instead.
@@ -35,6 +38,43 @@ def fill_from_landmarks(blendshapes: np.ndarray, regressed: np.ndarray,
     out = blendshapes.copy()
     out[:, shapes] = regressed[:, shapes]
     return out
+
+
+COMBINER = Path(__file__).parent / "data" / "combiner.npz"
+TAPS = 4  # frames of history (the current one included) the combiner reads per input
+
+
+def lagged(x: np.ndarray, taps: int = TAPS) -> np.ndarray:
+    """[T, C] -> [T, taps, C]: x[t - k] for k = 0..taps-1, the first frame held before it."""
+    idx = np.maximum(np.arange(len(x))[:, None] - np.arange(taps)[None], 0)
+    return x[idx]
+
+
+class Combiner:
+    """Learned causal blend, per shape s: y_s(t) = bias_s + sum_k a_sk b_s(t-k) + g_sk r_s(t-k)
+    of the blendshapes b and the regressor's weights r (both minus the actor's neutral).
+    `coef [52, 2, TAPS]`, `bias [52]` (fitted by lab/video/fit_combiner.py)."""
+
+    def __init__(self, coef: np.ndarray, bias: np.ndarray):
+        self.coef = np.asarray(coef, np.float32)
+        self.bias = np.asarray(bias, np.float32)
+
+    def __call__(self, shapes: np.ndarray, regressed: np.ndarray) -> np.ndarray:
+        taps = self.coef.shape[2]
+        return (self.bias + np.einsum("tkc,ck->tc", lagged(shapes, taps), self.coef[:, 0])
+                + np.einsum("tkc,ck->tc", lagged(regressed, taps), self.coef[:, 1]))
+
+
+def _read_combiner(path: Path) -> Combiner:
+    if not path.exists():
+        raise FileNotFoundError(f"combiner weights not found: {path}")
+    with np.load(path) as z:
+        return Combiner(z["coef"], z["bias"])
+
+
+def load_combiner(path: str | Path | None = None) -> Combiner:
+    """The committed combiner (or the one at `path`), loaded once per process."""
+    return cached_model("video-combiner", path or COMBINER, _read_combiner)
 
 
 def range_gains(weights: np.ndarray) -> np.ndarray:
