@@ -51,9 +51,11 @@ def test_real_clip_gives_landmarks_blendshapes_and_head_pose(face, clip_dir):
     assert np.abs(euler).max() < 15
     r = face.rotation[0].astype(np.float64)
     np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-4)
-    # Same face, same mesh topology as Face Mesh's landmarks.
+    # Same face, same mesh topology as Face Mesh's landmarks, which ride along (the
+    # regressor reads them) and equal what Face Mesh alone reports.
     mesh = track(clip_dir)
     assert np.abs(mesh.landmarks[..., :2] - face.landmarks[..., :2]).mean() < 0.01
+    np.testing.assert_allclose(face.mesh_landmarks, mesh.landmarks, atol=1e-6)
 
 
 def test_mirrored_frames_mirror_the_head_pose(face, clip_dir, tmp_path):
@@ -108,6 +110,15 @@ def test_range_gains_stretch_used_shapes_only():
     g = refine.range_gains(w)
     assert g[0] == pytest.approx(refine.FULL / np.quantile(w[:, 0], refine.RANGE_QUANTILE))
     assert g[1] == 1.0 and g[2] == 1.0 and (g >= 1).all() and (g <= refine.MAX_GAIN).all()
+
+
+def test_blend_mixes_where_both_see_and_fills_the_rest():
+    bs = np.full((5, arkit.NUM_SHAPES), 0.1, np.float32)
+    reg = np.full((5, arkit.NUM_SHAPES), 0.5, np.float32)
+    out = refine.blend(bs, reg)
+    jaw = arkit.INDEX["jawOpen"]
+    assert out[0, jaw] == pytest.approx(refine.BLEND * 0.1 + (1 - refine.BLEND) * 0.5)
+    assert (out[:, refine.FILL] == 0.5).all() and (out[:, arkit.INDEX["tongueOut"]] == 0).all()
 
 
 def test_fill_takes_only_the_fill_shapes():

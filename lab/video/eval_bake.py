@@ -28,7 +28,7 @@ from faceforge.ml.arkit import ARKIT_NAMES, INDEX
 from faceforge.ml.video import refine
 from faceforge.ml.video.decode import VideoSource
 from faceforge.ml.video.landmarker import FaceTrack, track_face
-from faceforge.ml.video.pipeline import VideoOptions, solve_track
+from faceforge.ml.video.pipeline import VideoOptions, landmarker_inputs, solve_track
 from faceforge.ml.video.regressor import load_regressor
 from faceforge.ml.video.rotation import matrix_euler
 from faceforge.ml.video.tracking import track
@@ -42,10 +42,10 @@ GRID = SHARED_DATA / "video" / "grid"
 FPS = 30.0
 OURS = VideoOptions(method="landmarker")
 REGRESSOR = VideoOptions(method="regressor")
-ABLATIONS = (("ours without fill-in", dict(fill=False)),
-             ("ours without per-actor ranges", dict(ranges=False)),
+ABLATIONS = (("ours, fill-in shapes only (no blend)", dict(blend=False)),
+             ("ours with per-actor ranges", dict(ranges=True)),
              ("ours without One Euro filter", dict(steady=False)),
-             ("blendshapes + neutral only", dict(fill=False, ranges=False, steady=False)))
+             ("blendshapes + neutral only", dict(blend=False, fill=False, ranges=False, steady=False)))
 # Blinks seen (eye closed), frame ranges, counted by eye on the eye-crop strips that
 # `--eye-strips DIR` writes (one crop of both eyes per frame).
 BLINKS_SEEN = {"bbaf2n": [(42, 44), (50, 55)], "brbk7n": [(21, 23)],
@@ -72,7 +72,8 @@ def _save_tracks(path: Path, mesh, face: FaceTrack, **extra) -> None:
     np.savez_compressed(path, times=mesh.times, mesh=mesh.landmarks, mesh_found=mesh.found,
                         mesh_filled=mesh.filled, face=face.landmarks, face_found=face.found,
                         face_filled=face.filled, blendshapes=face.blendshapes,
-                        rotation=face.rotation, size=np.array(mesh.size), **extra)
+                        rotation=face.rotation, face_mesh=face.mesh_landmarks,
+                        size=np.array(mesh.size), **extra)
 
 
 def _load_tracks(path: Path):
@@ -82,13 +83,14 @@ def _load_tracks(path: Path):
     size = tuple(int(v) for v in z["size"])
     mesh = Track(z["times"], z["mesh"], z["mesh_found"], z["mesh_filled"], size)
     face = FaceTrack(z["times"], z["face"], z["face_found"], z["face_filled"], size,
-                     blendshapes=z["blendshapes"], rotation=z["rotation"])
+                     blendshapes=z["blendshapes"], rotation=z["rotation"],
+                     mesh_landmarks=z["face_mesh"])
     return mesh, face, z
 
 
 def render_tracks(family: str, seed: int, frames: int):
     """Tracks of one rendered test clip (cached), and its truth."""
-    path = CACHE / f"tracks_{family}_{seed:03d}_{frames}.npz"
+    path = CACHE / f"tracks2_{family}_{seed:03d}_{frames}.npz"
     if not path.exists():
         z = np.load(frames_path(family, seed, frames))
         rgb = z["frames"]
@@ -193,7 +195,7 @@ def still_frames(envelope: np.ndarray) -> np.ndarray:
 
 
 def grid_tracks(clip: Path):
-    path = CACHE / f"grid_{clip.stem}.npz"
+    path = CACHE / f"grid2_{clip.stem}.npz"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         _save_tracks(path, track(clip), track_face(clip))
@@ -290,6 +292,27 @@ def grid(reg, sweep: bool) -> None:
                   f"| {np.nanmean([r['jitter'] for r in rs]):.5f} |")
 
 
+def blend_sweep(reg, seeds, frames: int) -> None:
+    """Mean r and static jitter of blend shares on the fit clips (training identities)."""
+    from lab.video.metrics import shape_scores, static_mask, varies
+    print(f"\n## Blend share on training identities {seeds} (the choice of refine.BLEND)\n")
+    print("| share of blendshapes | " + " | ".join(f"{f} r / jitter" for f in FAMILIES) + " |")
+    print("|---|" + "---|" * len(FAMILIES))
+    clips = {f: [render_tracks(f, s, frames) for s in seeds] for f in FAMILIES}
+    for share in (0.0, 0.15, 0.3, 0.5, 0.7, 1.0):
+        cells = []
+        for f in FAMILIES:
+            truth, preds, jits = [], [], []
+            for _, face, z in clips[f]:
+                _, b, r, _, _ = landmarker_inputs(face, FPS, "auto", reg)
+                w = refine.one_euro(np.clip(refine.blend(b, r, share), 0, 1), FPS)
+                truth.append(z["weights"]), preds.append(w)
+                jits.append(jitter(w, static_mask(z["weights"], z["euler"])))
+            sc = shape_scores(np.concatenate(truth), np.concatenate(preds))
+            cells.append(f"{np.nanmean(sc['corr'][varies(sc)]):.3f} / {np.mean(jits):.5f}")
+        print(f"| {share} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=150)
@@ -298,10 +321,15 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-render", action="store_true", help="GRID only")
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--sweep", action="store_true", help="One Euro parameters on GRID")
+    ap.add_argument("--blend-sweep", type=int, nargs="*", metavar="SEED",
+                    help="score blend shares on these training identities (rendered by "
+                         "render_eval --seeds 0 1 --size 320 240) and stop")
     ap.add_argument("--eye-strips", type=Path, help="write GRID eye-crop strips here and stop")
     args = ap.parse_args(argv)
     if args.eye_strips:
         return eye_strips(args.eye_strips)
+    if args.blend_sweep is not None:
+        return blend_sweep(load_regressor(), args.blend_sweep or [0, 1], args.frames)
     reg = load_regressor()
     if not args.skip_render:
         print_render(render_and_track(args, reg))

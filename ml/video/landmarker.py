@@ -1,7 +1,9 @@
 """Follow one face with MediaPipe's Face Landmarker (`data/face_landmarker.task`, Tasks API,
 VIDEO running mode): per frame the 478 landmarks, the 52 blendshape scores of Google's
 model trained on real faces (mapped to ARKit order; tongueOut is never output) and the
-head's facial transformation matrix (head rotation in Blender's axes).
+head's facial transformation matrix (head rotation in Blender's axes); beside it Face
+Mesh's 478 landmarks of the same face, the input the FACS regressor was trained on (it
+reads the Face Landmarker's own landmarks markedly worse).
 
 Identity handling is FaceTracker's: the short-range detector runs only while nothing is
 followed, picks the largest face (or the one overlapping the last box) and hides the
@@ -17,7 +19,7 @@ import numpy as np
 from .. import arkit
 from ..model_cache import cached_model
 from .decode import VideoSource, open_video
-from .tracking import MAX_GAP_S, FaceTracker, Track, track_steps
+from .tracking import MAX_GAP_S, MIN_IOU, FaceTracker, Track, _boxes, _iou, face_mesh, landmarks_array, track_steps
 
 MODEL = Path(__file__).parent / "data" / "face_landmarker.task"
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
@@ -29,10 +31,12 @@ MP_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 @dataclass
 class FaceTrack(Track):
     """A Track plus, per frame, `blendshapes [T, 52]` (ARKit order, tongueOut 0) and
-    `rotation [T, 3, 3]` (head rotation in Blender's axes), NaN where the face is lost
+    `rotation [T, 3, 3]` (head rotation in Blender's axes) and `mesh_landmarks [T, 478, 3]`
+    (Face Mesh's; the Face Landmarker's where Face Mesh missed), NaN where the face is lost
     (short losses are filled like the landmarks)."""
     blendshapes: np.ndarray | None = None
     rotation: np.ndarray | None = None
+    mesh_landmarks: np.ndarray | None = None
 
 
 def _model_bytes(path: Path) -> bytes:
@@ -80,7 +84,7 @@ def matrix_rotation(matrix) -> np.ndarray:
 class LandmarkerTracker(FaceTracker):
     """FaceTracker with the Face Landmarker in place of Face Mesh. Call it on RGB frames in
     order with their time in seconds; `frames` keeps each call's (blendshapes [52],
-    rotation [3, 3]) or None."""
+    rotation [3, 3], Face Mesh landmarks [478, 3] or None) or None."""
 
     def __init__(self, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, hold_identity: int = 8, model=None):
@@ -102,10 +106,11 @@ class LandmarkerTracker(FaceTracker):
         if not result.face_landmarks:
             self._extra = None
             return None
+        pts = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], dtype=np.float32)
         self._extra = (blendshape_array(result.face_blendshapes[0]),
-                       matrix_rotation(result.facial_transformation_matrixes[0]))
-        pts = result.face_landmarks[0]
-        return np.array([(p.x, p.y, p.z) for p in pts], dtype=np.float32)
+                       matrix_rotation(result.facial_transformation_matrixes[0]),
+                       self._mesh.mesh_landmarks(rgb, pts))
+        return pts
 
     def __call__(self, rgb: np.ndarray, time: float | None = None) -> np.ndarray | None:
         self._time = len(self.frames) / 30.0 if time is None else float(time)
@@ -120,16 +125,30 @@ class _Landmarker:
     def __init__(self, owner: LandmarkerTracker):
         self.owner = owner
         self.landmarker = face_landmarker(*owner._options)
+        self.face_mesh = face_mesh(1, *owner._options[:2])
 
-    def reset(self) -> None:  # forget the followed face: a fresh graph detects again
+    def mesh_landmarks(self, rgb: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
+        """Face Mesh's landmarks of the face the landmarker found (`pts`), or None."""
+        faces = self.face_mesh.process(rgb).multi_face_landmarks
+        if not faces:
+            return None
+        mesh = landmarks_array(faces[0])
+        if _iou(_boxes(pts[None])[0], _boxes(mesh[None]))[0] < MIN_IOU:
+            self.face_mesh.reset()  # someone else: detect again next frame
+            return None
+        return mesh
+
+    def reset(self) -> None:  # forget the followed face: fresh graphs detect again
         self.landmarker.close()
         self.landmarker = face_landmarker(*self.owner._options)
+        self.face_mesh.reset()
 
     def close(self) -> None:
         self.landmarker.close()
+        self.face_mesh.close()
 
 
-def _fill_like(values: np.ndarray, landmarks: np.ndarray, times, found, filled) -> np.ndarray:
+def _fill_like(values: np.ndarray, times, found, filled) -> np.ndarray:
     """Fill per-frame values where the landmarks were filled (same hold-then-blend)."""
     from .tracking import fill_gaps
     flat = values.reshape(len(values), 1, -1).astype(np.float32)
@@ -154,13 +173,15 @@ def track_face_steps(video, *, tracker: LandmarkerTracker | None = None,
     found = track.found
     shapes = np.full((len(found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
     rot = np.full((len(found), 3, 3), np.nan, dtype=np.float32)
+    mesh = np.full_like(track.landmarks, np.nan)
     for i, extra in enumerate(tracker.frames):
         if extra is not None:
-            shapes[i], rot[i] = extra
-    shapes = _fill_like(shapes, track.landmarks, track.times, found, track.filled)
-    rot = _fill_like(rot, track.landmarks, track.times, found, track.filled)
+            shapes[i], rot[i], pts = extra
+            mesh[i] = track.landmarks[i] if pts is None else pts
+    fill = (track.times, found, track.filled)
     return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
-                     track.warnings, blendshapes=shapes, rotation=rot)
+                     track.warnings, blendshapes=_fill_like(shapes, *fill),
+                     rotation=_fill_like(rot, *fill), mesh_landmarks=_fill_like(mesh, *fill))
 
 
 def track_face(video, *, tracker: LandmarkerTracker | None = None,

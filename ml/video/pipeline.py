@@ -39,14 +39,14 @@ class VideoOptions:
     `smoothing`: seconds of extra causal low-pass (0: the regressor's own stability only).
     `max_side`: frames are downscaled to it before tracking (faster; landmarks are
     resolution independent).
-    `method`: "landmarker" or "regressor" (see the module). `combine`, `fill`, `ranges`,
-    `steady` switch the landmarker method's refinements (ml/video/refine.py): the learned
-    causal combiner of blendshapes and regressor, or else the fixed fill-in shapes; per-actor
-    ranges; the One Euro filter."""
+    `method`: "landmarker" or "regressor" (see the module). `blend`, `fill`, `ranges`,
+    `steady` switch the landmarker method's refinements (ml/video/refine.py): the blend
+    with the regressor, or else only the fill-in shapes from it; per-actor ranges; the One
+    Euro filter."""
     method: str = "regressor"
-    combine: bool = False
+    blend: bool = True
     fill: bool = True
-    ranges: bool = True
+    ranges: bool = False
     steady: bool = True
     calibration: str | tuple[float, float] = "auto"
     gains: dict[str, float] = field(default_factory=dict)
@@ -212,7 +212,8 @@ def landmarker_inputs(track, rate: float, calibration, regressor):
     times = track.times
     grid = uniform_times(times, rate)
     width, height = track.size
-    landmarks = resample(times, _hold_lost(track, track.landmarks), grid)
+    mesh = track.mesh_landmarks if track.mesh_landmarks is not None else track.landmarks
+    landmarks = resample(times, _hold_lost(track, mesh), grid)
     shapes = resample(times, _hold_lost(track, track.blendshapes), grid)
     rotation = matrix_euler(resample(times, _hold_lost(track, track.rotation), grid)
                             .astype(np.float64)).astype(np.float32)
@@ -240,8 +241,8 @@ def solve_track(track: Track, rate: float, options: VideoOptions,
     if options.method == "landmarker":
         grid, shapes, regressed, rotation, neutral = landmarker_inputs(
             track, rate, options.calibration, regressor)
-        if options.combine:
-            weights = refine.load_combiner()(shapes, regressed)
+        if options.blend:
+            weights = refine.blend(shapes, regressed)
         else:
             if options.fill:
                 shapes = refine.fill_from_landmarks(shapes, regressed)

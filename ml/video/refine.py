@@ -1,16 +1,14 @@
-"""What FaceForge adds on top of the Face Landmarker's per-frame blendshapes: shapes it never
-moves filled from the landmarks (the FACS regressor's reading), each shape's range
-stretched to the actor's own extremes, and a causal adaptive low-pass (One Euro filter)
-that holds still faces still without lagging fast motion. Arrays are [T, 52] in ARKit
+"""What FaceForge adds on top of the Face Landmarker's per-frame blendshapes: a blend with
+the FACS regressor's reading of the landmarks (alone for the shapes the blendshape model
+never moves), optionally each shape's range stretched to the actor's own extremes, and a
+causal adaptive low-pass (One Euro filter) that holds still faces still without lagging
+fast motion. Arrays are [T, 52] in ARKit
 order, sampled at a steady `fps`."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from .. import arkit
-from ..model_cache import cached_model
 
 # Shapes the Face Landmarker's blendshape model leaves near-constant on real and rendered
 # faces; the regressor reads them from the landmarks instead.
@@ -28,7 +26,7 @@ MAX_GAIN = 2.5
 
 # One Euro filter (Casiez et al., CHI 2012): cutoff = MIN_CUTOFF + BETA * |speed| (Hz, per s).
 MIN_CUTOFF = 1.5
-BETA = 2.0
+BETA = 8.0
 D_CUTOFF = 1.0
 
 
@@ -40,41 +38,20 @@ def fill_from_landmarks(blendshapes: np.ndarray, regressed: np.ndarray,
     return out
 
 
-COMBINER = Path(__file__).parent / "data" / "combiner.npz"
-TAPS = 4  # frames of history (the current one included) the combiner reads per input
+# Blend: where both read a shape, BLEND of the blendshape model and the rest from the FACS
+# regressor (on Face Mesh's landmarks); chosen on render-and-track clips of training
+# identities (lab/video/eval_bake.py --blend-sweep), never on the test identities.
+BLEND = 0.3
+TONGUE = arkit.INDEX["tongueOut"]
 
 
-def lagged(x: np.ndarray, taps: int = TAPS) -> np.ndarray:
-    """[T, C] -> [T, taps, C]: x[t - k] for k = 0..taps-1, the first frame held before it."""
-    idx = np.maximum(np.arange(len(x))[:, None] - np.arange(taps)[None], 0)
-    return x[idx]
-
-
-class Combiner:
-    """Learned causal blend, per shape s: y_s(t) = bias_s + sum_k a_sk b_s(t-k) + g_sk r_s(t-k)
-    of the blendshapes b and the regressor's weights r (both minus the actor's neutral).
-    `coef [52, 2, TAPS]`, `bias [52]` (fitted by lab/video/fit_combiner.py)."""
-
-    def __init__(self, coef: np.ndarray, bias: np.ndarray):
-        self.coef = np.asarray(coef, np.float32)
-        self.bias = np.asarray(bias, np.float32)
-
-    def __call__(self, shapes: np.ndarray, regressed: np.ndarray) -> np.ndarray:
-        taps = self.coef.shape[2]
-        return (self.bias + np.einsum("tkc,ck->tc", lagged(shapes, taps), self.coef[:, 0])
-                + np.einsum("tkc,ck->tc", lagged(regressed, taps), self.coef[:, 1]))
-
-
-def _read_combiner(path: Path) -> Combiner:
-    if not path.exists():
-        raise FileNotFoundError(f"combiner weights not found: {path}")
-    with np.load(path) as z:
-        return Combiner(z["coef"], z["bias"])
-
-
-def load_combiner(path: str | Path | None = None) -> Combiner:
-    """The committed combiner (or the one at `path`), loaded once per process."""
-    return cached_model("video-combiner", path or COMBINER, _read_combiner)
+def blend(shapes: np.ndarray, regressed: np.ndarray, share: float = BLEND) -> np.ndarray:
+    """[T, 52] blendshapes and regressor weights (both minus the actor's neutral) -> their
+    blend; the fill-in shapes from the regressor alone; tongueOut (seen by neither) 0."""
+    out = share * shapes + (1.0 - share) * regressed
+    out[:, FILL] = regressed[:, FILL]
+    out[:, TONGUE] = 0.0
+    return out
 
 
 def range_gains(weights: np.ndarray) -> np.ndarray:
