@@ -43,7 +43,7 @@ class VideoOptions:
     `steady` switch the landmarker method's refinements (ml/video/refine.py): the blend
     with the regressor, or else only the fill-in shapes from it; per-actor ranges; the One
     Euro filter."""
-    method: str = "regressor"
+    method: str = "landmarker"
     blend: bool = True
     fill: bool = True
     ranges: bool = False
