@@ -132,7 +132,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
     neutral_end: bpy.props.FloatProperty(name="Neutral To", default=1.0, min=0.0, unit="TIME_ABSOLUTE")
     smoothing: bpy.props.FloatProperty(
         name="Extra Smoothing", default=0.0, min=0.0, max=0.5, unit="TIME_ABSOLUTE",
-        description="Seconds of extra smoothing (0: the regressor's own; more is calmer but slower)")
+        description="Seconds of extra smoothing (0: the tracker's own steadiness; more is calmer but slower)")
     head_mode: bpy.props.EnumProperty(
         name="Head Rotation", default="OBJECT",
         items=(("OBJECT", "Object", "Rotate the rigged meshes"),

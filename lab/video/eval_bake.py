@@ -293,12 +293,20 @@ def grid(reg, sweep: bool) -> None:
 
 
 def blend_sweep(reg, seeds, frames: int) -> None:
-    """Mean r and static jitter of blend shares on the fit clips (training identities)."""
+    """Mean r and static jitter of blend shares on the fit clips (training identities),
+    and GRID's jawOpen~audio r (the filter on, as in the bake)."""
     from lab.video.metrics import shape_scores, static_mask, varies
     print(f"\n## Blend share on training identities {seeds} (the choice of refine.BLEND)\n")
-    print("| share of blendshapes | " + " | ".join(f"{f} r / jitter" for f in FAMILIES) + " |")
-    print("|---|" + "---|" * len(FAMILIES))
+    print("| share of blendshapes | " + " | ".join(f"{f} r / jitter" for f in FAMILIES)
+          + " | GRID jawOpen~audio r |")
+    print("|---|" + "---|" * (len(FAMILIES) + 1))
     clips = {f: [render_tracks(f, s, frames) for s in seeds] for f in FAMILIES}
+    grids = []
+    for clip in sorted(GRID.glob("*.mpg")):
+        mesh, face, _ = grid_tracks(clip)
+        rate = 1.0 / np.median(np.diff(mesh.times))
+        grids.append((landmarker_inputs(face, rate, "auto", reg), rate,
+                      audio_envelope(clip, mesh.times)))
     for share in (0.0, 0.15, 0.3, 0.5, 0.7, 1.0):
         cells = []
         for f in FAMILIES:
@@ -310,7 +318,10 @@ def blend_sweep(reg, seeds, frames: int) -> None:
                 jits.append(jitter(w, static_mask(z["weights"], z["euler"])))
             sc = shape_scores(np.concatenate(truth), np.concatenate(preds))
             cells.append(f"{np.nanmean(sc['corr'][varies(sc)]):.3f} / {np.mean(jits):.5f}")
-        print(f"| {share} | " + " | ".join(cells) + " |")
+        jaw = [best_lag(refine.one_euro(np.clip(refine.blend(b, r, share), 0, 1), rate)
+                        [:, INDEX["jawOpen"]], env, max_lag=MAX_LAG)[0]
+               for (_, b, r, _, _), rate, env in grids]
+        print(f"| {share} | " + " | ".join(cells) + f" | {np.mean(jaw):.3f} |", flush=True)
 
 
 def main(argv=None) -> None:

@@ -39,8 +39,9 @@ def fill_from_landmarks(blendshapes: np.ndarray, regressed: np.ndarray,
 
 
 # Blend: where both read a shape, BLEND of the blendshape model and the rest from the FACS
-# regressor (on Face Mesh's landmarks); chosen on render-and-track clips of training
-# identities (lab/video/eval_bake.py --blend-sweep), never on the test identities.
+# regressor (on Face Mesh's landmarks). Chosen on render-and-track clips of training
+# identities (lab/video/eval_bake.py --blend-sweep: 0.3-0.5 within 0.01 of the best r)
+# and GRID's jawOpen~audio r (0.15: 0.390, 0.3: 0.376, 0.5: 0.352), never on test identities.
 BLEND = 0.3
 TONGUE = arkit.INDEX["tongueOut"]
 
