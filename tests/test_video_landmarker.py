@@ -128,3 +128,30 @@ def test_fill_takes_only_the_fill_shapes():
     assert (out[:, refine.FILL] == 0.7).all()
     assert (np.delete(out, refine.FILL, axis=1) == 0.1).all()
     assert arkit.INDEX["jawOpen"] not in refine.FILL
+
+
+def test_landmarker_calibration_takes_each_shapes_own_rest():
+    """A shape the blendshape model holds at 0.4 at rest reads 0 there and keeps its rise
+    above it; a named neutral stretch overrides the automatic rest."""
+    from faceforge.ml.video.landmarker import FaceTrack
+    t = np.arange(90) / 30.0
+    shapes = np.zeros((90, arkit.NUM_SHAPES), np.float32)
+    jaw, squint = arkit.INDEX["jawOpen"], arkit.INDEX["eyeSquintLeft"]
+    shapes[:, squint] = 0.4
+    shapes[30:60, squint] += 0.4 * np.hanning(30)
+    shapes[30:60, jaw] = np.hanning(30)
+    rot = np.repeat(np.eye(3, dtype=np.float32)[None], 90, axis=0)
+    lm = np.zeros((90, 478, 3), np.float32)
+    found = np.ones(90, bool)
+    track = FaceTrack(t, lm, found, ~found, (640, 480), blendshapes=shapes, rotation=rot,
+                      mesh_landmarks=lm)
+
+    class NoRegressor:
+        def predict(self, landmarks, aspect=1.0):
+            return np.zeros((len(landmarks), arkit.NUM_SHAPES), np.float32), None
+
+    _, b, _, _, neutral = pipeline.landmarker_inputs(track, 30.0, "auto", NoRegressor())
+    assert neutral[squint] == pytest.approx(0.4) and neutral[jaw] == pytest.approx(0.0)
+    assert np.abs(b[:30, squint]).max() < 1e-6 and b[45, squint] == pytest.approx(0.4, abs=0.01)
+    _, b, _, _, neutral = pipeline.landmarker_inputs(track, 30.0, (1.3, 1.7), NoRegressor())
+    assert neutral[jaw] > 0.5 and b[0, jaw] < -0.5  # the user's stretch is the neutral
