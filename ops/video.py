@@ -329,7 +329,7 @@ def add_cli(sub) -> None:
                    help="landmarker: MediaPipe Face Landmarker blendshapes, refined; "
                         "regressor: FaceForge's landmark regressor")
     p.add_argument("--neutral", default="auto",
-                   help="actor's neutral: auto (quietest frames), none, or START-END seconds")
+                   help="actor's neutral: auto (from the clip's calm frames), none, or START-END seconds")
     p.add_argument("--gain", nargs="+", metavar="REGION=GAIN",
                    help=f"scale regions ({', '.join(arkit.REGIONS)}, upper, lower)")
     p.add_argument("--smoothing", type=float, default=0.0, help="extra smoothing in seconds")
