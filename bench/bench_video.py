@@ -1,7 +1,7 @@
-"""Frames/s of video face tracking on 640x480 video: decode only, MediaPipe only (the floor
-any tracker built on it pays), decode + track, the FACS regressor alone, and the whole
-Bake Video analysis (decode + track + regress + calibrate + resample) end to end.
-Median of several runs.
+"""Frames/s of video face tracking on 640x480 video: decode only, MediaPipe only (Face Mesh
+and the Face Landmarker: the floors any tracker built on them pays), decode + track, the
+FACS regressor alone, and the whole Bake Video analysis (decode + track + regress +
+calibrate + resample) end to end with both methods. Median of several runs.
 
     python -m bench.bench_video [--runs 5] [--grid ../shared/data/video/grid]
 """
@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from faceforge.ml.video.decode import open_video
-from faceforge.ml.video.pipeline import analyse_video
+from faceforge.ml.video.landmarker import face_landmarker, track_face
+from faceforge.ml.video.pipeline import VideoOptions, analyse_video
 from faceforge.ml.video.regressor import load_regressor
 from faceforge.ml.video.tracking import face_mesh, track
 from lab.paths import SHARED_DATA
@@ -59,6 +60,17 @@ def _mediapipe_only(frames, max_faces: int):
     return run
 
 
+def _landmarker_only(frames):
+    """The Face Landmarker's graph calls alone (VIDEO mode, blendshapes and matrices on)."""
+    import mediapipe as mp
+
+    def run():
+        with face_landmarker() as lm:
+            for i, rgb in enumerate(frames):
+                lm.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), i * 40)
+    return run
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=Path, default=GRID, help="folder of GRID .mpg clips")
@@ -80,8 +92,12 @@ def main(argv=None) -> None:
              lambda: track(open_video(video, max_side=320))),
             ("FACS regressor only (predict on tracked landmarks)",
              lambda: regressor.predict(landmarks, aspect=SIZE[0] / SIZE[1])),
-            ("whole analysis: decode+track+regress (Bake Video)",
-             lambda: analyse_video(video, 25.0, regressor=regressor)),
+            ("whole analysis, method regressor (Face Mesh)",
+             lambda: analyse_video(video, 25.0, VideoOptions(method="regressor"), regressor=regressor)),
+            ("Face Landmarker only (the landmarker method's floor)", _landmarker_only(frames)),
+            ("decode + track (Face Landmarker, track_face)", lambda: track_face(video)),
+            ("whole analysis, method landmarker",
+             lambda: analyse_video(video, 25.0, VideoOptions(method="landmarker"), regressor=regressor)),
         ]
         print(f"{n} frames ({len(clips)} GRID clips, 360x288 -> 640x480 mp4v), "
               f"median of {args.runs} runs\n")

@@ -14,7 +14,7 @@ from ..addon import keyframes
 from ..addon.head_rotation import bone_euler, object_euler
 from ..ml import arkit
 from ..ml.video.decode import IMAGE_EXTS
-from ..ml.video.pipeline import VideoOptions, VideoResult, analyse_steps
+from ..ml.video.pipeline import METHODS, VideoOptions, VideoResult, analyse_steps
 from ..ml.video.tracking import run_steps
 from . import batch
 from .plan import Source, find_sources
@@ -118,6 +118,11 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
                                    description="Action (take) name; re-baking replaces it")
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
                                        description="Frame where the clip starts")
+    method: bpy.props.EnumProperty(
+        name="Tracker", default="LANDMARKER" if VideoOptions().method == "landmarker" else "REGRESSOR",
+        items=(("LANDMARKER", "Face Landmarker",
+                "MediaPipe's blendshapes (trained on real faces), filled, calibrated and steadied"),
+               ("REGRESSOR", "FACS Regressor", "FaceForge's landmark regressor (Face Mesh)")))
     calibration: bpy.props.EnumProperty(
         name="Neutral", default="AUTO",
         items=(("AUTO", "Quietest Frames", "The actor's neutral face from the clip's calmest frames"),
@@ -127,7 +132,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
     neutral_end: bpy.props.FloatProperty(name="Neutral To", default=1.0, min=0.0, unit="TIME_ABSOLUTE")
     smoothing: bpy.props.FloatProperty(
         name="Extra Smoothing", default=0.0, min=0.0, max=0.5, unit="TIME_ABSOLUTE",
-        description="Seconds of extra smoothing (0: the regressor's own; more is calmer but slower)")
+        description="Seconds of extra smoothing (0: the tracker's own steadiness; more is calmer but slower)")
     head_mode: bpy.props.EnumProperty(
         name="Head Rotation", default="OBJECT",
         items=(("OBJECT", "Object", "Rotate the rigged meshes"),
@@ -152,6 +157,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
         layout = self.layout
         layout.prop(self, "take")
         layout.prop(self, "start_frame")
+        layout.prop(self, "method")
         layout.prop(self, "calibration")
         if self.calibration == "RANGE":
             row = layout.row(align=True)
@@ -173,7 +179,8 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             self.calibration, (self.neutral_start, self.neutral_end))
         gains = {r: getattr(self, f"gain_{r}") for r in GAIN_REGIONS
                  if getattr(self, f"gain_{r}") != 1.0}
-        return VideoOptions(calibration=calibration, gains=gains, smoothing=self.smoothing)
+        return VideoOptions(method=self.method.lower(), calibration=calibration, gains=gains,
+                            smoothing=self.smoothing)
 
     def _head(self) -> HeadTarget:
         return HeadTarget(self.head_mode.lower(), bpy.data.objects.get(self.armature), self.bone)
@@ -307,7 +314,7 @@ def _check_head_rotation(spec: str) -> None:
 
 def cmd_video(args) -> int:
     """One output scene per clip: the head with a video take."""
-    options = VideoOptions(calibration=parse_calibration(args.neutral),
+    options = VideoOptions(method=args.method, calibration=parse_calibration(args.neutral),
                            gains=parse_gains(args.gain), smoothing=args.smoothing,
                            sequence_fps=args.fps)
     try:
@@ -334,8 +341,11 @@ def add_cli(sub) -> None:
     p = add_head_job_parser(
         sub, "video", "bake face video clips onto a rigged head", "clips",
         "video files, folders of them, image-sequence folders or frame_%%04d.png", "Video")
+    p.add_argument("--method", choices=METHODS, default=VideoOptions().method,
+                   help="landmarker: MediaPipe Face Landmarker blendshapes, refined; "
+                        "regressor: FaceForge's landmark regressor")
     p.add_argument("--neutral", default="auto",
-                   help="actor's neutral: auto (quietest frames), none, or START-END seconds")
+                   help="actor's neutral: auto (from the clip's calm frames), none, or START-END seconds")
     p.add_argument("--gain", nargs="+", metavar="REGION=GAIN",
                    help=f"scale regions ({', '.join(arkit.REGIONS)}, upper, lower)")
     p.add_argument("--smoothing", type=float, default=0.0, help="extra smoothing in seconds")

@@ -74,6 +74,10 @@ CHILD = textwrap.dedent('''
     from bl_ext.user_default.faceforge.ml.video.tracking import FaceTracker
     with FaceTracker() as tracker:
         assert tracker(np.zeros((120, 160, 3), np.uint8)) is None  # a blank frame: no face
+    # ... and so does the bundled Face Landmarker model (the default Bake Video method).
+    from bl_ext.user_default.faceforge.ml.video.landmarker import LandmarkerTracker
+    with LandmarkerTracker() as tracker:
+        assert tracker(np.zeros((120, 160, 3), np.uint8), 0.0) is None
 
     repo_index = [r.module for r in prefs.extensions.repos].index("user_default")
     assert bpy.ops.extensions.package_uninstall(

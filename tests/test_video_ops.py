@@ -133,3 +133,31 @@ def test_clip_longer_than_the_scene_extends_it_and_says_so(bpy_empty, clip):
     bake = video.bake_video([tiny_rigged_mesh()], clip, start_frame=5)
     assert scene.frame_end == 5 + len(bake.analysis.weights) - 1
     assert "extended it from frame 20" in video.summary(bake)
+
+
+def _keys(obj):
+    """{data_path: [(frame, value), ...]} of the object's shape-key take."""
+    return {fc.data_path: [tuple(k.co) for k in fc.keyframe_points]
+            for fc in _fcurves(_key_action(obj))}
+
+
+def test_operator_and_cli_write_the_same_keys_for_each_method(bpy_empty, tmp_path, clip):
+    bpy = bpy_empty
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, (_, rgb) in enumerate(islice(open_video(clip), 12)):
+        cv2.imwrite(str(frames / f"f_{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    head = tmp_path / "head.blend"
+    tiny_rigged_mesh()
+    bpy.ops.wm.save_as_mainfile(filepath=str(head))
+    baked = {}
+    for method in ("landmarker", "regressor"):
+        bpy.ops.wm.open_mainfile(filepath=str(head))
+        bpy.data.objects["Tiny"].select_set(True)
+        assert bpy.ops.faceforge.bake_video(filepath=str(frames), method=method.upper()) == {"FINISHED"}
+        baked[method] = _keys(bpy.data.objects["Tiny"])
+        out = tmp_path / method
+        assert cli.run(["video", str(head), str(frames), "-o", str(out), "--method", method]) == 0
+        bpy.ops.wm.open_mainfile(filepath=str(out / "frames.blend"))
+        assert _keys(bpy.data.objects["Tiny"]) == baked[method]
+    assert baked["landmarker"] != baked["regressor"]

@@ -78,7 +78,7 @@ def test_smoothing_is_causal():
 def test_analyse_grid_clip(shared_data):
     clip = shared_data / "video" / "grid" / "bbaf2n.mpg"  # 3 s, 25 fps, speaking
     shares = []
-    res = pipeline.analyse_video(clip, 30.0, VideoOptions(), regressor=MouthRegressor(),
+    res = pipeline.analyse_video(clip, 30.0, VideoOptions(method="regressor"), regressor=MouthRegressor(),
                                  progress=shares.append)
     assert res.weights.shape == (90, arkit.NUM_SHAPES) and res.head_rotation.shape == (90, 3)
     assert res.tracked == 1.0 and res.duration == pytest.approx(3.0)
@@ -87,7 +87,7 @@ def test_analyse_grid_clip(shared_data):
     assert jaw.max() > 0.3 and np.quantile(jaw, 0.1) < 0.05  # speech opens, calibration rests
     calls = []
     with pytest.raises(Cancelled):
-        pipeline.analyse_video(clip, 30.0, regressor=MouthRegressor(),
+        pipeline.analyse_video(clip, 30.0, VideoOptions(method="regressor"), regressor=MouthRegressor(),
                                cancel=lambda: calls.append(1) or len(calls) > 10)
     with pytest.raises(ValueError, match="no such video"):
         pipeline.analyse_video(clip.with_name("missing.mp4"), 30.0, regressor=MouthRegressor())

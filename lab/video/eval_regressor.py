@@ -30,7 +30,7 @@ from lab.video.face_model import BINDINGS, FAMILIES, load_model, make_head
 from faceforge.ml.video.regressor import load_regressor
 from faceforge.ml.video.tracking import track
 from lab.video.train import TRAIN_SEEDS, load_models, template_of
-from ..paths import CHECKPOINTS, SHARED_DATA
+from ..paths import CHECKPOINTS, ROOT, SHARED_DATA
 
 CACHE = CHECKPOINTS / "video_eval"
 GRID = SHARED_DATA / "video" / "grid"
@@ -143,14 +143,12 @@ def grid(args) -> None:
 def ensure_measurements() -> None:
     """From a clean clone: bind the heads and measure the tracker's noise and response
     first (the baseline and the visibility column need them; ~10 minutes, once)."""
-    import bind_video_landmarks
-    import measure_video_noise
-    import measure_video_response
-    bind_video_landmarks.main([])
+    from lab.video import bind_landmarks, measure_noise, measure_response
+    bind_landmarks.main([])
     if not (BINDINGS / "noise.npz").exists():
-        measure_video_noise.main([])
+        measure_noise.main([])
     if not (BINDINGS / "response.npz").exists():
-        measure_video_response.main([])
+        measure_response.main([])
 
 
 def main(argv=None) -> None:

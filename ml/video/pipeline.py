@@ -1,6 +1,10 @@
-"""Video clip -> ARKit weights [N, 52] and head rotation [N, 3] at the scene's frame rate:
-tracking, the causal FACS regressor, per-actor neutral calibration, per-region gain and
-optional extra smoothing. Step-wise, so the operator can show progress and be cancelled."""
+"""Video clip -> ARKit weights [N, 52] and head rotation [N, 3] at the scene's frame rate.
+
+Two methods: "landmarker" (MediaPipe Face Landmarker blendshapes + head matrix, shapes it
+never moves filled by the FACS regressor from the landmarks, per-actor range, causal One
+Euro filter; ml/video/refine.py) and "regressor" (Face Mesh landmarks -> the causal FACS
+regressor). Both end with per-actor neutral calibration, per-region gain and optional
+extra smoothing. Step-wise, so the operator can show progress and be cancelled."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,11 +16,17 @@ from scipy.signal import lfilter
 from scipy.spatial.transform import Rotation
 
 from .. import arkit
+from . import refine
 from .decode import open_video
-from .tracking import MAX_GAP_S, fill_gaps, run_steps, track_steps
+from .rotation import matrix_euler
+from .tracking import MAX_GAP_S, Track, fill_gaps, run_steps, track_steps
 
 QUIET_SHARE = 0.1  # auto calibration: the clip's least active tenth of frames is its neutral
+# ... for the landmarker method, each shape's own low quantile: its blendshape model keeps
+# some shapes well above 0 at rest, so the least active frames by sum are not the neutral.
+NEUTRAL_QUANTILE = 0.05
 CALIBRATIONS = ("auto", "none")
+METHODS = ("landmarker", "regressor")
 
 
 @dataclass
@@ -28,7 +38,16 @@ class VideoOptions:
     `gains` scale regions ({region: gain}, regions of ml.arkit plus "upper"/"lower").
     `smoothing`: seconds of extra causal low-pass (0: the regressor's own stability only).
     `max_side`: frames are downscaled to it before tracking (faster; landmarks are
-    resolution independent)."""
+    resolution independent).
+    `method`: "landmarker" or "regressor" (see the module). `blend`, `fill`, `ranges`,
+    `steady` switch the landmarker method's refinements (ml/video/refine.py): the blend
+    with the regressor, or else only the fill-in shapes from it; per-actor ranges; the One
+    Euro filter."""
+    method: str = "landmarker"
+    blend: bool = True
+    fill: bool = True
+    ranges: bool = False
+    steady: bool = True
     calibration: str | tuple[float, float] = "auto"
     gains: dict[str, float] = field(default_factory=dict)
     smoothing: float = 0.0
@@ -38,6 +57,8 @@ class VideoOptions:
 
     def check(self) -> None:
         """Raise ValueError, worded for the user, for options that cannot work."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if isinstance(self.calibration, str):
             if self.calibration not in CALIBRATIONS:
                 raise ValueError(f"calibration must be one of {CALIBRATIONS} or a "
@@ -98,6 +119,12 @@ def neutral_frames(weights: np.ndarray, times: np.ndarray, calibration) -> np.nd
     return inside
 
 
+def relative_rotation(rotation: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Head rotation [T, 3] (XYZ Euler) relative to the mean rotation of frames `idx`."""
+    rest = Rotation.from_euler("xyz", rotation[idx]).mean()
+    return (rest.inv() * Rotation.from_euler("xyz", rotation)).as_euler("xyz").astype(np.float32)
+
+
 def calibrate(weights: np.ndarray, rotation: np.ndarray, times: np.ndarray,
               calibration) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Remove the actor's neutral: weights are remapped so the neutral's level becomes 0
@@ -109,9 +136,7 @@ def calibrate(weights: np.ndarray, rotation: np.ndarray, times: np.ndarray,
     neutral = np.median(weights[idx], axis=0).astype(np.float32)
     span = np.maximum(1.0 - neutral, 1e-3)
     out = np.clip((weights - neutral) / span, 0.0, 1.0).astype(np.float32)
-    rest = Rotation.from_euler("xyz", rotation[idx]).mean()
-    rel = (rest.inv() * Rotation.from_euler("xyz", rotation)).as_euler("xyz")
-    return out, rel.astype(np.float32), neutral
+    return out, relative_rotation(rotation, idx), neutral
 
 
 def apply_gains(weights: np.ndarray, gains: dict[str, float]) -> np.ndarray:
@@ -153,19 +178,12 @@ def analyse_steps(path, fps: float, options: VideoOptions | None = None,
 def _analysis(source, fps: float, options: VideoOptions,
               regressor) -> Generator[float, None, VideoResult]:
     """The steps of analyse_steps; closing it early releases the tracker."""
-    track = yield from track_steps(source, max_gap=options.max_gap)
-    times, landmarks = track.times, track.landmarks
-    warnings = list(track.warnings)
-    lost = ~(track.found | track.filled)
-    if lost.any():  # long losses: the regressor needs input, hold the nearest tracked pose
-        fill_gaps(times, landmarks, ~lost, max_gap=np.inf)
-    # The regressor's temporal filters expect a steady frame rate: variable-rate clips are
-    # resampled to their nominal rate first.
-    grid = uniform_times(times, source.fps)
-    width, height = track.size
-    weights, rotation = regressor.predict(resample(times, landmarks, grid), aspect=width / height)
-    weights, rotation, neutral = calibrate(weights, rotation, grid, options.calibration)
-    weights = apply_gains(weights, options.gains)
+    if options.method == "landmarker":
+        from .landmarker import track_face_steps
+        track = yield from track_face_steps(source, max_gap=options.max_gap)
+    else:
+        track = yield from track_steps(source, max_gap=options.max_gap)
+    grid, weights, rotation, neutral = solve_track(track, source.fps, options, regressor)
 
     # The clip lasts until its last frame has been shown for a frame's time.
     duration = float(grid[-1] - grid[0]) + 1.0 / source.fps
@@ -174,7 +192,75 @@ def _analysis(source, fps: float, options: VideoOptions,
     rotation = smooth(resample(grid, rotation, out_times), fps, options.smoothing)
     return VideoResult(weights=np.clip(weights, 0.0, 1.0), head_rotation=rotation, fps=fps,
                        duration=duration, tracked=float(track.found.mean()),
-                       filled=int(track.filled.sum()), neutral=neutral, warnings=warnings)
+                       filled=int(track.filled.sum()), neutral=neutral,
+                       warnings=list(track.warnings))
+
+
+def _hold_lost(track: Track, values: np.ndarray) -> np.ndarray:
+    """Per-frame values with long losses (NaN) holding the nearest tracked frame."""
+    lost = ~(track.found | track.filled)
+    if lost.any():
+        values = values.reshape(len(values), 1, -1).copy()
+        fill_gaps(track.times, values, ~lost, max_gap=np.inf)
+    return values.reshape(len(track.times), *values.shape[2:]) if lost.any() else values
+
+
+def landmarker_inputs(track, rate: float, calibration, regressor):
+    """The landmarker method's per-frame inputs on the steady grid: (grid [N], blendshapes
+    [N, 52] and the regressor's weights [N, 52] on the same landmarks, both minus the
+    actor's neutral (not clipped), head rotation [N, 3] relative to the neutral, the
+    blendshapes' neutral [52])."""
+    times = track.times
+    grid = uniform_times(times, rate)
+    width, height = track.size
+    mesh = track.mesh_landmarks if track.mesh_landmarks is not None else track.landmarks
+    landmarks = resample(times, _hold_lost(track, mesh), grid)
+    shapes = resample(times, _hold_lost(track, track.blendshapes), grid)
+    rotation = matrix_euler(resample(times, _hold_lost(track, track.rotation), grid)
+                            .astype(np.float64)).astype(np.float32)
+    regressed, _ = regressor.predict(landmarks, aspect=width / height)
+    if calibration == "none":
+        return grid, shapes, regressed, rotation, np.zeros(shapes.shape[1], np.float32)
+    if isinstance(calibration, str):  # "auto"
+        neutral = np.quantile(shapes, NEUTRAL_QUANTILE, axis=0).astype(np.float32)
+        regressed = regressed - np.quantile(regressed, NEUTRAL_QUANTILE, axis=0)
+        idx = neutral_frames(np.abs(shapes - neutral), grid, calibration)
+    else:
+        idx = neutral_frames(shapes, grid, calibration)
+        neutral = np.median(shapes[idx], axis=0).astype(np.float32)
+        regressed = regressed - np.median(regressed[idx], axis=0)
+    return grid, shapes - neutral, regressed, relative_rotation(rotation, idx), neutral
+
+
+def solve_track(track: Track, rate: float, options: VideoOptions,
+                regressor) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A Track (a landmarker FaceTrack for method "landmarker") -> (steady time grid [N]
+    at `rate`, weights [N, 52], head rotation [N, 3], neutral [52]), calibrated and with
+    gains applied. Shared by the bake and the evaluation."""
+    # Long losses hold the nearest tracked pose; the temporal models expect a steady rate:
+    # variable-rate clips are resampled to their nominal rate first.
+    if options.method == "landmarker":
+        grid, shapes, regressed, rotation, neutral = landmarker_inputs(
+            track, rate, options.calibration, regressor)
+        if options.blend:
+            weights = refine.blend(shapes, regressed)
+        else:
+            if options.fill:
+                shapes = refine.fill_from_landmarks(shapes, regressed)
+            weights = shapes / np.maximum(1.0 - neutral, 1e-3)
+        weights = np.clip(weights, 0.0, 1.0).astype(np.float32)
+        if options.ranges:
+            weights = np.clip(weights * refine.range_gains(weights), 0.0, 1.0)
+        if options.steady:
+            weights = refine.one_euro(weights, rate)
+    else:
+        grid = uniform_times(track.times, rate)
+        width, height = track.size
+        landmarks = resample(track.times, _hold_lost(track, track.landmarks), grid)
+        weights, rotation = regressor.predict(landmarks, aspect=width / height)
+        weights, rotation, neutral = calibrate(weights, rotation, grid, options.calibration)
+    weights = apply_gains(weights, options.gains)
+    return grid, weights, rotation, neutral
 
 
 def analyse_video(path, fps: float, options: VideoOptions | None = None, regressor=None,

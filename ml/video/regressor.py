@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arkit import NUM_SHAPES
 from ..model_cache import cached_model
 from .features import frame_features
 from .rotation import matrix_euler
+from .tracking import NUM_LANDMARKS
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("facs_regressor.npz")
 ROTATION_STEP = 0.1   # radians per unit of the network's rotation outputs
+ROTATION_OUTPUTS = 3  # corrections of the fitted head rotation's XYZ Euler, after the weights
 CHUNK = 4096          # frames per forward pass (bounded memory on long clips)
 
 
@@ -50,7 +53,7 @@ class FacsRegressor:
         return (feats - self.p["feat_mean"]) / self.p["feat_std"], rot
 
     def network(self, x: np.ndarray) -> np.ndarray:
-        """Standardised features [T,F] -> raw outputs [T,55] (52 weights, 3 rotation)."""
+        """Standardised features [T,F] -> raw outputs [T, NUM_SHAPES + ROTATION_OUTPUTS]."""
         out = np.empty((len(x), len(self.p["out.bias"])), dtype=np.float32)
         reach = self.receptive_field - 1
         for lo in range(0, len(x), CHUNK):
@@ -72,20 +75,21 @@ class FacsRegressor:
         return h @ p["out.weight"].T + p["out.bias"]
 
     def predict(self, landmarks: np.ndarray, aspect: float = 4 / 3) -> tuple[np.ndarray, np.ndarray]:
-        """Track.landmarks [T,478,3] (gaps filled, no NaN) and the frame's width/height ->
-        (ARKit weights [T,52] float32 in 0..1, head rotation [T,3] float32 XYZ Euler
+        """Track.landmarks [T, NUM_LANDMARKS, 3] (gaps filled, no NaN) and the frame's
+        width/height -> (ARKit weights [T, NUM_SHAPES] float32 in 0..1, head rotation [T,3] float32 XYZ Euler
         radians of a head facing -Y). Causal: frame t uses frames <= t only."""
         landmarks = np.asarray(landmarks, dtype=np.float32)
-        if landmarks.ndim != 3 or landmarks.shape[1:] != (478, 3):
-            raise ValueError(f"expected landmarks [T, 478, 3], got {landmarks.shape}")
+        if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 3):
+            raise ValueError(f"expected landmarks [T, {NUM_LANDMARKS}, 3], got {landmarks.shape}")
         if len(landmarks) == 0:
-            return np.zeros((0, 52), np.float32), np.zeros((0, 3), np.float32)
+            return (np.zeros((0, NUM_SHAPES), np.float32),
+                    np.zeros((0, ROTATION_OUTPUTS), np.float32))
         if not np.isfinite(landmarks).all():
             raise ValueError("landmarks contain NaN/inf: fill tracking gaps first")
         x, rot = self.features(landmarks, float(aspect))
         raw = self.network(x)
-        weights = np.clip(raw[:, :52], 0.0, 1.0).astype(np.float32)
-        euler = matrix_euler(rot) + ROTATION_STEP * raw[:, 52:55]
+        weights = np.clip(raw[:, :NUM_SHAPES], 0.0, 1.0).astype(np.float32)
+        euler = matrix_euler(rot) + ROTATION_STEP * raw[:, NUM_SHAPES:NUM_SHAPES + ROTATION_OUTPUTS]
         return weights, euler.astype(np.float32)
 
 

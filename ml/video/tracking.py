@@ -141,12 +141,16 @@ class FaceTracker:
 
     def __init__(self, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, hold_identity: int = 8):
-        self._mesh = face_mesh(1, min_detection_confidence, min_tracking_confidence)
+        self._mesh = self._make_mesh(1, min_detection_confidence, min_tracking_confidence)
         self._detector = face_detector(min_detection_confidence)
         self.hold_identity = hold_identity
         self._box: np.ndarray | None = None
         self._lost = 0
         self._following = False
+
+    def _make_mesh(self, max_faces, min_detection_confidence, min_tracking_confidence):
+        """The landmark model that follows the face (subclasses swap it)."""
+        return face_mesh(max_faces, min_detection_confidence, min_tracking_confidence)
 
     def _landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
         faces = self._mesh.process(rgb).multi_face_landmarks
@@ -168,7 +172,8 @@ class FaceTracker:
         return (self._landmarks(blank_boxes(rgb, others, boxes[chosen]) if len(others) else rgb),
                 boxes[chosen])
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+    def __call__(self, rgb: np.ndarray, time: float | None = None) -> np.ndarray | None:
+        """`time` (seconds) is for trackers that need it; Face Mesh ignores it."""
         if self._following:
             pts, target = self._landmarks(rgb), self._box
         else:
@@ -246,7 +251,7 @@ def track_steps(video, *, tracker: FaceTracker | None = None,
     try:
         for t, rgb in source:
             times.append(t)
-            frames.append(tracker(rgb))
+            frames.append(tracker(rgb, t))
             yield min(len(frames) / total, 1.0)
     finally:
         if own:

@@ -1,0 +1,192 @@
+"""Follow one face with MediaPipe's Face Landmarker (`data/face_landmarker.task`, Tasks API,
+VIDEO running mode): per frame the 478 landmarks, the 52 blendshape scores of Google's
+model trained on real faces (mapped to ARKit order; tongueOut is never output) and the
+head's facial transformation matrix (head rotation in Blender's axes); beside it Face
+Mesh's 478 landmarks of the same face, the input the FACS regressor was trained on (it
+reads the Face Landmarker's own landmarks markedly worse).
+
+Identity handling is FaceTracker's: the short-range detector runs only while nothing is
+followed, picks the largest face (or the one overlapping the last box) and hides the
+others, so a second person never takes over."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generator
+
+import numpy as np
+
+from .. import arkit
+from ..model_cache import cached_model
+from .decode import VideoSource, open_video
+from .tracking import MAX_GAP_S, MIN_IOU, FaceTracker, Track, _boxes, _iou, face_mesh, landmarks_array, track_steps
+
+MODEL = Path(__file__).parent / "data" / "face_landmarker.task"
+MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+# MediaPipe's canonical face / camera space (x right, y up, z towards the viewer) ->
+# Blender's (head faces -Y, +Z up): x -> X, y -> Z, z -> -Y.
+MP_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+@dataclass
+class FaceTrack(Track):
+    """A Track plus, per frame, `blendshapes [T, 52]` (ARKit order, tongueOut 0) and
+    `rotation [T, 3, 3]` (head rotation in Blender's axes) and `mesh_landmarks [T, 478, 3]`
+    (Face Mesh's; the Face Landmarker's where Face Mesh missed), NaN where the face is lost
+    (short losses are filled like the landmarks)."""
+    blendshapes: np.ndarray | None = None
+    rotation: np.ndarray | None = None
+    mesh_landmarks: np.ndarray | None = None
+
+
+def _model_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise FileNotFoundError(f"Face Landmarker model not found: {path}")
+    return path.read_bytes()
+
+
+def model_bytes(path: str | Path | None = None) -> bytes:
+    """The bundled face_landmarker.task (or the one at `path`), read once per process."""
+    return cached_model("face-landmarker-task", path or MODEL, _model_bytes)
+
+
+def face_landmarker(min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
+                    model: str | Path | None = None):
+    """A Tasks API FaceLandmarker in VIDEO mode, one face, blendshapes and matrices on."""
+    from .tracking import _allow_missing_matplotlib
+    _allow_missing_matplotlib()
+    from mediapipe.tasks.python import BaseOptions, vision  # heavy import, on use only
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_buffer=model_bytes(model)),
+        running_mode=vision.RunningMode.VIDEO, num_faces=1,
+        min_face_detection_confidence=min_detection_confidence,
+        min_face_presence_confidence=min_tracking_confidence,
+        min_tracking_confidence=min_tracking_confidence,
+        output_face_blendshapes=True, output_facial_transformation_matrixes=True)
+    return vision.FaceLandmarker.create_from_options(options)
+
+
+def blendshape_array(categories) -> np.ndarray:
+    """One face's 52 blendshape Category list (MediaPipe order) -> [52] ARKit weights."""
+    scores = np.array([c.score for c in categories], dtype=np.float32)
+    return arkit.from_mediapipe(scores)[0]
+
+
+def matrix_rotation(matrix) -> np.ndarray:
+    """A facial transformation matrix [4, 4] -> the head's rotation [3, 3] in Blender's
+    axes (scale removed)."""
+    r = np.asarray(matrix, dtype=np.float64)[:3, :3]
+    u, _, vt = np.linalg.svd(r)
+    r = u @ vt
+    return MP_TO_BLENDER @ r @ MP_TO_BLENDER.T
+
+
+class LandmarkerTracker(FaceTracker):
+    """FaceTracker with the Face Landmarker in place of Face Mesh. Call it on RGB frames in
+    order with their time in seconds; `frames` keeps each call's (blendshapes [52],
+    rotation [3, 3], Face Mesh landmarks [478, 3] or None) or None."""
+
+    def __init__(self, min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5, hold_identity: int = 8, model=None):
+        self._options = (min_detection_confidence, min_tracking_confidence, model)
+        self._clock = -1
+        self._extra = None
+        self.frames: list[tuple[np.ndarray, np.ndarray] | None] = []
+        super().__init__(min_detection_confidence, min_tracking_confidence, hold_identity)
+
+    def _make_mesh(self, max_faces, min_detection_confidence, min_tracking_confidence):
+        return _Landmarker(self)
+
+    def _landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        import mediapipe as mp
+        # VIDEO mode wants strictly increasing millisecond stamps.
+        self._clock = max(self._clock + 1, int(round(self._time * 1000.0)))
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        result = self._mesh.landmarker.detect_for_video(image, self._clock)
+        if not result.face_landmarks:
+            self._extra = None
+            return None
+        pts = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], dtype=np.float32)
+        self._extra = (blendshape_array(result.face_blendshapes[0]),
+                       matrix_rotation(result.facial_transformation_matrixes[0]),
+                       self._mesh.mesh_landmarks(rgb, pts))
+        return pts
+
+    def __call__(self, rgb: np.ndarray, time: float | None = None) -> np.ndarray | None:
+        self._time = len(self.frames) / 30.0 if time is None else float(time)
+        pts = super().__call__(rgb, time)
+        self.frames.append(None if pts is None else self._extra)
+        return pts
+
+
+class _Landmarker:
+    """Holds the Tasks landmarker behind Face Mesh's process/reset/close interface."""
+
+    def __init__(self, owner: LandmarkerTracker):
+        self.owner = owner
+        self.landmarker = face_landmarker(*owner._options)
+        self.face_mesh = face_mesh(1, *owner._options[:2])
+
+    def mesh_landmarks(self, rgb: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
+        """Face Mesh's landmarks of the face the landmarker found (`pts`), or None."""
+        faces = self.face_mesh.process(rgb).multi_face_landmarks
+        if not faces:
+            return None
+        mesh = landmarks_array(faces[0])
+        if _iou(_boxes(pts[None])[0], _boxes(mesh[None]))[0] < MIN_IOU:
+            self.face_mesh.reset()  # someone else: detect again next frame
+            return None
+        return mesh
+
+    def reset(self) -> None:  # forget the followed face: fresh graphs detect again
+        self.landmarker.close()
+        self.landmarker = face_landmarker(*self.owner._options)
+        self.face_mesh.reset()
+
+    def close(self) -> None:
+        self.landmarker.close()
+        self.face_mesh.close()
+
+
+def _fill_like(values: np.ndarray, times, found, filled) -> np.ndarray:
+    """Fill per-frame values where the landmarks were filled (same hold-then-blend)."""
+    from .tracking import fill_gaps
+    flat = values.reshape(len(values), 1, -1).astype(np.float32)
+    fill_gaps(times, flat, found, max_gap=np.inf)
+    out = flat.reshape(values.shape)
+    out[~(found | filled)] = np.nan
+    return out
+
+
+def track_face_steps(video, *, tracker: LandmarkerTracker | None = None,
+                     max_gap: float = MAX_GAP_S) -> Generator[float, None, FaceTrack]:
+    """track_steps with the Face Landmarker: yields progress (0..1) and returns a FaceTrack.
+    Raises NoFaceError when no frame shows a face."""
+    source = video if isinstance(video, VideoSource) else open_video(video)
+    own = tracker is None
+    tracker = tracker or LandmarkerTracker(hold_identity=max(1, round(max_gap * source.fps)))
+    try:
+        track = yield from track_steps(source, tracker=tracker, max_gap=max_gap)
+    finally:
+        if own:
+            tracker.close()
+    found = track.found
+    shapes = np.full((len(found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
+    rot = np.full((len(found), 3, 3), np.nan, dtype=np.float32)
+    mesh = np.full_like(track.landmarks, np.nan)
+    for i, extra in enumerate(tracker.frames):
+        if extra is not None:
+            shapes[i], rot[i], pts = extra
+            mesh[i] = track.landmarks[i] if pts is None else pts
+    fill = (track.times, found, track.filled)
+    return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
+                     track.warnings, blendshapes=_fill_like(shapes, *fill),
+                     rotation=_fill_like(rot, *fill), mesh_landmarks=_fill_like(mesh, *fill))
+
+
+def track_face(video, *, tracker: LandmarkerTracker | None = None,
+               max_gap: float = MAX_GAP_S) -> FaceTrack:
+    """Track the face through `video` with the Face Landmarker in one call."""
+    from .tracking import run_steps
+    return run_steps(track_face_steps(video, tracker=tracker, max_gap=max_gap))
+

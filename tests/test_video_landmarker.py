@@ -1,0 +1,157 @@
+"""The Face Landmarker path of Bake Video on a few frames of a real GRID clip: landmarks,
+ARKit-ordered blendshapes and head rotation per frame; the bundled model's identity; the
+refinements on top (fill-in shapes, per-actor ranges, the causal One Euro filter)."""
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+
+from faceforge.ml import arkit
+from faceforge.ml.video import landmarker, pipeline, refine
+from faceforge.ml.video.decode import open_video
+from faceforge.ml.video.landmarker import MP_TO_BLENDER, matrix_rotation, track_face
+from faceforge.ml.video.rotation import euler_matrix, matrix_euler
+from faceforge.ml.video.tracking import NUM_LANDMARKS, track
+
+FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def clip_dir(shared_data, tmp_path_factory):
+    """The first FRAMES frames of a GRID clip (a speaker facing the camera) as PNGs."""
+    out = tmp_path_factory.mktemp("grid_frames")
+    for i, (_, rgb) in enumerate(open_video(shared_data / "video" / "grid" / "bbaf2n.mpg")):
+        if i == FRAMES:
+            break
+        cv2.imwrite(str(out / f"f{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return out
+
+
+@pytest.fixture(scope="module")
+def face(clip_dir):
+    return track_face(clip_dir)
+
+
+def test_bundled_model_is_googles_face_landmarker():
+    digest = hashlib.sha256(landmarker.MODEL.read_bytes()).hexdigest()
+    assert digest == landmarker.MODEL_SHA256
+    assert landmarker.model_bytes() is landmarker.model_bytes()  # read once per process
+
+
+def test_real_clip_gives_landmarks_blendshapes_and_head_pose(face, clip_dir):
+    assert face.found.all() and face.landmarks.shape == (FRAMES, NUM_LANDMARKS, 3)
+    bs = face.blendshapes
+    assert bs.shape == (FRAMES, arkit.NUM_SHAPES) and np.isfinite(bs).all()
+    assert (bs >= 0).all() and (bs <= 1).all()
+    assert (bs[:, arkit.INDEX["tongueOut"]] == 0).all()  # the model has no tongueOut
+    # The speaker looks at the camera: eyes open, no brow raise, head near frontal.
+    assert bs[:, arkit.INDEX["eyeBlinkLeft"]].mean() < 0.5
+    euler = np.degrees(matrix_euler(face.rotation.astype(np.float64)))
+    assert np.abs(euler).max() < 15
+    r = face.rotation[0].astype(np.float64)
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-4)
+    # Same face, same mesh topology as Face Mesh's landmarks, which ride along (the
+    # regressor reads them) and equal what Face Mesh alone reports.
+    mesh = track(clip_dir)
+    assert np.abs(mesh.landmarks[..., :2] - face.landmarks[..., :2]).mean() < 0.01
+    np.testing.assert_allclose(face.mesh_landmarks, mesh.landmarks, atol=1e-6)
+
+
+def test_mirrored_frames_mirror_the_head_pose(face, clip_dir, tmp_path):
+    """Flipping the image keeps the pitch (about X) and negates roll (Y) and yaw (Z)."""
+    for p in sorted(clip_dir.glob("*.png")):
+        cv2.imwrite(str(tmp_path / p.name), cv2.imread(str(p))[:, ::-1])
+    flipped = track_face(tmp_path)
+    euler = matrix_euler(face.rotation.astype(np.float64))
+    mirrored = matrix_euler(flipped.rotation.astype(np.float64)) * [1, -1, -1]
+    np.testing.assert_allclose(mirrored, euler, atol=np.radians(2.5))
+    assert np.abs(euler[:, 1:]).max() > np.radians(1)  # not trivially frontal
+
+
+def test_matrix_axes_to_blender():
+    """MediaPipe turns about its y (up) axis -> Blender's Z; about x -> X; about z -> -Y."""
+    t = 0.3
+    c, s = np.cos(t), np.sin(t)
+    ry = np.array([[c, 0, s, 0], [0, 1, 0, 0], [-s, 0, c, 0], [0, 0, 0, 1]])
+    np.testing.assert_allclose(matrix_rotation(ry), euler_matrix(np.array([0, 0, t])), atol=1e-9)
+    rx = np.array([[1, 0, 0, 0], [0, c, -s, 0], [0, s, c, 0], [0, 0, 0, 1]])
+    np.testing.assert_allclose(matrix_rotation(2.0 * rx), euler_matrix(np.array([t, 0, 0])), atol=1e-9)
+    assert np.allclose(MP_TO_BLENDER @ [0, 0, 1], [0, -1, 0])  # the nose points at -Y
+
+
+def test_bake_with_the_landmarker(clip_dir):
+    res = pipeline.analyse_video(clip_dir, 30.0, pipeline.VideoOptions(method="landmarker"))
+    assert res.weights.shape == (FRAMES, arkit.NUM_SHAPES) and res.head_rotation.shape == (FRAMES, 3)
+    assert res.tracked == 1.0 and np.isfinite(res.weights).all()
+    assert np.abs(np.degrees(res.head_rotation)).max() < 10  # relative to the neutral
+    with pytest.raises(ValueError, match="method"):
+        pipeline.VideoOptions(method="magic").check()
+
+
+def test_one_euro_is_causal_steadies_still_input_and_follows_steps():
+    rng = np.random.default_rng(0)
+    x = np.full((120, 3), 0.2, np.float32) + rng.normal(0, 0.01, (120, 3)).astype(np.float32)
+    x[60:] += 0.6
+    y = refine.one_euro(x, 30.0)
+    z = x.copy()
+    z[80:] = 0.0
+    np.testing.assert_array_equal(refine.one_euro(z, 30.0)[:80], y[:80])  # causal
+    still = slice(10, 60)
+    assert np.diff(y[still], axis=0).std() < 0.5 * np.diff(x[still], axis=0).std()
+    assert (y[63] > 0.2 + 0.5 * 0.6).all()  # half the step within 3 frames (100 ms)
+
+
+def test_range_gains_stretch_used_shapes_only():
+    w = np.zeros((100, arkit.NUM_SHAPES), np.float32)
+    w[:, 0] = np.linspace(0, 0.4, 100)   # used, small range: stretched
+    w[:, 1] = np.linspace(0, 0.05, 100)  # barely moved: left alone (noise)
+    w[:, 2] = np.linspace(0, 1.0, 100)   # full range already
+    g = refine.range_gains(w)
+    assert g[0] == pytest.approx(refine.FULL / np.quantile(w[:, 0], refine.RANGE_QUANTILE))
+    assert g[1] == 1.0 and g[2] == 1.0 and (g >= 1).all() and (g <= refine.MAX_GAIN).all()
+
+
+def test_blend_mixes_where_both_see_and_fills_the_rest():
+    bs = np.full((5, arkit.NUM_SHAPES), 0.1, np.float32)
+    reg = np.full((5, arkit.NUM_SHAPES), 0.5, np.float32)
+    out = refine.blend(bs, reg)
+    jaw = arkit.INDEX["jawOpen"]
+    assert out[0, jaw] == pytest.approx(refine.BLEND * 0.1 + (1 - refine.BLEND) * 0.5)
+    assert (out[:, refine.FILL] == 0.5).all() and (out[:, arkit.INDEX["tongueOut"]] == 0).all()
+
+
+def test_fill_takes_only_the_fill_shapes():
+    bs = np.full((5, arkit.NUM_SHAPES), 0.1, np.float32)
+    reg = np.full((5, arkit.NUM_SHAPES), 0.7, np.float32)
+    out = refine.fill_from_landmarks(bs, reg)
+    assert (out[:, refine.FILL] == 0.7).all()
+    assert (np.delete(out, refine.FILL, axis=1) == 0.1).all()
+    assert arkit.INDEX["jawOpen"] not in refine.FILL
+
+
+def test_landmarker_calibration_takes_each_shapes_own_rest():
+    """A shape the blendshape model holds at 0.4 at rest reads 0 there and keeps its rise
+    above it; a named neutral stretch overrides the automatic rest."""
+    from faceforge.ml.video.landmarker import FaceTrack
+    t = np.arange(90) / 30.0
+    shapes = np.zeros((90, arkit.NUM_SHAPES), np.float32)
+    jaw, squint = arkit.INDEX["jawOpen"], arkit.INDEX["eyeSquintLeft"]
+    shapes[:, squint] = 0.4
+    shapes[30:60, squint] += 0.4 * np.hanning(30)
+    shapes[30:60, jaw] = np.hanning(30)
+    rot = np.repeat(np.eye(3, dtype=np.float32)[None], 90, axis=0)
+    lm = np.zeros((90, 478, 3), np.float32)
+    found = np.ones(90, bool)
+    track = FaceTrack(t, lm, found, ~found, (640, 480), blendshapes=shapes, rotation=rot,
+                      mesh_landmarks=lm)
+
+    class NoRegressor:
+        def predict(self, landmarks, aspect=1.0):
+            return np.zeros((len(landmarks), arkit.NUM_SHAPES), np.float32), None
+
+    _, b, _, _, neutral = pipeline.landmarker_inputs(track, 30.0, "auto", NoRegressor())
+    assert neutral[squint] == pytest.approx(0.4) and neutral[jaw] == pytest.approx(0.0)
+    assert np.abs(b[:30, squint]).max() < 1e-6 and b[45, squint] == pytest.approx(0.4, abs=0.01)
+    _, b, _, _, neutral = pipeline.landmarker_inputs(track, 30.0, (1.3, 1.7), NoRegressor())
+    assert neutral[jaw] > 0.5 and b[0, jaw] < -0.5  # the user's stretch is the neutral
