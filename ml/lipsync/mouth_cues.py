@@ -136,5 +136,6 @@ def write_cues(path: str | Path, cues: list[Cue], duration: float, sound_file: s
         text = to_json(cues, duration, sound_file, extended)
     else:
         text = to_dat(cues, duration, dat_frame_rate, preston_blair, extended)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections import Counter
 
 import numpy as np
 
 from .audio import SILENCE_DBFS, frame_level_db, normalise, peak_dbfs
 from .phones import BILABIALS, SIL, Phone, clean_label, merge_silence, overwrite
+from .text import normalise_text
 
 RATE = 16000           # the acoustic model's sample rate
 FRAME_RATE = 100       # pocketsphinx frames per second
@@ -112,8 +112,9 @@ def recognise(samples: np.ndarray) -> list[Phone]:
 
 
 def transcript_words(text: str) -> list[str]:
-    """Lower-case words (letters, digits, apostrophes) in reading order."""
-    return re.findall(r"[a-z0-9']+", text.lower().replace("\u2019", "'"))
+    """Lower-case words in reading order, numbers and abbreviations spelt out
+    (`text.normalise_text`: "15th" -> "fifteenth", "Mr." -> "mister")."""
+    return normalise_text(text).split()
 
 
 def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]:
