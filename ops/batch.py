@@ -61,8 +61,8 @@ class BatchResult:
         if self.interrupted:
             head = "interrupted (Ctrl-C): " + head
         lines = [head]
-        lines += [f"  FAILED {name}: {why}" for name, why in self.failed]
-        lines += [f"  NOT RUN {name}" for name in self.not_run]
+        lines += [f"FAILED {name}: {why}" for name, why in self.failed]
+        lines += [f"NOT RUN {name}" for name in self.not_run]
         return "\n".join(lines)
 
 
@@ -163,8 +163,7 @@ def run_batch(items: Sequence, job: Callable[[object], str], label: str,
                     if ctrl_c.hit:  # Ctrl-C broke it inside Blender: not run, not failed
                         n -= 1
                     else:
-                        why = errors.message(exc)
-                        why = why.removeprefix(f"{name}: ")  # the line names it already
+                        why = errors.item_message(exc, name)
                         result.failed.append((name, why))
                         progress.update(n, f"FAILED {name}: {why}")
                         if verbose:

@@ -42,6 +42,12 @@ def message(exc: BaseException) -> str:
             + "; run again with -v for details, and please report it")
 
 
+def item_message(exc: BaseException, name: str) -> str:
+    """message(exc) for the line `FAILED <name>: ...`, without repeating name when the
+    error starts with it."""
+    return message(exc).removeprefix(f"{name}: ")
+
+
 def report(exc: UserError, command: str = "faceforge") -> None:
     """Print a command-wide failure: `FAILED <subject>: why`, or `<command>: why`."""
     import sys

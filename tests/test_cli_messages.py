@@ -266,7 +266,7 @@ def test_failed_lines_name_the_input_once(bpy_empty, tmp_path, capsys):
                     "-o", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     for name in ("junk.wav", "junk.csv"):
-        failed = [line for line in err.splitlines() if line.startswith(f"  FAILED {tmp_path / name}")]
+        failed = [line for line in err.splitlines() if line.startswith(f"FAILED {tmp_path / name}")]
         assert len(failed) == 1 and f"{tmp_path / name}: {tmp_path / name}" not in failed[0]
     assert "Source(" not in err and (tmp_path / "o" / "head.blend").exists()
     _clean(err)

@@ -138,7 +138,7 @@ def test_clip_longer_than_the_scene_extends_it_and_says_so(bpy_empty, clip):
 def _keys(obj):
     """{data_path: [(frame, value), ...]} of the object's shape-key take."""
     return {fc.data_path: [tuple(k.co) for k in fc.keyframe_points]
-            for fc in _fcurves(_key_action(obj))}
+            for fc in action_fcurves(_key_action(obj))}
 
 
 def test_operator_and_cli_write_the_same_keys_for_each_method(bpy_empty, tmp_path, clip):

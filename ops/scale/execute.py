@@ -59,7 +59,7 @@ def run_item(plan, item, overwrite: bool, attempt: int = 1, journal: Journal | N
             if Path(str(note)).resolve() != out.resolve() or not out.exists():
                 error = f"the command wrote {note!r}, not the planned {out}"
         except Exception as exc:  # the item's failure, worded for a person; the batch goes on
-            error = errors.message(exc)
+            error = errors.item_message(exc, item.source)
             if verbose:
                 traceback.print_exc()
         duration = round(time.perf_counter() - start, 4)

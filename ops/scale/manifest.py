@@ -142,7 +142,7 @@ def decide(item, history: "History | None", overwrite: bool,
         return Decision("skip", why="adopted")
     if done is not None and done.get("hash") == file_hash(out):
         return Decision("run", True, "redo")  # ours: made under other options, or a retry
-    return Decision("refuse", why=exists_message(out))
+    return Decision("refuse", why=exists_message(out) + "; it was not made by this command")
 
 
 def _done_fields(item, out: Path) -> dict:

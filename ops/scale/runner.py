@@ -68,10 +68,10 @@ class Outcome:
             line += f", {len(self.not_run)} not run"
         if self.interrupted:
             line = "interrupted (Ctrl-C): " + line
-        lines = [line] + [f"  FAILED {name}: {why}" for name, why in self.failed]
-        lines += [f"  NOT RUN {name}" for name in self.not_run]
+        lines = [line] + [f"FAILED {name}: {why}" for name, why in self.failed]
+        lines += [f"NOT RUN {name}" for name in self.not_run]
         if self.stopped:
-            lines.append(f"  STOPPED: {self.stopped}")
+            lines.append(f"STOPPED: {self.stopped}")
         if self.interrupted or self.stopped:
             lines.append("run the same command again to finish the rest")
         return "\n".join(lines)
@@ -175,6 +175,7 @@ def run(argv: list[str], parser=None) -> int:
             if out.skipped:
                 print(f"resuming: {len(out.skipped)} items already done, {len(jobs)} to run",
                       file=sys.stderr)
+            by_index = {item.index: item for item, _ in jobs}
             progress = batch.Progress(len(jobs), label)
             progress.update(0)
             start = time.perf_counter()
@@ -187,7 +188,8 @@ def run(argv: list[str], parser=None) -> int:
                     timing["work"].append(rec["duration"])
                 if rec["state"] == "done":
                     out.ok.append(rec["source"])
-                    note = f"{rec['source']} -> {rec['output']} ({rec.get('duration') or 0:.1f} s)"
+                    output = by_index[rec["index"]].output
+                    note = f"{rec['source']} -> {output} ({rec.get('duration') or 0:.1f} s)"
                 else:
                     out.failed.append((rec.get("source", rec["output"]), rec.get("error")))
                     note = f"FAILED {rec.get('source', rec['output'])}: {rec.get('error')}"
