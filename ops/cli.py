@@ -57,9 +57,9 @@ def cmd_rig(args) -> int:
             objects = [o for o in objects if o.name in args.object]
             if len(objects) != len(args.object):
                 raise ValueError(f"no object named {sorted(set(args.object) - {o.name for o in objects})}")
-        reports, result = autorig.rig_objects(objects, options, preview=not args.no_preview)
-        notes = [f"rigged {len(reports)} mesh(es) with 52 ARKit shapes"] + result.warnings
-        return "; ".join(notes)
+        reports, result = autorig.rig_objects(objects, options, preview=not args.no_preview,
+                                              find=not args.object)
+        return "; ".join(result.notes + result.warnings)
 
     return _scene_job(args, "rig", work)
 
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rig", help="Auto-Rig Face: give each file's head the 52 ARKit shape keys")
     r.add_argument("inputs", nargs="+", type=Path, help="scene files or folders of them")
     r.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    r.add_argument("--object", nargs="+", help="meshes forming the head (default: every mesh)")
+    r.add_argument("--object", nargs="+", help="meshes forming the head (default: the face found among every mesh)")
     r.add_argument("--forward", default="-Y", choices=("-Y", "+Y", "-X", "+X", "+Z", "-Z"),
                    help="the direction the face looks in")
     r.add_argument("--no-eyes", action="store_true", help="leave eyeballs still")
