@@ -9,7 +9,7 @@ from pathlib import Path
 
 import bpy
 
-from ..addon import scene_files
+from ..addon import rig_sheet, scene_files
 from ..ml import livelink_csv
 from ..ml.autorig import infer
 from . import autorig, batch, demo, emotion, lipsync, livelink, video
@@ -59,7 +59,14 @@ def cmd_rig(args) -> int:
                 raise ValueError(f"no object named {sorted(set(args.object) - {o.name for o in objects})}")
         reports, result = autorig.rig_objects(objects, options, preview=not args.no_preview,
                                               find=not args.object)
-        return "; ".join(result.notes + result.warnings)
+        notes = result.notes + result.warnings
+        if args.sheet:
+            sheet = args.output / f"{src.stem}_shapes.png"
+            if sheet.exists() and not args.overwrite:
+                raise ValueError(f"{sheet} already exists (use --overwrite to replace it)")
+            rig_sheet.write_sheet(bpy.context.scene.objects, sheet)
+            notes.append(f"contact sheet {sheet}")
+        return "; ".join(notes)
 
     return _scene_job(args, "rig", work)
 
@@ -146,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-mouth-interior", action="store_true", help="leave teeth and tongue still")
     r.add_argument("--strength", type=float, default=1.0)
     r.add_argument("--no-preview", action="store_true", help="skip the preview take")
+    r.add_argument("--sheet", action="store_true",
+                   help="also write OUTPUT/<name>_shapes.png, the 52 shapes side by side")
     r.add_argument("--format", help="output suffix (.blend, .glb, .fbx; default: the input's)")
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     r.set_defaults(func=cmd_rig)

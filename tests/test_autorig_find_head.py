@@ -170,3 +170,27 @@ def test_painted_eyes_blink_and_gaze_moves_nothing(bpy_empty):
     moving = np.linalg.norm(blink, axis=1) > 1e-3
     assert moving.any() and blink[moving, 2].mean() < 0
     assert co[moving, 0].mean() > 0              # on the subject's left (+X)
+
+
+def test_cli_sheet_draws_the_52_shapes_and_leaves_the_scene(bpy_empty, tmp_path):
+    bpy = bpy_empty
+    reference_head.build_suzanne()
+    engine = bpy.context.scene.render.engine
+    src = tmp_path / "monkey.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(src), copy=True)
+    out = tmp_path / "out"
+    assert cli.run(["rig", str(src), "-o", str(out), "--sheet"]) == 0
+    sheet = out / "monkey_shapes.png"
+    img = bpy.data.images.load(str(sheet))
+    w, h = img.size
+    px = np.empty(w * h * 4, np.float32)
+    img.pixels.foreach_get(px)
+    px = px.reshape(h, w, 4)[::-1]            # top row first
+    assert (w, h) == (13 * 160, 4 * 160)
+    tiles = [px[r * 160:(r + 1) * 160, c * 160:(c + 1) * 160, :3] for r in range(4) for c in range(13)]
+    jaw = autorig.arkit.INDEX["jawOpen"]
+    assert np.abs(tiles[jaw] - tiles[0]).mean() > 1e-3        # the shapes differ
+    bpy.ops.wm.open_mainfile(filepath=str(out / "monkey.blend"))
+    assert "FaceForge Sheet Camera" not in bpy.data.objects
+    assert bpy.context.scene.render.engine == engine
+    assert autorig.PREVIEW_TAKE in bpy.data.actions

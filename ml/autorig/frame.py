@@ -20,6 +20,10 @@ MASK_DEPTH_RATIO = 0.75
 MASK_IPD_PER_WIDTH = 0.47
 MASK_EYES_BEHIND_NOSE = 0.75   # eye distances
 MASK_EYES_ABOVE_NOSE = 0.6     # eye distances
+# ...and by the open edge around them: boundary length over the square root of the area
+# is ~5.5 for the built-in head cut to a mask, 2.3 for the whole head (neck cut, inner
+# parts) and 1.6 for Suzanne (whose ears make her wider than deep).
+MASK_BOUNDARY_MIN = 3.5
 MASK_NOSE_BAND = 0.1           # the nose tip is sought within this share of the width of the middle
 _AXES = {"X": 0, "Y": 1, "Z": 2}
 
@@ -103,7 +107,7 @@ def estimate_eyes(verts: np.ndarray, tris: np.ndarray, forward_axis: str = "-Y",
     side = np.cross(up, fwd)  # the subject's left (Blender: +X)
     basis = np.stack([side, -fwd, up])  # into canonical-like axes: X left, Y back, Z up
     p = np.asarray(verts, dtype=np.float64)[np.unique(tris)] @ basis.T
-    if is_mask(p):
+    if is_mask(p) and boundary_ratio(verts, tris) > MASK_BOUNDARY_MIN:
         return _mask_eyes(p) @ basis
     top = p[:, 2].max()
     depth = np.ptp(p[:, 1])
@@ -121,6 +125,18 @@ def is_mask(p: np.ndarray) -> bool:
     mesh: much shallower front to back than wide."""
     width = np.ptp(p[:, 0])
     return bool(width > 0 and np.ptp(p[:, 1]) < MASK_DEPTH_RATIO * width)
+
+
+def boundary_ratio(verts, tris) -> float:
+    """Length of the mesh's open boundary (edges of one triangle) over sqrt(its area)."""
+    v = np.asarray(verts, dtype=np.float64)
+    t = np.asarray(tris, dtype=np.int64)
+    e = np.sort(t[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    edge = uniq[count == 1]
+    length = np.linalg.norm(v[edge[:, 0]] - v[edge[:, 1]], axis=1).sum()
+    area = 0.5 * np.linalg.norm(np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]), axis=1).sum()
+    return float(length / np.sqrt(max(area, 1e-30)))
 
 
 def _mask_eyes(p: np.ndarray) -> np.ndarray:

@@ -25,6 +25,13 @@ from .runtime import AutoRigRuntime
 
 BLINKS = (INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"])
 GAZE = tuple(i for n, i in INDEX.items() if n.startswith("eyeLook"))
+# One-sided shapes move the subject's own side (Left: +X): every Left/Right shape but
+# those that move the whole mouth or jaw sideways, and the gaze (rigid eyeballs). Their
+# motion fades out across the middle over SIDE_BLEND_MM each way (canonical mm); the
+# Face Cap artist's own keys keep 91 %+ of their motion on their side.
+ONE_SIDED = tuple(i for n, i in INDEX.items() if n.endswith(("Left", "Right"))
+                  and not n.startswith(("mouthLeft", "mouthRight", "jawLeft", "jawRight", "eyeLook")))
+SIDE_BLEND_MM = 6.0
 MOUTH_BOX_MM = (np.array([-45.0, -90.0, -95.0]), np.array([45.0, 10.0, -25.0]))
 # The face check (canonical mm): a nose stands out below the eyes. Between NOSE_BAND_MM
 # below the eye line, the skin within NOSE_HALF_WIDTH_MM of the middle reaches at least
@@ -274,6 +281,7 @@ def _rig(verts, tris, part_labels, options, progress, runtime) -> RigResult:
         deltas = _keep_lids_off(verts_c, deltas, eye_c, skin)
     else:
         deltas[list(GAZE)] = 0.0     # no eyeballs to turn: gaze moves nothing
+    deltas = _keep_to_side(verts_c, deltas, labels, mouth_parts)
     if len(mouth_parts):
         deltas = eyes_mod.jaw_rigid(verts_c, deltas, labels, mouth_parts)
         if not options.include_mouth_interior:
@@ -360,6 +368,21 @@ def _keep_lids_off(verts_c, deltas, eye, skin) -> np.ndarray:
         posed = verts_c + deltas[s]
         fixed = eyes_mod.push_out_of_eyeball(posed, eye)
         deltas[s, outside] += (fixed - posed)[outside]
+    return deltas
+
+
+def _keep_to_side(verts_c, deltas, labels, mouth_parts) -> np.ndarray:
+    """One-sided shapes keep their motion on their own side: faded to zero across the
+    middle plane (the network, smooth and trained on symmetric heads, lets a left blink
+    or sneer reach the right side of heads unlike its training artists'). Teeth and
+    tongue are left to the jaw step."""
+    x = verts_c[:, 0]
+    t = np.clip((x + SIDE_BLEND_MM) / (2 * SIDE_BLEND_MM), 0.0, 1.0)
+    left = (t * t * (3 - 2 * t)).astype(deltas.dtype)          # 0 right of the middle, 1 left
+    free = np.isin(labels, mouth_parts)
+    for i in ONE_SIDED:
+        w = left if ARKIT_NAMES[i].endswith("Left") else 1 - left
+        deltas[i] *= np.where(free, 1, w)[:, None]
     return deltas
 
 
