@@ -194,3 +194,16 @@ def test_cli_sheet_draws_the_52_shapes_and_leaves_the_scene(bpy_empty, tmp_path)
     assert "FaceForge Sheet Camera" not in bpy.data.objects
     assert bpy.context.scene.render.engine == engine
     assert autorig.PREVIEW_TAKE in bpy.data.actions
+
+
+def test_operator_on_the_selected_armature_rigs_the_avatars_face(bpy_empty):
+    """In Blender, selecting only the avatar's armature (or any of its meshes) and
+    clicking Auto-Rig finds the face among all the avatar's meshes."""
+    bpy = bpy_empty
+    meshes, rig = whole_avatar()
+    for o in bpy.context.scene.objects:
+        o.select_set(o == rig)
+    bpy.context.view_layer.objects.active = rig
+    assert bpy.ops.faceforge.auto_rig(preview=False) == {"FINISHED"}
+    keyed = {o.name for o in bpy.context.scene.objects if o.type == "MESH" and o.data.shape_keys is not None}
+    assert keyed == set(FACE_MESHES)
