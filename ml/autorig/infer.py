@@ -42,6 +42,10 @@ NOSE_HALF_WIDTH_MM = 8.0
 BESIDE_NOSE_MM = (20.0, 30.0)
 BESIDE_PERCENTILE = 5
 NOSE_MIN_MM = 10.0
+# The expected axis keeps a weaker nose (a held-out anny head without eyeballs, framed
+# from its shape: 8.4 mm); another axis must show a clear one (NOSE_MIN_MM) to win, as
+# the chin of an upside-down head can stand out as far as a nose.
+NOSE_WEAK_MM = 5.0
 # With eyeballs, the face also lies in front of them: the skin reaches at most this far
 # forward of the eye centres (the nose tip: 40-55 mm on adult heads; the crown of a head
 # wrongly taken to face up: 100+ mm).
@@ -163,27 +167,31 @@ def orientations(forward: str, up: str):
 
 
 def orient(verts, tris, labels, options: RigOptions, eye_hint=None) -> Orientation:
-    """The head's frame, checked: a face (`_face_found`) must look along the expected axis;
-    when it does not, every other axis is tried. An orientation where the eyeballs are
-    found as well wins over one where only a nose is (when the head has sphere-like parts
-    at all); then the first in `orientations` order. When no face is found anywhere, the
-    expected axis stands (face_found False). `eye_hint`: see `_frame_for`."""
-    first = nose_only = None
+    """The head's frame, checked: a face must look along the expected axis. An orientation
+    where both eyeballs and a nose are found wins (when the head has sphere-like parts at
+    all). Else the expected axis stands if it shows at least a weak nose (NOSE_WEAK_MM);
+    only a head with no nose that way is turned to the axis with the most prominent
+    nose, if that one is clear (NOSE_MIN_MM). When no face is found anywhere, the expected
+    axis stands (face_found False). `eye_hint`: see `_frame_for`."""
     skin = np.asarray(labels) == np.argmax(np.bincount(labels))  # the face is on the biggest part
     may_have_eyes = eye_hint is not None or _sphere_parts(verts, labels) >= 2
+    tried = []
     for forward, up in orientations(options.forward_axis, _up_axis(options)):
         framed = _frame_for(verts, tris, labels, forward, up, eye_hint)
         if framed is None:
             continue
         T, eye = framed
-        found = _face_found(to_canonical(verts[skin], T).astype(np.float64), eye is not None)
-        here = Orientation(T, eye, forward, up, found)
-        if found and (eye is not None or not may_have_eyes):
-            return here
-        if found and nose_only is None:
-            nose_only = here
-        first = first or here
-    return nose_only or first
+        score = _nose_score(to_canonical(verts[skin], T).astype(np.float64), eye is not None)
+        if eye is not None and score >= NOSE_MIN_MM:
+            return Orientation(T, eye, forward, up, True)
+        tried.append((score, Orientation(T, eye, forward, up, False)))
+        if not may_have_eyes and len(tried) == 1 and score >= NOSE_WEAK_MM:
+            break
+    expected_score, expected = tried[0]
+    if expected_score >= NOSE_WEAK_MM:
+        return replace(expected, face_found=True)
+    score, best = max(tried, key=lambda t: t[0])
+    return replace(best, face_found=True) if score >= NOSE_MIN_MM else expected
 
 
 def _sphere_parts(verts, labels) -> int:
@@ -194,18 +202,19 @@ def _sphere_parts(verts, labels) -> int:
                 & (openness <= eyes_mod.MAX_OPENNESS)).sum())
 
 
-def _face_found(verts_c: np.ndarray, has_eyes: bool = False) -> bool:
-    """A nose stands out of the face below the eyes: its tip is well in front of the skin
-    just beside it; with eyeballs, the face also lies just in front of them."""
+def _nose_score(verts_c: np.ndarray, has_eyes: bool = False) -> float:
+    """How far (mm) a nose stands out below the eyes: its tip in front of the skin just
+    beside it (10+ on real heads, ~2 on a sphere, 0 on a cube); -inf when there is no
+    such band or, with eyeballs, when the face does not lie just in front of them."""
     band = (verts_c[:, 2] < NOSE_BAND_MM[1]) & (verts_c[:, 2] > NOSE_BAND_MM[0])
     x = np.abs(verts_c[:, 0])
     nose = band & (x < NOSE_HALF_WIDTH_MM)
     beside = band & (x > BESIDE_NOSE_MM[0]) & (x < BESIDE_NOSE_MM[1])
     if not nose.any() or not beside.any():
-        return False
+        return -np.inf
     if has_eyes and -np.percentile(verts_c[:, 1], FRONT_PERCENTILE) > FRONT_MAX_MM:
-        return False
-    return bool(np.percentile(verts_c[beside, 1], BESIDE_PERCENTILE) - verts_c[nose, 1].min() > NOSE_MIN_MM)
+        return -np.inf
+    return float(np.percentile(verts_c[beside, 1], BESIDE_PERCENTILE) - verts_c[nose, 1].min())
 
 
 def _mouth_parts(verts_c, labels, skin_part: int) -> np.ndarray:
@@ -296,8 +305,8 @@ def _rig(verts, tris, part_labels, options, progress, runtime) -> RigResult:
 def canonical_eyes(eye: eyes_mod.EyePair, T: Transform) -> eyes_mod.EyePair:
     """An eye pair found in the input's space, expressed in the canonical frame."""
     return replace(eye, centres=to_canonical(eye.centres, T).astype(np.float64),
-                   radii=eye.radii * T.scale, up=np.array([0.0, 0.0, 1.0]),
-                   forward=np.array([0.0, -1.0, 0.0]))
+                   radii=eye.radii * T.scale, up=eyes_mod.UP.copy(),
+                   forward=eyes_mod.FORWARD.copy())
 
 
 def canonical_view(verts, result: RigResult):
