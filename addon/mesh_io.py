@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..ml.geometry.parts import connected_components
+from ..ml.geometry.parts import welded_components
 
 
 @dataclass
@@ -19,7 +19,7 @@ class MeshArrays:
     tris: np.ndarray          # [F, 3] int32, loop triangles
     poly_offsets: np.ndarray  # [P+1] int64
     poly_verts: np.ndarray    # [L] int32
-    part_labels: np.ndarray   # [V] int32, connected component, numbered by lowest vertex
+    part_labels: np.ndarray   # [V] int32, connected component (seams welded), by lowest vertex
     matrix_world: np.ndarray  # [4, 4] float32
     name: str
 
@@ -35,12 +35,13 @@ def _arrays(mesh, matrix_world, name: str) -> MeshArrays:
     mesh.calc_loop_triangles()
     edges = bulk_get(mesh.edges, "vertices", np.int32, 2)
     loop_start = bulk_get(mesh.polygons, "loop_start", np.int32)
+    verts = bulk_get(mesh.vertices, "co", np.float32, 3)
     return MeshArrays(
-        verts=bulk_get(mesh.vertices, "co", np.float32, 3),
+        verts=verts,
         tris=bulk_get(mesh.loop_triangles, "vertices", np.int32, 3),
         poly_offsets=np.append(loop_start, len(mesh.loops)).astype(np.int64),
         poly_verts=bulk_get(mesh.loops, "vertex_index", np.int32),
-        part_labels=connected_components(len(mesh.vertices), edges),
+        part_labels=welded_components(verts, edges),
         matrix_world=np.array(matrix_world, dtype=np.float32),
         name=name,
     )

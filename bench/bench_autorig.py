@@ -6,7 +6,8 @@ included), median of several runs, beside the deformation-transfer baseline on t
 
 The heads are an ICT-FaceKit identity (eyeballs, teeth, gums, lashes as loose parts),
 midpoint-subdivided and then decimated to the exact size, so the mesh is a fresh topology.
-Targets (2-core machine): <= 3 s at 30k, <= 20 s at 500k.
+Targets (2-core machine): <= 3 s at 30k, <= 20 s at 500k, whole-file head finding
+(`find_head.find_face`, as `faceforge rig` runs it on every file) included.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import time
 
 import numpy as np
 
-from faceforge.ml.autorig import infer
+from faceforge.ml.autorig import find_head, infer
 from lab.autorig import sources
 from lab.autorig.baseline import DeformationTransfer, ict_template
 from faceforge.ml.autorig.frame import to_canonical
@@ -55,9 +56,12 @@ def main() -> None:
         parts = connected_components(len(verts), np.concatenate([tris[:, :2], tris[:, 1:]]))
         result = infer.rig(verts, tris, parts)  # warm-up, and a check that it found the eyes
         ours = timed(lambda: infer.rig(verts, tris, parts), args.runs)
+        piece = [find_head.Piece("head", verts, tris, parts)]
+        finding = timed(lambda: find_head.find_face(piece), args.runs)
         rows.append((len(verts), parts.max() + 1, ours, result.eyes is not None))
-        print(f"{len(verts):>9,} verts {parts.max() + 1:3d} parts  rig {ours:6.2f} s "
-              f"(median of {args.runs})  eyes found: {result.eyes is not None}", flush=True)
+        print(f"{len(verts):>9,} verts {parts.max() + 1:3d} parts  rig {ours:6.2f} s, "
+              f"with whole-file head finding {ours + finding:6.2f} s (median of {args.runs})  "
+              f"eyes found: {result.eyes is not None}", flush=True)
     # The baseline works in the canonical frame: give it the head there, as rig() does.
     verts, tris = head_with(args.sizes[0])
     parts = connected_components(len(verts), np.concatenate([tris[:, :2], tris[:, 1:]]))

@@ -7,7 +7,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..addon import keyframes, mesh_io, scene_files, shape_keys
+from ..addon import avatar, keyframes, mesh_io, rig_sheet, scene_files, shape_keys
 from ..ml import arkit
 from ..ml.arkit import REGIONS
 from ..ml.autorig import infer
@@ -20,16 +20,19 @@ PREVIEW_TAKE = "FaceForge Preview"
 PREVIEW_FRAMES_PER_SHAPE = 12
 
 
-def _world_arrays(objects):
-    """Concatenate the objects' meshes (without modifiers) in world space, one part range each."""
+def _world_arrays(objects, masks=None):
+    """Concatenate the objects' meshes (without modifiers) in world space, one part range
+    each; with `masks` (one [V] bool per object) only those vertices and their triangles."""
     arrays = [mesh_io.read_mesh(o) for o in objects]
     verts, tris, labels, offset, label_offset = [], [], [], 0, 0
-    for a in arrays:
+    for i, a in enumerate(arrays):
         m = a.matrix_world.astype(np.float64)
-        verts.append(a.verts @ m[:3, :3].T + m[:3, 3])
-        tris.append(a.tris + offset)
-        labels.append(a.part_labels + label_offset)
-        offset += len(a.verts)
+        keep = np.ones(len(a.verts), bool) if masks is None else masks[i]
+        remap = np.cumsum(keep) - 1
+        verts.append((a.verts @ m[:3, :3].T + m[:3, 3])[keep])
+        tris.append(remap[a.tris[keep[a.tris].all(axis=1)]] + offset)
+        labels.append(a.part_labels[keep] + label_offset)
+        offset += int(keep.sum())
         label_offset += int(a.part_labels.max(initial=-1)) + 1
     return arrays, np.concatenate(verts), np.concatenate(tris), np.concatenate(labels)
 
@@ -51,25 +54,34 @@ def check_options(options: infer.RigOptions) -> None:
         check_scale(f"{region} strength", value, MAX_STRENGTH)
 
 
-def rig_objects(objects, options: infer.RigOptions, preview: bool = True,
-                progress=None) -> tuple[list[shape_keys.KeyWriteReport], infer.RigResult]:
+def rig_objects(objects, options: infer.RigOptions, preview: bool = True, progress=None,
+                find: bool = False) -> tuple[list[shape_keys.KeyWriteReport], infer.RigResult]:
     """Rig the given mesh objects as one head; returns the per-object key reports and the
-    prediction (with its warnings). Nothing is written unless prediction succeeds."""
+    prediction (with its warnings). With `find`, the objects are a whole file's or
+    avatar's meshes and only the face found among them is rigged (`avatar.find_head`;
+    the result's notes say what was rigged). Nothing is written unless prediction succeeds."""
     check_options(options)
     meshes = [o for o in objects if o.type == "MESH"]
     if not meshes:
-        raise ValueError("select the head mesh (and any separate eye, teeth or tongue meshes)")
+        raise ValueError("no mesh to rig: select the head (or any part of the avatar)")
     for o in meshes:
         if o.mode == "EDIT":
             raise ValueError(f"{o.name!r} is in Edit Mode; leave it before rigging")
-    arrays, verts, tris, labels = _world_arrays(meshes)
+    masks, notes = None, []
+    if find:
+        meshes, masks, notes, options = avatar.find_head(meshes, options)
+    arrays, verts, tris, labels = _world_arrays(meshes, masks)
     result = infer.rig(verts, tris, labels, options, progress=progress)
+    result.notes = [f"rigged {', '.join(o.name for o in meshes)}"] + notes + result.notes
     reports, start = [], 0
     before = [shape_keys.snapshot(obj, arkit.ARKIT_NAMES) for obj in meshes]
     try:
-        for obj, a in zip(meshes, arrays):
-            world = result.deltas[:, start:start + len(a.verts)]
-            start += len(a.verts)
+        for i, (obj, a) in enumerate(zip(meshes, arrays)):
+            keep = slice(None) if masks is None else masks[i]
+            n = len(a.verts) if masks is None else int(keep.sum())
+            world = np.zeros((arkit.NUM_SHAPES, len(a.verts), 3), np.float32)
+            world[:, keep] = result.deltas[:, start:start + n]
+            start += n
             to_local = np.linalg.inv(a.matrix_world.astype(np.float64)[:3, :3])
             local = (world @ to_local.T).astype(np.float32)
             reports.append(shape_keys.write_shape_keys(obj, local, arkit.ARKIT_NAMES))
@@ -118,19 +130,24 @@ class FACEFORGE_OT_auto_rig(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return any(o.type == "MESH" for o in context.selected_objects)
+        return any(o.type in ("MESH", "ARMATURE") for o in context.selected_objects)
 
     def execute(self, context):
         wm = context.window_manager
         wm.progress_begin(0, 100)
+        selected = list(context.selected_objects)
+        meshes = avatar.avatar_meshes(selected, context.scene.objects)
+        # One loose mesh selected on its own is the head, as the user says; anything
+        # bigger (an avatar's hierarchy, several meshes) is searched for the face.
+        find = len(meshes) > 1 or any(o.parent is not None or o.children for o in selected)
         try:
             reports, result = rig_objects(
-                context.selected_objects,
+                meshes,
                 infer.RigOptions(forward_axis=self.forward_axis, include_eyes=self.include_eyes,
                                  include_mouth_interior=self.include_mouth_interior,
                                  strength=self.strength,
                                  region_strength=dict(zip(REGIONS, self.region_strength))),
-                preview=self.preview, progress=lambda f: wm.progress_update(int(100 * f)))
+                preview=self.preview, progress=lambda f: wm.progress_update(int(100 * f)), find=find)
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -138,6 +155,8 @@ class FACEFORGE_OT_auto_rig(bpy.types.Operator):
             wm.progress_end()
         kept = sorted({n for r in reports for n in r.kept_user})
         msg = "rigged: 52 ARKit shapes"
+        for note in result.notes:
+            self.report({"INFO"}, note)
         if kept:
             msg += f"; kept your own {len(kept)} keys ({', '.join(kept[:5])})"
         for w in result.warnings:
@@ -169,8 +188,15 @@ def cmd_rig(args) -> int:
         if not objects:
             raise ValueError("it holds no mesh to rig")
         reports, result = rig_objects(objects, options, preview=not args.no_preview,
-                                      progress=batch.share_printer(src.name, "rigging"))
-        notes = [f"rigged {len(reports)} mesh(es) with 52 ARKit shapes"] + result.warnings
+                                      progress=batch.share_printer(src.name, "rigging"),
+                                      find=not args.object)
+        notes = result.notes + result.warnings
+        if args.sheet:
+            sheet = args.output / f"{src.stem}_shapes.png"
+            if sheet.exists() and not args.overwrite:
+                raise ValueError(f"{sheet} already exists (pass --overwrite to replace it)")
+            rig_sheet.write_sheet(bpy.context.scene.objects, sheet)
+            notes.append(f"contact sheet {sheet}")
         return "; ".join(notes)
 
     sources = find_sources(args.inputs, scene_files.SCENE_SUFFIXES)
@@ -181,7 +207,8 @@ def add_cli(sub) -> None:
     """Add `faceforge rig SCENE... -o DIR` to the command line's subparsers."""
     p = add_scene_job_parser(sub, "rig",
                              "Auto-Rig Face: give each file's head the 52 ARKit shape keys")
-    p.add_argument("--object", nargs="+", help="meshes forming the head (default: every mesh)")
+    p.add_argument("--object", nargs="+",
+                   help="meshes forming the head (default: the face found among every mesh)")
     p.add_argument("--forward", default="-Y", choices=("-Y", "+Y", "-X", "+X", "+Z", "-Z"),
                    help="the direction the face looks in")
     p.add_argument("--no-eyes", action="store_true", help="leave eyeballs still")
@@ -189,4 +216,6 @@ def add_cli(sub) -> None:
     p.add_argument("--strength", type=float, default=1.0,
                    help=f"scale every shape (0 to {MAX_STRENGTH:g}; default 1)")
     p.add_argument("--no-preview", action="store_true", help="skip the preview take")
+    p.add_argument("--sheet", action="store_true",
+                   help="also write OUTPUT/<name>_shapes.png, the 52 shapes side by side")
     p.set_defaults(func=cmd_rig)

@@ -98,3 +98,30 @@ def test_huge_mesh_moves_smoothly_through_the_mid_size_copy(head):
     ring = sp.diags(1.0 / np.asarray(ring.sum(axis=1)).ravel()) @ ring   # 1-ring mean
     spike = max(np.linalg.norm(d - ring @ d, axis=1).max() for d in r.deltas) * mm
     assert spike < 3.0
+
+
+def _monkey():
+    """Blender's Suzanne as arrays (no bpy needed: bmesh's monkey is in `reference_head`)."""
+    bpy = pytest.importorskip("bpy")
+    from faceforge.addon import mesh_io, reference_head
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    obj = reference_head.build_suzanne()
+    obj.modifiers.clear()
+    a = mesh_io.read_mesh(obj)
+    return a.verts.astype(np.float64), a.tris, a.part_labels
+
+
+def test_one_sided_shapes_stay_on_their_side_of_suzanne():
+    """Suzanne is nothing like the training heads; a left blink or smile still moves her
+    left side only (+X: the subject's left; the network alone put 36 % of eyeBlinkLeft's
+    motion on her right)."""
+    verts, tris, labels = _monkey()
+    result = infer.rig(verts, tris, labels)
+    x = verts[:, 0]
+    for name in ("eyeBlinkLeft", "mouthSmileLeft", "browOuterUpRight", "noseSneerRight"):
+        m = np.linalg.norm(result.deltas[arkit.INDEX[name]], axis=1)
+        own = x > 0 if name.endswith("Left") else x < 0
+        assert m.sum() > 0 and m[own].sum() / m.sum() >= 0.9, name
+    mirror = np.linalg.norm(result.deltas[arkit.INDEX["eyeBlinkLeft"]], axis=1)
+    assert abs(mirror.sum() - np.linalg.norm(result.deltas[arkit.INDEX["eyeBlinkRight"]], axis=1).sum()) \
+        < 0.2 * mirror.sum()

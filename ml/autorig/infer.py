@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from ..arkit import ARKIT_NAMES, INDEX, NUM_SHAPES, REGION_OF
 from ..geometry.gradients import vertex_normals
 from ..geometry.mesh import clean_triangles
-from ..geometry.parts import connected_components
+from ..geometry.parts import connected_components, weld_index
 from ..geometry.remesh import PASSES, closest_points, decimate, smooth_transfer, transfer
 from . import eyes as eyes_mod
 from .blink import close_blink
@@ -24,8 +24,39 @@ from .frame import Transform, axis_vector, canonical_transform, estimate_frame, 
 from .runtime import AutoRigRuntime
 
 BLINKS = (INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"])
+GAZE = tuple(i for n, i in INDEX.items() if n.startswith("eyeLook"))
+# One-sided shapes move the subject's own side (Left: +X): every Left/Right shape but
+# those that move the whole mouth or jaw sideways, and the gaze (rigid eyeballs). Their
+# motion fades out across the middle over SIDE_BLEND_MM each way (canonical mm); the
+# Face Cap artist's own keys keep 91 %+ of their motion on their side.
+ONE_SIDED = tuple(i for n, i in INDEX.items() if n.endswith(("Left", "Right"))
+                  and not n.startswith(("mouthLeft", "mouthRight", "jawLeft", "jawRight", "eyeLook")))
+SIDE_BLEND_MM = 6.0
 MOUTH_BOX_MM = (np.array([-45.0, -90.0, -95.0]), np.array([45.0, 10.0, -25.0]))
-NOSE_MIN_MM = 10.0  # the nose tip stands at least this far in front of the skin beside it
+# The face check (canonical mm): a nose stands out below the eyes. Between NOSE_BAND_MM
+# below the eye line, the skin within NOSE_HALF_WIDTH_MM of the middle reaches at least
+# NOSE_MIN_MM further forward than the skin BESIDE_NOSE_MM to the side (its
+# BESIDE_PERCENTILE-th most forward point): 10+ mm on real heads, ~2 on a sphere, 0 on a cube.
+NOSE_BAND_MM = (-60.0, -10.0)
+NOSE_HALF_WIDTH_MM = 8.0
+BESIDE_NOSE_MM = (20.0, 30.0)
+BESIDE_PERCENTILE = 5
+NOSE_MIN_MM = 10.0
+# The expected axis keeps a weaker nose (a held-out anny head without eyeballs, framed
+# from its shape: 8.4 mm); another axis must show a clear one (NOSE_MIN_MM) to win, as
+# the chin of an upside-down head can stand out as far as a nose.
+NOSE_WEAK_MM = 5.0
+# With eyeballs, the face also lies in front of them: the skin reaches at most this far
+# forward of the eye centres (the nose tip: 40-55 mm on adult heads; the crown of a head
+# wrongly taken to face up: 100+ mm).
+FRONT_MAX_MM = 75.0
+FRONT_PERCENTILE = 0.5
+# Orientations tried when the face is not found facing the expected axis: every forward
+# axis with every up axis across it, the expected ones first.
+AXES = ("-Y", "+Y", "-X", "+X", "-Z", "+Z")
+# With eye centres known, an orientation is tried only if its side axis runs along the eye
+# line (cosine at least this).
+EYE_LINE_ALONG_SIDE = 0.7
 MID_VERTS = 40000   # above this, proxy values reach the full mesh through a mid-size copy
 # The mid-size copy only carries values between proxy and mesh: its total size matters,
 # not each lash piece's exact count, so it gets two clustering passes (the first sets
@@ -52,6 +83,9 @@ class RigResult:
     eyes: eyes_mod.EyePair | None
     face_found: bool
     warnings: list[str]
+    forward_axis: str = "-Y"            # where the face was found to look
+    up_axis: str = "+Z"
+    notes: list[str] = field(default_factory=list)  # what was rigged (whole-file search)
 
 
 def default_runtime() -> AutoRigRuntime:
@@ -86,25 +120,101 @@ def _validate(verts, tris) -> tuple[np.ndarray, np.ndarray]:
     return verts, clean.astype(np.int32)
 
 
-def _frame(verts, tris, labels, options, warnings) -> tuple[Transform, eyes_mod.EyePair | None]:
-    up = _up_axis(options)
-    rough = estimate_frame(verts, tris, options.forward_axis, up)
+@dataclass
+class Orientation:
+    """Where the face looks and the canonical frame that follows from it."""
+    transform: Transform
+    eyes: eyes_mod.EyePair | None
+    forward_axis: str
+    up_axis: str
+    face_found: bool
+
+
+def _frame_for(verts, tris, labels, forward: str, up: str, eye_hint=None):
+    """(Transform, EyePair or None): the canonical frame for a head facing `forward` with
+    `up` up, from its eyeballs when it has them, else from its shape alone; `eye_hint`
+    [2,3] (eye centres found beforehand) replaces the shape's guess, and makes
+    orientations whose side axis does not run along the eye line give None."""
+    if eye_hint is None:
+        rough = estimate_frame(verts, tris, forward, up)
+    else:
+        hint = np.asarray(eye_hint, np.float64)
+        side = np.cross(axis_vector(up), axis_vector(forward))   # the subject's left
+        line = hint[0] - hint[1]
+        along = line @ side / np.linalg.norm(line)
+        if abs(along) < EYE_LINE_ALONG_SIDE:
+            return None
+        rough = canonical_transform(hint if along > 0 else hint[::-1], axis_vector(up), axis_vector(forward))
     eye = eyes_mod.find_eyeballs(verts, tris, labels, frame_hint=rough)
     if eye is None:
-        warnings.append("no eyeballs found: eye positions estimated from the head's shape")
         return rough, None
-    return canonical_transform(eye.centres, axis_vector(up), axis_vector(options.forward_axis)), eye
+    return canonical_transform(eye.centres, axis_vector(up), axis_vector(forward)), eye
 
 
-def _face_found(verts_c: np.ndarray) -> bool:
-    """A nose stands out of the face below the eyes: its tip is well in front of the skin
-    just beside it (10+ mm on real heads; about 2 mm on a sphere, none on a cube)."""
-    band = (verts_c[:, 2] < -10.0) & (verts_c[:, 2] > -60.0)
-    nose = band & (np.abs(verts_c[:, 0]) < 8.0)
-    beside = band & (np.abs(verts_c[:, 0]) > 20.0) & (np.abs(verts_c[:, 0]) < 30.0)
+def signed_axis(axis: str) -> str:
+    """'Z' -> '+Z', '-y' -> '-Y': one spelling per axis."""
+    axis = axis.upper()
+    return axis if axis[0] in "+-" else "+" + axis
+
+
+def orientations(forward: str, up: str):
+    """(forward, up) axis pairs to try: the given pair first, then every other pair of
+    perpendicular axes (the given forward with other ups before other forwards)."""
+    forward, up = signed_axis(forward), signed_axis(up)
+    pairs = [(f, u) for f in AXES for u in AXES if f[1] != u[1]]
+    pairs.sort(key=lambda p: (p[0] != forward, p != (forward, up)))
+    return pairs
+
+
+def orient(verts, tris, labels, options: RigOptions, eye_hint=None) -> Orientation:
+    """The head's frame, checked: a face must look along the expected axis. An orientation
+    where both eyeballs and a nose are found wins (when the head has sphere-like parts at
+    all). Else the expected axis stands if it shows at least a weak nose (NOSE_WEAK_MM);
+    only a head with no nose that way is turned to the axis with the most prominent
+    nose, if that one is clear (NOSE_MIN_MM). When no face is found anywhere, the expected
+    axis stands (face_found False). `eye_hint`: see `_frame_for`."""
+    skin = np.asarray(labels) == np.argmax(np.bincount(labels))  # the face is on the biggest part
+    may_have_eyes = eye_hint is not None or _sphere_parts(verts, labels) >= 2
+    tried = []
+    for forward, up in orientations(options.forward_axis, _up_axis(options)):
+        framed = _frame_for(verts, tris, labels, forward, up, eye_hint)
+        if framed is None:
+            continue
+        T, eye = framed
+        score = _nose_score(to_canonical(verts[skin], T).astype(np.float64), eye is not None)
+        if eye is not None and score >= NOSE_MIN_MM:
+            return Orientation(T, eye, forward, up, True)
+        tried.append((score, Orientation(T, eye, forward, up, False)))
+        if not may_have_eyes and len(tried) == 1 and score >= NOSE_WEAK_MM:
+            break
+    expected_score, expected = tried[0]
+    if expected_score >= NOSE_WEAK_MM:
+        return replace(expected, face_found=True)
+    score, best = max(tried, key=lambda t: t[0])
+    return replace(best, face_found=True) if score >= NOSE_MIN_MM else expected
+
+
+def _sphere_parts(verts, labels) -> int:
+    """How many loose parts could be eyeballs by their shape alone (any size or place)."""
+    counts = np.bincount(labels)
+    _, _, resid, openness, _ = eyes_mod.fit_spheres(verts, labels)
+    return int(((counts >= eyes_mod.MIN_VERTS) & (resid <= eyes_mod.MAX_RESIDUAL)
+                & (openness <= eyes_mod.MAX_OPENNESS)).sum())
+
+
+def _nose_score(verts_c: np.ndarray, has_eyes: bool = False) -> float:
+    """How far (mm) a nose stands out below the eyes: its tip in front of the skin just
+    beside it (10+ on real heads, ~2 on a sphere, 0 on a cube); -inf when there is no
+    such band or, with eyeballs, when the face does not lie just in front of them."""
+    band = (verts_c[:, 2] < NOSE_BAND_MM[1]) & (verts_c[:, 2] > NOSE_BAND_MM[0])
+    x = np.abs(verts_c[:, 0])
+    nose = band & (x < NOSE_HALF_WIDTH_MM)
+    beside = band & (x > BESIDE_NOSE_MM[0]) & (x < BESIDE_NOSE_MM[1])
     if not nose.any() or not beside.any():
-        return False
-    return bool(np.percentile(verts_c[beside, 1], 5) - verts_c[nose, 1].min() > NOSE_MIN_MM)
+        return -np.inf
+    if has_eyes and -np.percentile(verts_c[:, 1], FRONT_PERCENTILE) > FRONT_MAX_MM:
+        return -np.inf
+    return float(np.percentile(verts_c[beside, 1], BESIDE_PERCENTILE) - verts_c[nose, 1].min())
 
 
 def _mouth_parts(verts_c, labels, skin_part: int) -> np.ndarray:
@@ -121,19 +231,42 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
         runtime: AutoRigRuntime | None = None) -> RigResult:
     """Predict [52, V, 3] ARKit displacements for a head given as vertices [V,3] and
     triangles [F,3] (any space; several loose parts allowed)."""
+    verts, tris = _validate(verts, tris)
+    groups = None if part_labels is None else np.asarray(part_labels, dtype=np.int64)
+    weld = weld_index(verts, groups)
+    if weld.max() + 1 == len(verts):
+        return _rig(verts, tris, groups, options, progress, runtime)
+    # Seams split in the file (glTF, FBX): rig the welded surface, copy back to every copy.
+    first = np.zeros(weld.max() + 1, np.int64)
+    first[weld[::-1]] = np.arange(len(weld))[::-1]
+    result = _rig(verts[first], clean_triangles(weld[tris]).astype(np.int32),
+                  None if groups is None else groups[first], options, progress, runtime)
+    result.deltas = result.deltas[:, weld]
+    if result.eyes is not None:
+        result.eyes = replace(result.eyes, members=tuple(
+            np.flatnonzero(np.isin(weld, m)) for m in result.eyes.members))
+    return result
+
+
+def _rig(verts, tris, part_labels, options, progress, runtime) -> RigResult:
     options = options or RigOptions()
     report = progress or (lambda f: None)
     warnings: list[str] = []
-    verts, tris = _validate(verts, tris)
     labels = (connected_components(len(verts), np.concatenate([tris[:, :2], tris[:, 1:]]))
               if part_labels is None else np.asarray(part_labels, dtype=np.int64))
     report(0.05)
-    T, eye = _frame(verts, tris, labels, options, warnings)
+    found = orient(verts, tris, labels, options)
+    T, eye, face_found = found.transform, found.eyes, found.face_found
     verts_c = to_canonical(verts, T).astype(np.float64)
-    face_found = eye is not None or _face_found(verts_c)
     if not face_found:
-        warnings.append("no face found on this mesh (is it a head, facing "
-                        f"{options.forward_axis}?); the shapes may be meaningless")
+        warnings.append("no face found on this mesh (is it a head?); rigged as if facing "
+                        f"{options.forward_axis}: the shapes may be meaningless")
+    elif (found.forward_axis, found.up_axis) != orientations(options.forward_axis, _up_axis(options))[0]:
+        warnings.append(f"the face looks toward {found.forward_axis} (up {found.up_axis}), not "
+                        f"{options.forward_axis}: rigged that way")
+    if eye is None:
+        warnings.append("no eyeballs found: eye positions estimated from the head's shape; "
+                        "the eyeLook shapes move nothing")
     report(0.15)
 
     skin_part = int(np.argmax(np.bincount(labels)))
@@ -155,6 +288,9 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
         deltas = _eye_motion(verts_c, deltas, eye_c, options.include_eyes)
         deltas = _close_blinks(verts_c, deltas, eye_c, skin)
         deltas = _keep_lids_off(verts_c, deltas, eye_c, skin)
+    else:
+        deltas[list(GAZE)] = 0.0     # no eyeballs to turn: gaze moves nothing
+    deltas = _keep_to_side(verts_c, deltas, labels, mouth_parts)
     if len(mouth_parts):
         deltas = eyes_mod.jaw_rigid(verts_c, deltas, labels, mouth_parts)
         if not options.include_mouth_interior:
@@ -162,14 +298,15 @@ def rig(verts, tris, part_labels=None, options: RigOptions | None = None, progre
     deltas *= _strengths(options)[:, None, None]
     report(1.0)
     return RigResult(deltas=from_canonical(deltas, T, delta=True), transform=T, eyes=eye,
-                     face_found=face_found, warnings=warnings)
+                     face_found=face_found, warnings=warnings, forward_axis=found.forward_axis,
+                     up_axis=found.up_axis)
 
 
 def canonical_eyes(eye: eyes_mod.EyePair, T: Transform) -> eyes_mod.EyePair:
     """An eye pair found in the input's space, expressed in the canonical frame."""
     return replace(eye, centres=to_canonical(eye.centres, T).astype(np.float64),
-                   radii=eye.radii * T.scale, up=np.array([0.0, 0.0, 1.0]),
-                   forward=np.array([0.0, -1.0, 0.0]))
+                   radii=eye.radii * T.scale, up=eyes_mod.UP.copy(),
+                   forward=eyes_mod.FORWARD.copy())
 
 
 def canonical_view(verts, result: RigResult):
@@ -240,6 +377,21 @@ def _keep_lids_off(verts_c, deltas, eye, skin) -> np.ndarray:
         posed = verts_c + deltas[s]
         fixed = eyes_mod.push_out_of_eyeball(posed, eye)
         deltas[s, outside] += (fixed - posed)[outside]
+    return deltas
+
+
+def _keep_to_side(verts_c, deltas, labels, mouth_parts) -> np.ndarray:
+    """One-sided shapes keep their motion on their own side: faded to zero across the
+    middle plane (the network, smooth and trained on symmetric heads, lets a left blink
+    or sneer reach the right side of heads unlike its training artists'). Teeth and
+    tongue are left to the jaw step."""
+    x = verts_c[:, 0]
+    t = np.clip((x + SIDE_BLEND_MM) / (2 * SIDE_BLEND_MM), 0.0, 1.0)
+    left = (t * t * (3 - 2 * t)).astype(deltas.dtype)          # 0 right of the middle, 1 left
+    free = np.isin(labels, mouth_parts)
+    for i in ONE_SIDED:
+        w = left if ARKIT_NAMES[i].endswith("Left") else 1 - left
+        deltas[i] *= np.where(free, 1, w)[:, None]
     return deltas
 
 
