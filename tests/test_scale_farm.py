@@ -14,7 +14,7 @@ import pytest
 
 from faceforge.ops import cli
 from faceforge.ops.scale import manifest
-from helpers import tiny_rigged_mesh
+from scale_helpers import save_heads
 
 OPENJD = Path(sys.executable).with_name("openjd")
 FLAMENCO_JS = Path(cli.__file__).parent / "scale" / "templates" / "faceforge_flamenco.js"
@@ -42,13 +42,9 @@ try {
 """
 
 
+
 def _heads(bpy, folder: Path, names) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in names:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        tiny_rigged_mesh()
-        bpy.ops.wm.save_as_mainfile(filepath=str(folder / f"{n}.blend"), copy=True)
-    return folder
+    return save_heads(bpy, folder, names)
 
 
 @pytest.fixture

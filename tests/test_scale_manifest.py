@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,14 @@ from faceforge.ops import cli
 from faceforge.ops.scale import manifest
 from faceforge.ops.scale.plan import build_plan, parse_shard, plan_argv
 from helpers import tiny_rigged_mesh
+from scale_helpers import save_heads
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+
 def _heads(bpy, folder: Path, names) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in names:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        tiny_rigged_mesh()
-        bpy.ops.wm.save_as_mainfile(filepath=str(folder / f"{n}.blend"), copy=True)
-    return folder
+    return save_heads(bpy, folder, names)
 
 
 def _states(out: Path) -> dict:

@@ -15,7 +15,7 @@ import pytest
 
 from faceforge.ops.scale import manifest
 from faceforge.ops.scale.execute import FAULT_ENV
-from helpers import tiny_rigged_mesh
+from scale_helpers import save_heads
 
 pytest.importorskip("ray")
 RAY = Path(sys.executable).with_name("ray")
@@ -59,13 +59,9 @@ def cluster(tmp_path_factory):
         head.wait()
 
 
+
 def _heads(bpy, folder: Path, names) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in names:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        tiny_rigged_mesh()
-        bpy.ops.wm.save_as_mainfile(filepath=str(folder / f"{n}.blend"), copy=True)
-    return folder
+    return save_heads(bpy, folder, names)
 
 
 def _driver(argv, fault="", **kw):

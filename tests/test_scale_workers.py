@@ -11,19 +11,12 @@ import pytest
 from faceforge.ops import cli
 from faceforge.ops.scale import manifest
 from faceforge.ops.scale.execute import FAULT_ENV
-from helpers import tiny_rigged_mesh
+from scale_helpers import save_heads
+
 
 
 def _heads(bpy, folder: Path, names) -> Path:
-    """One .blend per name, each head carrying one extra object named after it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in names:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        tiny_rigged_mesh()
-        extra = bpy.data.objects.new(f"only_in_{n}", None)
-        bpy.context.scene.collection.objects.link(extra)
-        bpy.ops.wm.save_as_mainfile(filepath=str(folder / f"{n}.blend"), copy=True)
-    return folder
+    return save_heads(bpy, folder, names, marker=True)
 
 
 def _records(out: Path, name: str) -> list[dict]:

@@ -8,7 +8,6 @@ import traceback
 from pathlib import Path
 
 from .. import errors
-from ..errors import UserError
 from . import manifest
 from .manifest import Busy, Journal
 

@@ -81,11 +81,13 @@ class Died(Exception):
 class Worker:
     """One worker process and the pipes to it."""
 
-    def __init__(self, number: int, log_dir: Path):
+    def __init__(self, number: int, log_dir: Path, threads: int = 1):
         read_fd, write_fd = os.pipe()
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(log_dir / f"worker-{number}.log", "ab")
         env = dict(os.environ, **{RESULT_FD_ENV: str(write_fd)})
+        if "OMP_NUM_THREADS" not in env and "OPENBLAS_NUM_THREADS" not in env:
+            env["OMP_NUM_THREADS"] = str(threads)  # its share of the cores, as Ray does
         self.proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env, pass_fds=(write_fd,),
                                      start_new_session=True)
@@ -163,6 +165,7 @@ def run_items(plan, jobs, opts, journal, report) -> None:
     queue = deque((item, ow, 1) for item, ow in jobs)
     lock = threading.Lock()
     report = _serialised(report)
+    threads = max(1, (os.cpu_count() or 1) // opts.workers)
     log_dir = Path(plan.output_dir) / MANIFEST_DIR / "logs"
     errors: list[BaseException] = []
 
@@ -184,7 +187,7 @@ def run_items(plan, jobs, opts, journal, report) -> None:
                         report(done)
                         continue
                 if worker is None:
-                    worker = Worker(number, log_dir)
+                    worker = Worker(number, log_dir, threads)
                     try:
                         worker.receive(None)  # ready: Blender and FaceForge started
                         report.ready()
