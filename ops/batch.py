@@ -2,7 +2,9 @@
 stop cleanly on Ctrl-C, and end with a summary of what finished and what did not."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -44,16 +46,19 @@ class BatchResult:
     ok: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
+    done_before: list[str] = field(default_factory=list)
     interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return INTERRUPTED
-        return 1 if self.failed or self.not_run or not self.ok else 0
+        return 1 if self.failed or self.not_run or not (self.ok or self.done_before) else 0
 
     def summary(self) -> str:
         head = f"{len(self.ok)} succeeded, {len(self.failed)} failed"
+        if self.done_before:
+            head += f", {len(self.done_before)} already done by an earlier run"
         if self.not_run:
             head += f", {len(self.not_run)} not run"
         if self.interrupted:
@@ -98,43 +103,90 @@ def share_printer(name: str, verb: str, steps: int = 10) -> Callable[[float], No
     return progress
 
 
+class _CtrlC:
+    """Ctrl-C during a batch: raise KeyboardInterrupt as usual, and also remember it, since
+    Blender swallows an exception raised inside its own handlers (a file load runs some),
+    so the batch still stops after the current item."""
+
+    def __init__(self):
+        self.hit, self.armed, self._old = False, False, None
+
+    def _handler(self, signum, frame):
+        self.hit = True
+        if self.armed:  # inside an item: stop it now; between items the loop stops
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
 def item_name(item) -> str:
     return str(getattr(item, "label", item))
 
 
 def run_batch(items: Sequence, job: Callable[[object], str], label: str,
-              verbose: bool = False, blocked: dict[str, str] | None = None) -> BatchResult:
+              verbose: bool = False, blocked: dict[str, str] | None = None,
+              done: set[str] | None = None,
+              finished: Callable[[object, str, float, str | None], None] | None = None
+              ) -> BatchResult:
     """Call job(item) for each item; a failure is recorded and the batch goes on, Ctrl-C
     stops it (the summary lists what did not run; exit code 130).
 
     job returns a short note (e.g. the output path). Items named in `blocked` fail
-    without running (their reason given). Messages never show exception class names;
-    -v (verbose) adds the traceback."""
+    without running (their reason given); items named in `done` were finished by an
+    earlier run and are skipped. `finished(item, state, seconds, error)` is told of each
+    item that ran. Messages never show exception class names; -v adds the traceback."""
     result = BatchResult()
-    blocked = blocked or {}
+    blocked, done = blocked or {}, done or set()
     progress = Progress(len(items), label)
     progress.update(0)
-    for n, item in enumerate(items, 1):
-        name = item_name(item)
-        if name in blocked:
-            result.failed.append((name, blocked[name]))
-            progress.update(n, f"FAILED {name}: {blocked[name]}")
-            continue
-        start = time.perf_counter()
-        try:
-            note = job(item)
-            result.ok.append(name)
-            progress.update(n, f"{name} -> {note} ({time.perf_counter() - start:.1f} s)")
-        except KeyboardInterrupt:
-            result.interrupted = True
-            result.not_run += [item_name(i) for i in items[n - 1:]]
-            print(file=sys.stderr)
-            break
-        except Exception as exc:  # keep the batch going; the summary names the failure
-            why = errors.message(exc)
-            result.failed.append((name, why))
-            progress.update(n, f"FAILED {name}: {why}")
-            if verbose:
-                traceback.print_exc()
+    with _CtrlC() as ctrl_c:
+        for n, item in enumerate(items, 1):
+            name = item_name(item)
+            if name in blocked:
+                result.failed.append((name, blocked[name]))
+                progress.update(n, f"FAILED {name}: {blocked[name]}")
+            elif name in done:
+                result.done_before.append(name)
+                progress.update(n, f"{name}: already done by an earlier run")
+            else:
+                start = time.perf_counter()
+                try:
+                    ctrl_c.armed = True
+                    try:
+                        note = job(item)
+                    finally:
+                        ctrl_c.armed = False
+                    seconds = time.perf_counter() - start
+                    result.ok.append(name)
+                    if finished:
+                        finished(item, "done", seconds, None)
+                    progress.update(n, f"{name} -> {note} ({seconds:.1f} s)")
+                except KeyboardInterrupt:
+                    ctrl_c.hit = True
+                    n -= 1  # this item did not finish
+                except Exception as exc:  # keep the batch going; the summary names it
+                    if ctrl_c.hit:  # Ctrl-C broke it inside Blender: not run, not failed
+                        n -= 1
+                    else:
+                        why = errors.message(exc)
+                        why = why.removeprefix(f"{name}: ")  # the line names it already
+                        result.failed.append((name, why))
+                        if finished:
+                            finished(item, "failed", time.perf_counter() - start, why)
+                        progress.update(n, f"FAILED {name}: {why}")
+                        if verbose:
+                            traceback.print_exc()
+            if ctrl_c.hit:
+                result.interrupted = True
+                result.not_run += [item_name(i) for i in items[n:]]
+                print(file=sys.stderr)
+                break
     print(result.summary(), file=sys.stderr)
     return result

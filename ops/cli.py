@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 import bpy
 
@@ -51,6 +52,11 @@ def run(argv) -> int:
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C); no half-written file is left", file=sys.stderr)
         return INTERRUPTED
+    except Exception as exc:  # outside any item (a head, a plan): same style, -v for more
+        if args.verbose:
+            traceback.print_exc()
+        print(f"faceforge {args.command}: {errors.message(exc)}", file=sys.stderr)
+        return 1
 
 
 def main(argv=None) -> int:

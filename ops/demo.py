@@ -98,5 +98,5 @@ def add_cli(sub) -> None:
     """Add `faceforge demo -o DIR` to the command line's subparsers."""
     d = sub.add_parser("demo", help="built-in head + 10 s emotion performance -> .blend, .glb, .png")
     d.add_argument("-o", "--output", type=Path, default=Path("out"), help="output folder")
-    add_run_options(d)
+    add_run_options(d, shard=False, resume=False)
     d.set_defaults(func=cmd_demo)

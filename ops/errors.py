@@ -2,6 +2,8 @@
 never an exception class name; tracebacks only with -v."""
 from __future__ import annotations
 
+import re
+
 
 class UserError(Exception):
     """A problem with the user's input or options, reported as one clear line;
@@ -14,8 +16,13 @@ class UserError(Exception):
 
 
 def clean_text(text: str) -> str:
-    """One line, without Blender's 'Error: ' prefixes."""
-    text = " ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
+    """One line, without Blender's 'Error: ' prefixes; of a Python traceback that Blender
+    put in its message (an add-on's failure), only the final message, without its class."""
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    if any("Traceback (most recent call last)" in line for line in lines):
+        last = next((l for l in reversed(lines) if not l.startswith(("File ", "Location:"))), "")
+        lines = [re.sub(r"^[A-Za-z_.]*(Error|Exception)\b:?\s*", "", last)]
+    text = " ".join(lines)
     while text.startswith("Error: "):
         text = text[len("Error: "):]
     return text

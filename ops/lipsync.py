@@ -180,6 +180,9 @@ def cmd_lipsync(args) -> int:
                                     take=args.take, engine=args.engine,
                                     start_frame=args.start_frame))
 
+    if args.transcript is not None and not args.transcript.exists():
+        raise SystemExit(f"faceforge lipsync: --transcript: no such file or folder: "
+                         f"{args.transcript}")
     plan = plan_head_jobs(args, "lipsync", find_sources(args.audio, AUDIO_SUFFIXES))
     return run_scene_jobs(args, plan, bake, head_check=lambda objects: bake_targets(objects, args.take))
 

@@ -179,11 +179,11 @@ def cmd_import_csv(args) -> int:
     def check(objects) -> None:
         head.append(target_object(objects, args.object))
 
-    def take(source) -> str:
-        batch.check_input(source.path, (".csv",))
-        rep = import_csv(head[0], source.path, take=None, start_frame=args.start_frame,
+    def take(path: Path) -> str:
+        batch.check_input(path, (".csv",))
+        rep = import_csv(head[0], path, take=None, start_frame=args.start_frame,
                          apply_head_rotation=args.head_rotation)
-        return f"take '{source.path.stem}' ({len(rep.baked)} shapes)"
+        return f"take '{path.stem}' ({len(rep.baked)} shapes)"
 
     stop = prepare(args, plan, before=lambda: check_head(args.head, check))
     if stop is not None:
@@ -193,7 +193,8 @@ def cmd_import_csv(args) -> int:
     if plan.blocked:
         print(f"FAILED {args.head}: {plan.blocked[str(args.head)]}", file=sys.stderr)
         return 1
-    result = batch.run_batch(csvs, take, "import-csv", getattr(args, "verbose", False))
+    result = batch.run_batch([s.path for s in csvs], take, "import-csv",
+                             getattr(args, "verbose", False))
     if result.interrupted:
         print(f"nothing was written ({target} needs every take to finish)", file=sys.stderr)
         return result.exit_code
@@ -213,7 +214,7 @@ def cmd_export_csv(args) -> int:
     take_part = _safe(args.take) if args.take else "*"
     items = [PlannedItem(s.path, args.output / output_name(s, f"_{take_part}.csv"), str(s.path))
              for s in find_sources(args.inputs, (".blend",))]
-    plan = Plan.build("export-csv", items, args.overwrite)
+    plan = Plan.build("export-csv", items, args.overwrite, root=args.output)
 
     def job(item: PlannedItem) -> str:
         load_input_scene(item.input)
@@ -246,7 +247,7 @@ def add_cli(sub) -> None:
     i.add_argument("--start-frame", type=int, default=1)
     i.add_argument("--head-rotation", action="store_true",
                    help="also rotate the object by the CSV's head yaw/pitch/roll")
-    add_run_options(i)
+    add_run_options(i, shard=False, resume=False)
     i.set_defaults(func=cmd_import_csv)
 
     x = sub.add_parser("export-csv", help="write shape-key takes of .blend files as Live Link Face CSV")
@@ -255,5 +256,5 @@ def add_cli(sub) -> None:
                    help="output folder: <file name>_<take>.csv per take")
     x.add_argument("--object", help="mesh to read (default: the one with most ARKit keys)")
     x.add_argument("--take", help="only this take (default: every take)")
-    add_run_options(x)
+    add_run_options(x, resume=False)
     x.set_defaults(func=cmd_export_csv)

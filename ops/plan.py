@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import outputs
+from .manifest import Manifest, item_key
 
 
 @dataclass(frozen=True)
@@ -72,19 +73,28 @@ class Plan:
 
     `errors`: (label, why) that stop the whole run (collisions, an output that would
     replace an input); `blocked`: {label: why} items that will not run (output exists
-    without --overwrite), checked by check_outputs()."""
+    without --overwrite), `done`: labels a previous run of the same plan finished (its
+    manifest in `root` says so and the output is unchanged), both set by check_outputs().
+    `options`: the options signature that, with each item, keys the manifest."""
     command: str
     items: list[PlannedItem]
     overwrite: bool = False
     errors: list[tuple[str, str]] = field(default_factory=list)
     blocked: dict[str, str] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    root: Path | None = None
+    options: str = ""
+    resume: bool = False
+    manifest: Manifest | None = None
 
     @classmethod
     def build(cls, command: str, items: list[PlannedItem], overwrite: bool = False,
-              protected: Sequence[Path] = ()) -> "Plan":
+              protected: Sequence[Path] = (), root: Path | None = None,
+              options: str = "", resume: bool = False) -> "Plan":
         """Check the items against each other: two writing one output, or an output that
-        is one of the inputs (or a `protected` file such as the head), are errors."""
-        plan = cls(command, items, overwrite)
+        is one of the inputs (or a `protected` file such as the head), are errors.
+        `root`: the output folder; with `resume`, the run keeps a manifest there."""
+        plan = cls(command, items, overwrite, root=root, options=options, resume=resume)
         files = [*(i.input for i in items), *(i.scene for i in items if i.scene), *protected]
         inputs = {_key(p): p for p in files if p.exists()}  # a missing one fails by itself
         first: dict[str, PlannedItem] = {}
@@ -105,31 +115,46 @@ class Plan:
         """Up front: every output folder can be written (OutputError otherwise), stale
         temporary files of dead runs are removed from it, and items whose output exists
         are blocked unless --overwrite."""
-        for folder in dict.fromkeys(i.output.parent for i in self.items):
+        folders = [self.root] if self.root is not None else []
+        for folder in dict.fromkeys(folders + [i.output.parent for i in self.items]):
             outputs.check_folder(folder, create=create)
             if create:
                 outputs.clean_stale_temps(folder)
+        if self.root is not None and self.resume:
+            self.manifest = Manifest(self.root)
         if not self.overwrite:
             for item in self.items:
-                if item.output.exists():
+                if not item.output.exists():
+                    continue
+                if self.manifest and self.manifest.done(self.key(item), item.output):
+                    self.done.add(item.label)
+                else:
                     self.blocked[item.label] = outputs.exists_message(item.output)
 
+    def key(self, item: PlannedItem) -> str:
+        """The item's manifest key."""
+        return item_key(self.command, item, self.options)
+
     def runnable(self) -> list[PlannedItem]:
-        return [i for i in self.items if i.label not in self.blocked]
+        return [i for i in self.items if i.label not in self.blocked and i.label not in self.done]
 
     def shard(self, index: int, count: int) -> "Plan":
         """The index-th (1-based) of `count` interleaved slices of the plan: items
-        index-1, index-1+count, ... (a farm runs each slice as one task)."""
+        index-1, index-1+count, ... (a farm runs each slice as one task). Collisions are
+        checked on the whole plan first, so slices never write one output twice."""
         return Plan(self.command, self.items[index - 1::count], self.overwrite,
-                    list(self.errors), dict(self.blocked))
+                    list(self.errors), dict(self.blocked), set(self.done), self.root,
+                    self.options, self.resume)
 
     def text(self) -> str:
         """The plan as printed by --dry-run: one line per item, then what would stop."""
         lines = [f"{self.command}: {len(self.items)} item(s)"]
         for item in self.items:
             note = self.blocked.get(item.label)
+            note = f"  [will not run: {note}]" if note else ""
+            if item.label in self.done:
+                note = "  [done: a previous run wrote it; skipped]"
             scene = f" (onto {item.scene})" if item.scene else ""
-            lines.append(f"  {item.label}{scene} -> {item.output}"
-                         + (f"  [will not run: {note}]" if note else ""))
+            lines.append(f"  {item.label}{scene} -> {item.output}{note}")
         lines += [f"  FAILED {label}: {why}" for label, why in self.errors]
         return "\n".join(lines)

@@ -14,6 +14,7 @@ import bpy
 from ..addon import scene_files
 from . import batch, errors, outputs
 from .errors import UserError
+from .manifest import NAME as MANIFEST_NAME, options_signature
 from .plan import Plan, PlannedItem, Source, output_name
 from .targets import NoRiggedMesh
 
@@ -25,11 +26,32 @@ def add_output_options(p, output_help: str, format_default: str) -> None:
     add_run_options(p)
 
 
-def add_run_options(p) -> None:
-    """--overwrite, --dry-run and -v."""
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' (1 <= I <= N) -> (I, N)."""
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N (e.g. 2/8), got {text!r}")
+    return index, count
+
+
+def add_run_options(p, shard: bool = True, resume: bool = True) -> None:
+    """--overwrite, --dry-run, --shard, --resume and -v."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (and redo items an earlier run finished)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (each input -> its output) and what would stop, then stop")
+    if shard:
+        p.add_argument("--shard", type=parse_shard, metavar="I/N",
+                       help="run only the I-th of N interleaved slices of the plan "
+                            "(one task of a render-farm job)")
+    if resume:
+        p.add_argument("--resume", action="store_true",
+                       help=f"keep a manifest in the output folder ({MANIFEST_NAME}) and "
+                            f"skip items an earlier --resume run of the same command "
+                            f"finished (their outputs unchanged)")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="tracebacks for failures")
 
@@ -54,9 +76,16 @@ def add_head_job_parser(sub, command: str, help_text: str, media: str, media_hel
     p.add_argument("head", type=Path, help="scene file with the rigged head")
     p.add_argument(media, nargs="+", type=Path, help=media_help)
     add_output_options(p, OUTPUT_HELP, "the head's")
-    p.add_argument("--take", default=take, help="action (take) name")
+    p.add_argument("--take", default=take, type=take_name, help="action (take) name")
     p.add_argument("--start-frame", type=int, default=1, help="frame where the input starts")
     return p
+
+
+def take_name(text: str) -> str:
+    """A --take value: any non-blank name."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a take needs a name")
+    return text
 
 
 def _save_suffix(args, path: Path) -> str:
@@ -69,7 +98,8 @@ def plan_scene_jobs(args, command: str, sources: list[Source]) -> Plan:
     """Each scene file is opened, changed and saved as <out>/<rel stem><suffix>."""
     items = [PlannedItem(s.path, args.output / output_name(s, _save_suffix(args, s.path)),
                          str(s.path)) for s in sources]
-    return Plan.build(command, items, args.overwrite)
+    return Plan.build(command, items, args.overwrite, root=args.output,
+                      options=options_signature(args), resume=getattr(args, "resume", False))
 
 
 def plan_head_jobs(args, command: str, sources: list[Source]) -> Plan:
@@ -78,7 +108,8 @@ def plan_head_jobs(args, command: str, sources: list[Source]) -> Plan:
     suffix = _save_suffix(args, args.head)
     items = [PlannedItem(s.path, args.output / output_name(s, suffix), str(s.path), args.head)
              for s in sources]
-    return Plan.build(command, items, args.overwrite, protected=[args.head])
+    return Plan.build(command, items, args.overwrite, protected=[args.head], root=args.output,
+                      options=options_signature(args), resume=getattr(args, "resume", False))
 
 
 def no_rig_message(scene: Path) -> str:
@@ -108,6 +139,9 @@ def prepare(args, plan: Plan, before: Callable[[], None] | None = None) -> int |
     """Everything before the first item: --dry-run prints the plan; plan errors stop the
     run; output folders are checked (existing outputs block their items); `before()`
     (e.g. the head check) runs once. Returns an exit code when the run stops here."""
+    shard = getattr(args, "shard", None)
+    if shard and not plan.errors:
+        plan.items = plan.shard(*shard).items
     try:
         if getattr(args, "dry_run", False):
             plan.check_outputs(create=False)
@@ -134,8 +168,20 @@ def execute(args, plan: Plan, job: Callable[[PlannedItem], str],
     stop = prepare(args, plan, before)
     if stop is not None:
         return stop
+    if plan.items and len(plan.done) == len(plan.items):
+        print(f"nothing to do: all {len(plan.items)} item(s) were done by an earlier run "
+              f"(--overwrite redoes them)", file=sys.stderr)
+        return 0
+
+    def finished(item, state, seconds, error):
+        if plan.manifest is not None:
+            try:
+                plan.manifest.record(plan.key(item), item, state, seconds, error)
+            except OSError as exc:  # the output is committed; only resuming loses it
+                print(f"  warning: could not update {plan.manifest.path}: "
+                      f"{errors.message(exc)}", file=sys.stderr)
     return batch.run_batch(plan.items, job, plan.command, getattr(args, "verbose", False),
-                           plan.blocked).exit_code
+                           plan.blocked, plan.done, finished).exit_code
 
 
 def run_scene_jobs(args, plan: Plan, work: Callable[[Path], str],
