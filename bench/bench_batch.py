@@ -4,7 +4,9 @@ the same items: short voice lines lip-synced onto the built-in head, and heads r
 
     python -m bench.bench_batch [--lines 40] [--heads 12] [--line-seconds 1.0]
 
-Each runner is one `faceforge` process, as a user runs it, into a fresh output folder.
+Each runner is one `faceforge` process, as a user runs it, into a fresh output folder;
+"sequential" is `--workers 1`: the items one after another in that process, with the same
+manifest the other runners keep.
 Reported per runner: wall time of the whole command, the time its items took (from the
 first item sent to the last result, worker start-up included), the first worker's
 start-up, throughput against sequential (both over the whole command and once workers are
@@ -30,7 +32,7 @@ import soundfile as sf
 from lab.paths import CHECKPOINTS, SHARED_DATA
 
 DRIVER = "import sys; from faceforge.ops.cli import main; sys.exit(main())"
-RUNNERS = {"sequential": [], "workers 2": ["--workers", "2"],
+RUNNERS = {"sequential": ["--workers", "1"], "workers 2": ["--workers", "2"],
            "ray 2": ["--cluster", "local", "--workers", "2"]}
 
 

@@ -43,7 +43,7 @@ def run(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command in SCALABLE:  # planned: manifest, resume, --workers/--cluster/--shard
+        if args.command in SCALABLE and scale_runner.wanted(args):  # --workers, --cluster
             return scale_runner.run(list(argv), parser)
         return args.func(args)
     except UserError as exc:

@@ -33,7 +33,7 @@ def test_emotion_batch_writes_good_files_and_reports_bad(bpy_empty, tmp_path, ca
     assert "2 succeeded, 2 failed" in err
     assert "no selected mesh has ARKit-named shape keys" in err or "ARKit" in err
     assert "gone.blend: no such file" in err
-    assert sorted(p.name for p in out.iterdir() if p.name != ".faceforge") == ["a.blend", "b.blend"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.blend", "b.blend"]
     bpy.ops.wm.open_mainfile(filepath=str(out / "a.blend"))
     assert "CLI" in bpy.data.actions
 
@@ -44,14 +44,9 @@ def test_emotion_refuses_to_overwrite_and_all_good_exits_zero(bpy_empty, tmp_pat
     out = tmp_path / "out"
     assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out)]) == 0
     before = (out / "a.blend").stat().st_mtime_ns
-    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out)]) == 0  # resumed: done
+    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out)]) == 1
     assert (out / "a.blend").stat().st_mtime_ns == before
-    foreign = tmp_path / "other"  # a file this command did not make is never replaced
-    foreign.mkdir()
-    (foreign / "a.blend").write_bytes(b"theirs")
-    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(foreign)]) == 1
-    assert (foreign / "a.blend").read_bytes() == b"theirs"
-    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(foreign), "--overwrite"]) == 0
+    assert cli.run(["emotion", str(tmp_path / "a.blend"), "-o", str(out), "--overwrite"]) == 0
 
 
 def test_emotion_to_glb(bpy_empty, tmp_path):

@@ -63,7 +63,9 @@ exec {shlex.quote(sys.executable)} -c 'import sys; from faceforge.ops.cli import
 
 
 def _done(out: Path) -> dict:
-    return {k: h.last["state"] for k, h in manifest.latest(out).items()}
+    """Output name -> state in the command's own --resume manifest (the farm adds --resume)."""
+    from faceforge.ops.manifest import Manifest
+    return {Path(r["output"]).name: r["state"] for r in Manifest(out).records.values()}
 
 
 def _job(bpy, tmp_path, names="abc"):
@@ -82,15 +84,15 @@ def test_openjd_template_checks_and_runs_every_shard(bpy_empty, tmp_path, fake_b
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     params = json.loads((to / "faceforge-params.json").read_text())
-    assert params["ShardRange"] == "0-1" and shlex.split(params["Command"]) == command
+    assert params["ShardRange"] == "1-2"
+    assert shlex.split(params["Command"]) == command + ["--resume"]
     run = subprocess.run([str(OPENJD), "run", str(to / "faceforge-job.yaml"),
                           "-p", f"file://{to / 'faceforge-params.json'}",
                           "-p", f"Launcher={fake_blender} -b -c faceforge"],
                          capture_output=True, text=True, timeout=400, env=os.environ)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert _done(out) == {"a.blend": "done", "b.blend": "done", "c.blend": "done"}
-    pids = {r["pid"] for r in manifest.read_records(out) if r["state"] == "done"}
-    assert len(pids) == 2  # two tasks, each its own process and shard
+    assert "Chunks run: 2" in run.stdout  # one task per shard
 
 
 def test_deadline_submission_frames_are_the_shards(bpy_empty, tmp_path, fake_blender):
@@ -102,12 +104,12 @@ def test_deadline_submission_frames_are_the_shards(bpy_empty, tmp_path, fake_ble
                 (to / "faceforge_job_info.job").read_text().splitlines())
     plugin = dict(line.split("=", 1) for line in
                   (to / "faceforge_plugin_info.job").read_text().splitlines())
-    assert info["Plugin"] == "CommandLine" and info["Frames"] == "0-1" and info["ChunkSize"] == "1"
-    for frame in (0, 1):  # what Deadline's CommandLine plugin runs for each frame
+    assert info["Plugin"] == "CommandLine" and info["Frames"] == "1-2" and info["ChunkSize"] == "1"
+    for frame in (1, 2):  # what Deadline's CommandLine plugin runs for each frame
         argv = [plugin["Executable"]] + shlex.split(
             plugin["Arguments"].replace("<STARTFRAME>", str(frame)))
         assert argv == [str(fake_blender), "-b", "-c", "faceforge"] + command + \
-            ["--shard", f"{frame}/2"]
+            ["--resume", "--shard", f"{frame}/2"]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=os.environ)
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert _done(out) == {"a.blend": "done", "b.blend": "done", "c.blend": "done"}
@@ -130,13 +132,14 @@ def test_flamenco_job_type_chunks_the_plan_into_shard_tasks(bpy_empty, tmp_path,
     job = json.loads((to / "faceforge-job.json").read_text())
     assert job["type"] == "faceforge" and (to / "faceforge.js").read_text() == FLAMENCO_JS.read_text()
     compiled = _flamenco(job["settings"])
-    assert [t["name"] for t in compiled["tasks"]] == ["faceforge-0of3", "faceforge-1of3",
-                                                      "faceforge-2of3"]
-    for i, task in enumerate(compiled["tasks"]):
+    assert [t["name"] for t in compiled["tasks"]] == ["faceforge-1of3", "faceforge-2of3",
+                                                      "faceforge-3of3"]
+    for i, task in enumerate(compiled["tasks"], 1):
         (cmd,) = task["commands"]
         assert task["type"] == "blender" and cmd["type"] == "exec"
         assert cmd["params"]["exe"] == "{blender}"
-        assert cmd["params"]["args"] == ["-b", "-c", "faceforge"] + command + ["--shard", f"{i}/3"]
+        assert cmd["params"]["args"] == ["-b", "-c", "faceforge"] + command + \
+            ["--resume", "--shard", f"{i}/3"]
         argv = [str(fake_blender)] + cmd["params"]["args"]  # the worker's {blender} variable
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=os.environ)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -146,7 +149,7 @@ def test_flamenco_job_type_chunks_the_plan_into_shard_tasks(bpy_empty, tmp_path,
 
 def test_flamenco_job_type_refuses_bad_settings():
     assert "unclosed" in _flamenco({"command": "emotion 'a -o b", "shards": 2})["error"]
-    assert "--shard" in _flamenco({"command": "emotion a -o b --shard 0/2", "shards": 2})["error"]
+    assert "--shard" in _flamenco({"command": "emotion a -o b --shard 1/2", "shards": 2})["error"]
     assert _flamenco({"command": "emotion a\\ b \"c d\" -o o", "shards": 1})["tasks"][0][
         "commands"][0]["params"]["args"][3:6] == ["emotion", "a b", "c d"]
 

@@ -1,7 +1,7 @@
 """`faceforge farm flamenco|deadline|openjd --shards N -- COMMAND...`: write what a render
-farm needs to run one planned command as N independent `--shard I/N` tasks, from the
-small templates in templates/. Every task resumes its shard, so a requeued or repeated
-task only finishes what is left; the farm needs to know nothing about FaceForge."""
+farm needs to run one planned command as N independent `--shard I/N` tasks (1 <= I <= N),
+from the small templates in templates/. The command gets --resume, so a requeued or
+repeated task only finishes what its shard left; the farm knows nothing of FaceForge."""
 from __future__ import annotations
 
 import argparse
@@ -89,7 +89,7 @@ def write_openjd(to: Path, command: list[str], shards: int, name: str, launcher:
     job, params = to / "faceforge-job.yaml", to / "faceforge-params.json"
     shutil.copyfile(TEMPLATES / "openjd_faceforge.yaml", job)
     params.write_text(json.dumps({"JobName": name, "Command": shlex.join(command),
-                                  "Shards": shards, "ShardRange": f"0-{shards - 1}",
+                                  "Shards": shards, "ShardRange": f"1-{shards}",
                                   "Launcher": launcher}, indent=1) + "\n")
     print(f"openjd check {job}\nopenjd run {job} -p file://{params}", file=sys.stderr)
     return [job, params]
@@ -97,7 +97,7 @@ def write_openjd(to: Path, command: list[str], shards: int, name: str, launcher:
 
 def write_deadline(to: Path, command: list[str], shards: int, name: str, launcher: str) -> list[Path]:
     words = shlex.split(launcher)
-    fields = dict(name=name, command=shlex.join(command), last=shards - 1, shards=shards,
+    fields = dict(name=name, command=shlex.join(command), shards=shards,
                   executable=words[0],
                   arguments=" ".join(deadline_quote(w) for w in words[1:] + command))
     out = []
@@ -132,6 +132,8 @@ WRITERS = {"openjd": write_openjd, "deadline": write_deadline, "flamenco": write
 def cmd_farm(args) -> int:
     command = list(args.command)
     _check_command(command)
+    if "--resume" not in command:  # a retried or repeated task finishes only what is left
+        command.append("--resume")
     if args.shards < 1:
         raise UserError("farm: --shards must be at least 1")
     relative = [a for a in command if not a.startswith("-") and Path(a).exists()

@@ -19,7 +19,8 @@ from ..errors import UserError
 SCALABLE = ("rig", "emotion", "lipsync", "video")
 #: Options that choose how a plan runs, not what it makes (not part of an item's identity).
 RUNNER_FLAGS = {"--workers": 1, "--cluster": 1, "--shard": 1, "--item-timeout": 1,
-                "--retries": 1, "--dry-run": 0, "--overwrite": 0, "-v": 0, "--verbose": 0}
+                "--retries": 1, "--dry-run": 0, "--overwrite": 0, "--resume": 0, "-v": 0,
+                "--verbose": 0}
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,13 @@ class Plan:
     job: Callable | None = None  # the command's own per-input job: job(source) -> note
     sources: list | None = None  # the objects the command passes to job, by index
 
-    def shard(self, spec: str | None) -> list[Item]:
-        """The items of shard 'I/N' (0 <= I < N, every N-th item from I), or all of them."""
+    def shard(self, spec: tuple[int, int] | None) -> list[Item]:
+        """The items of shard (I, N) as the command's --shard I/N gives it (1 <= I <= N:
+        items I-1, I-1+N, ..., the same slices as ops.plan.Plan.shard), or all of them."""
         if not spec:
             return list(self.items)
-        i, n = parse_shard(spec)
-        return [it for it in self.items if it.index % n == i]
+        i, n = spec
+        return [it for it in self.items if it.index % n == i - 1]
 
     def run_item(self, item: Item, overwrite: bool) -> str:
         """Run the command's job for this item (in this process); returns its note."""
@@ -59,17 +61,6 @@ class Plan:
             raise RuntimeError("plan was built without its job (build_plan(capture=True))")
         self.args.overwrite = overwrite
         return self.job(self.sources[item.index])
-
-
-def parse_shard(spec: str) -> tuple[int, int]:
-    """'I/N' -> (I, N); a clear message for anything else."""
-    try:
-        i, n = (int(x) for x in spec.split("/"))
-    except ValueError:
-        raise SystemExit(f"faceforge: --shard takes I/N (e.g. 0/8), not {spec!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise SystemExit(f"faceforge: --shard {spec}: I must be 0..N-1 (shards count from 0)")
-    return i, n
 
 
 def plan_argv(argv: list[str]) -> list[str]:
@@ -100,7 +91,7 @@ def _stat_key(path) -> list:
 #: Namespace entries that are not part of an item's identity: its inputs, the output
 #: folder and how the plan runs.
 _NOT_OPTIONS = {"inputs", "audio", "clips", "output", "func", "overwrite", "verbose",
-                "workers", "cluster", "shard", "dry_run", "item_timeout", "retries"}
+                "workers", "cluster", "shard", "dry_run", "item_timeout", "retries", "resume"}
 
 
 def _options(args) -> str:
@@ -130,7 +121,7 @@ def _captured_batch():
     seen = {}
     original = batch.run_batch
 
-    def capture(items, job, label, verbose=False, blocked=None):
+    def capture(items, job, label, *_, **__):
         seen.update(items=list(items), job=job, label=label)
         return batch.BatchResult(ok=["planned"])
 
@@ -167,11 +158,15 @@ def build_plan(argv: list[str], parser=None) -> Plan:
     args = parser.parse_args(argv)
     if args.command not in SCALABLE:
         raise UserError(f"{args.command} cannot be planned (only {', '.join(SCALABLE)})")
-    dry = getattr(args, "dry_run", False)
-    args.dry_run = False  # the command plans; this layer prints the plan with its states
-    with _captured_batch() as seen, _no_folders_made(dry):
+    # the command plans the whole run; this layer slices it, resumes it with its own
+    # manifest and prints the plan with the items' states
+    held = {k: getattr(args, k, None) for k in ("dry_run", "shard", "resume")}
+    for k in held:
+        setattr(args, k, None if k == "shard" else False)
+    with _captured_batch() as seen, _no_folders_made(bool(held["dry_run"])):
         code = args.func(args)
-    args.dry_run = dry
+    for k, v in held.items():
+        setattr(args, k, v)
     if "job" not in seen:
         raise Stopped(code or 1)
     options = _options(args)

@@ -23,16 +23,12 @@ def add_options(sub) -> None:
         p = sub.choices.get(name)
         if p is None:
             continue
-        g = p.add_argument_group("batch and render farms")
-        if "--dry-run" not in p._option_string_actions:
-            g.add_argument("--dry-run", action="store_true",
-                           help="print the plan (each item's state, input -> output) and stop")
-        g.add_argument("--shard", metavar="I/N",
-                       help="run only items I, I+N, I+2N, ... of the plan (0 <= I < N): "
-                            "one task of a farm array job")
-        g.add_argument("--workers", type=int, default=1, metavar="N",
+        g = p.add_argument_group("batch and render farms (--workers and --cluster runs keep "
+                                 "a manifest in <output>/.faceforge/ and always resume)")
+        g.add_argument("--workers", type=int, metavar="N",
                        help="run the items in N local worker processes, each starting "
-                            "Blender and the models once")
+                            "Blender and the models once (1: in this process, with the "
+                            "manifest)")
         g.add_argument("--cluster", metavar="auto|local|ADDRESS",
                        help="run the items on a Ray cluster (auto: the running one; local: "
                             "start one on this machine for the run)")
@@ -74,7 +70,8 @@ def print_plan(plan, items, stream=None) -> None:
     stream = stream or sys.stdout
     hist = manifest.latest(plan.output_dir)
     states = [hist[i.name].last["state"] if i.name in hist else "pending" for i in items]
-    shard = f" (shard {plan.args.shard}: {len(items)})" if plan.args.shard else ""
+    spec = getattr(plan.args, "shard", None)
+    shard = f" (shard {spec[0]}/{spec[1]}: {len(items)})" if spec else ""
     done = states.count("done")
     print(f"{plan.command}: {len(plan.items)} items{shard}, {done} done, "
           f"{len(items) - done} to run; manifest {plan.output_dir / manifest.MANIFEST_DIR}",
@@ -117,6 +114,12 @@ def _timing_line(n: int, total: float, timing: dict) -> str:
     return line
 
 
+def wanted(args) -> bool:
+    """Whether this layer runs the command: --workers or --cluster was given (plain runs,
+    --shard and --resume are the command's own)."""
+    return getattr(args, "workers", None) is not None or bool(getattr(args, "cluster", None))
+
+
 def run(argv: list[str], parser=None) -> int:
     """Plan argv's command and run what is left of it; returns the exit code."""
     try:
@@ -124,16 +127,19 @@ def run(argv: list[str], parser=None) -> int:
     except Stopped as stop:  # the command said why (plan errors, output folder, head)
         return stop.code
     opts = plan.args
+    if opts.workers is None:
+        opts.workers = 1
     if opts.workers < 1:
         raise SystemExit("faceforge: --workers must be at least 1")
-    items = plan.shard(opts.shard)
+    items = plan.shard(getattr(opts, "shard", None))
     if opts.dry_run:
         print_plan(plan, items)
         return 0
     out = Outcome()
     journal = Journal(plan.output_dir)
-    label = plan.command if not opts.shard else f"{plan.command} {opts.shard}"
-    with manifest.run_lock(plan.output_dir, opts.shard):
+    spec = getattr(opts, "shard", None)
+    label = plan.command if not spec else f"{plan.command} {spec[0]}/{spec[1]}"
+    with manifest.run_lock(plan.output_dir, spec):
         hist = manifest.latest(plan.output_dir)
         jobs = []
         for item in items:

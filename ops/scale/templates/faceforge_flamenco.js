@@ -2,7 +2,8 @@
 // Flamenco 3 custom job type "FaceForge": one FaceForge command line split into shards,
 // one task per shard, each running `blender -b -c faceforge COMMAND --shard I/N` on a
 // worker. Shards are independent and resumable: a requeued task finishes what its shard
-// left (the manifest in the output folder knows what is done). Put this file in the
+// left (the command carries --resume: the manifest in the output folder knows what is
+// done). Shards count from 1, as --shard I/N does. Put this file in the
 // Manager's `scripts/` folder; `faceforge farm flamenco` also writes a job to submit.
 
 const JOB_TYPE = {
@@ -53,7 +54,7 @@ function compileJob(job) {
     if (command.length === 0) throw "command is empty";
     if (command.includes("--shard")) throw "command must not hold --shard: the job adds it";
     const before = splitCommand(settings.blender_args || "");
-    for (let i = 0; i < shards; i++) {
+    for (let i = 1; i <= shards; i++) {
         const task = author.Task(`faceforge-${i}of${shards}`, "blender");
         task.addCommand(author.Command("exec", {
             exe: "{blender}",
