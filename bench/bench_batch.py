@@ -13,6 +13,8 @@ start-up, throughput against sequential (both over the whole command and once wo
 up), the median work per item (inside the worker: shows nothing is reloaded per item) and
 the median cost the runner adds around an item (scheduling, lock, manifest, output hash).
 The Ray start-up is the time `--cluster local` takes to start the cluster and connect.
+On a shared machine other work takes cores: a busy-loop probe before and after says how
+many cores two processes got (the ceiling of any 2-worker ratio in that run).
 Voice lines are cut from the speech in ../shared/data/speech."""
 from __future__ import annotations
 
@@ -34,6 +36,26 @@ from lab.paths import CHECKPOINTS, SHARED_DATA
 DRIVER = "import sys; from faceforge.ops.cli import main; sys.exit(main())"
 RUNNERS = {"sequential": ["--workers", "1"], "workers 2": ["--workers", "2"],
            "ray 2": ["--cluster", "local", "--workers", "2"]}
+
+
+def _spin(n: int = 6_000_000) -> float:
+    start, x = time.perf_counter(), 0
+    for i in range(n):
+        x += i
+    return time.perf_counter() - start
+
+
+def parallel_capacity() -> float:
+    """How many cores two busy processes get right now (2.0 on an idle 2-core machine;
+    less when other work shares it): the ceiling of any 2-worker speed-up measured then."""
+    import multiprocessing
+    one = _spin()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # start-up out of the timing
+        start = time.perf_counter()
+        pool.map(_spin, [6_000_000] * 2)
+        two = time.perf_counter() - start
+    return 2 * one / two
 
 
 def make_inputs(root: Path, lines: int, heads: int, line_seconds: float) -> dict:
@@ -107,6 +129,7 @@ def main() -> None:
         root = Path(tmp)
         tasks = make_inputs(root, args.lines, args.heads, args.line_seconds)
         results: dict = {}
+        capacity = [parallel_capacity()]
         for task, argv in tasks.items():
             for name in args.runners.split(","):
                 r = run_one(argv + RUNNERS[name], root / "out" / task / name.replace(" ", "_"),
@@ -117,7 +140,9 @@ def main() -> None:
                       f"  added/item {r['added_ms']:4d} ms  {r['ok']} ok {r['failed']} failed"
                       + (f"  ray connect {r['ray_connect']:.1f} s" if r["ray_connect"] else ""),
                       flush=True)
-    print()
+        capacity.append(parallel_capacity())
+    print(f"\nparallel capacity for 2 processes (busy-loop probe, before / after): "
+          f"x{capacity[0]:.2f} / x{capacity[1]:.2f}")
     print("| task | runner | wall s | items s | first worker ready s | x sequential (wall) "
           "| x sequential (workers up) | work per item s | added per item ms |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -135,7 +160,7 @@ def main() -> None:
         print(f"\nRay local cluster start-up (start + connect): "
               f"{', '.join(f'{x:.1f}' for x in ray_connects)} s")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps(dict(results, capacity=capacity), indent=1))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(faceforge COMMAND --help for its options)")
     for module in COMMANDS:
         module.add_cli(sub)
-    scale_runner.add_options(sub)  # --shard/--workers/--cluster, and `faceforge farm`
+    scale_runner.add_options(sub)  # --workers/--cluster/--retries/--item-timeout, `farm`
     return p
 
 
