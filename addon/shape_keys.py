@@ -149,6 +149,7 @@ def write_shape_keys(obj, deltas, names) -> KeyWriteReport:
                 continue
             if kb is None:
                 kb = obj.shape_key_add(name=name, from_mix=False)
+                kb.value = 0.0  # Blender 5 starts new keys at 1.0: the face would show them all
                 report.created.append(name)
                 if name not in owned:  # owned earlier, then deleted by the user
                     owned.append(name)

@@ -42,6 +42,14 @@ def test_creates_basis_and_keys_in_arkit_order(grid):
     assert find_arkit_keys(grid) == {n: n for n in ARKIT_NAMES}
 
 
+def test_new_keys_start_off_so_the_face_shows_its_rest_pose(grid, bpy_empty):
+    rest = np.array([v.co[:] for v in grid.data.vertices])
+    write_shape_keys(grid, _deltas(grid), ARKIT_NAMES)
+    assert all(kb.value == 0.0 for kb in grid.data.shape_keys.key_blocks[1:])
+    shown = grid.evaluated_get(bpy_empty.context.evaluated_depsgraph_get()).to_mesh()
+    assert np.allclose([v.co[:] for v in shown.vertices], rest, atol=1e-6)
+
+
 def test_rerun_updates_only_faceforge_keys(grid):
     write_shape_keys(grid, _deltas(grid), ARKIT_NAMES)
     new = _deltas(grid, seed=1)
