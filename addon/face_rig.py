@@ -6,6 +6,8 @@ parameter space of any armature, and posing it.
 The fit writes pose-bone channels only (location / Euler rotation / scale): the mesh, its
 shape keys and the rest pose are never edited. Generated bones point up (+Z) with no roll,
 so for every bone location X is the subject's left, Y up, Z toward the viewer (-Y world).
+The generated rig moves features in the picture plane only (depth cannot be seen in a
+frontal photo's landmarks, so a depth channel could not be fitted).
 """
 from __future__ import annotations
 
@@ -185,22 +187,19 @@ class BoneSpec:
 LOC, ROT, SCALE = PROPS
 BONE_SPECS = (
     BoneSpec("brow", lm.LEFT_BROW, 0.33, ((LOC, 0, -0.08, 0.08), (LOC, 1, -0.1, 0.1),
-                                          (LOC, 2, -0.06, 0.06), (ROT, 2, -0.3, 0.3)), True),
+                                          (ROT, 2, -0.3, 0.3)), True),
     BoneSpec("eye", lm.LEFT_EYE, 0.27, ((LOC, 0, -0.08, 0.08), (LOC, 1, -0.07, 0.07),
                                         (ROT, 2, -0.25, 0.25), (SCALE, 0, 0.75, 1.25),
                                         (SCALE, 1, 0.6, 1.4)), True),
-    BoneSpec("nose", (1, 4, 5, 195), 0.3, ((LOC, 1, -0.08, 0.08), (LOC, 2, -0.08, 0.08),
-                                           (SCALE, 0, 0.7, 1.4))),
+    BoneSpec("nose", (1, 4, 5, 195), 0.3, ((LOC, 1, -0.08, 0.08), (SCALE, 0, 0.7, 1.4))),
     BoneSpec("nostril", (358,), 0.14, ((LOC, 0, -0.06, 0.06),), True),
     BoneSpec("cheekbone", (345,), 0.35, ((LOC, 0, -0.1, 0.1),), True),
-    BoneSpec("cheek", (425,), 0.3, ((LOC, 2, -0.08, 0.08),), True),
-    BoneSpec("mouth", (0, 13, 14, 17), 0.42, ((LOC, 1, -0.1, 0.1), (LOC, 2, -0.06, 0.06))),
+    BoneSpec("mouth", (0, 13, 14, 17), 0.42, ((LOC, 1, -0.1, 0.1),)),
     BoneSpec("mouth_corner", (291,), 0.2, ((LOC, 0, -0.1, 0.1), (LOC, 1, -0.06, 0.06)), True),
     BoneSpec("lip_upper", (0,), 0.16, ((LOC, 1, -0.05, 0.05),)),
     BoneSpec("lip_lower", (17,), 0.16, ((LOC, 1, -0.05, 0.05),)),
     BoneSpec("jaw", (397,), 0.45, ((LOC, 0, -0.12, 0.12), (LOC, 1, -0.1, 0.1)), True),
-    BoneSpec("chin", (152, 175), 0.38, ((LOC, 1, -0.12, 0.12), (LOC, 2, -0.1, 0.1),
-                                        (SCALE, 0, 0.7, 1.4))),
+    BoneSpec("chin", (152, 175), 0.38, ((LOC, 1, -0.12, 0.12), (SCALE, 0, 0.7, 1.4))),
     BoneSpec("face_side", (454,), 0.45, ((LOC, 0, -0.1, 0.1),), True),
     BoneSpec("forehead", (10, 151), 0.5, ((LOC, 1, -0.12, 0.12),)),
 )

@@ -12,10 +12,10 @@ import bpy
 from ..addon import scene_files
 from ..ml import livelink_csv
 from ..ml.autorig import infer
-from . import autorig, batch, demo, emotion, lipsync, livelink, video
+from . import autorig, batch, demo, emotion, fit, lipsync, livelink, video
 from .batch import UserError
 
-COMMANDS_HELP = "rig, emotion, lipsync, video, import-csv, export-csv, demo"
+COMMANDS_HELP = "rig, emotion, lipsync, video, fit, import-csv, export-csv, demo"
 
 
 def _output_for(src: Path, out_dir: Path, suffix: str | None) -> Path:
@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lipsync.add_cli(sub)
     video.add_cli(sub)
+    fit.add_cli(sub)
 
     i = sub.add_parser("import-csv", help="bake Live Link Face CSVs onto a head, one take each")
     i.add_argument("head", type=Path, help="scene file with the rigged head")
