@@ -67,9 +67,12 @@ class Binding:
                    np.array(d["pivot"], dtype=np.float64))
 
 
-def _front_render(scene, obj, region: tuple[float, float]) -> tuple[np.ndarray, object]:
+def front_render(scene, obj, region: tuple[float, float] = (0.0, 1.0),
+                 resolution: int = BIND_RESOLUTION) -> tuple[np.ndarray, tuple]:
     """Render `obj` alone from the front (orthographic, Workbench, material colours), the
-    camera framing the vertical slice `region` (fractions of the height, bottom to top)."""
+    camera framing the vertical slice `region` (fractions of the height, bottom to top).
+    Returns ([H, W, 3] uint8 RGB, (camera location [3], ortho scale)); the scene's camera
+    and render settings are restored."""
     hidden = {o: o.hide_render for o in scene.objects if o is not obj}
     for o in hidden:
         o.hide_render = True
@@ -85,7 +88,7 @@ def _front_render(scene, obj, region: tuple[float, float]) -> tuple[np.ndarray, 
         z0, z1 = lo[2] + region[0] * (hi[2] - lo[2]), lo[2] + region[1] * (hi[2] - lo[2])
         cam.location.z = (z0 + z1) / 2
         cam.data.ortho_scale = float(max(hi[0] - lo[0], z1 - z0)) * 1.05
-        setup_workbench(scene, BIND_RESOLUTION)
+        setup_workbench(scene, resolution)
         scene.display.shading.color_type = "MATERIAL"
         scene.render.filepath = path
         bpy.ops.render.render(write_still=True, scene=scene.name)
@@ -122,7 +125,7 @@ def bind_landmarks(obj, scene=None, detect=None) -> Binding:
     if obj is None or obj.type != "MESH" or not len(obj.data.vertices):
         raise RigError(f"{getattr(obj, 'name', None)!r} is not a mesh with vertices")
     for region in ((0.0, 1.0), (0.75, 1.0), (0.85, 1.0)):  # whole object, then a body's head
-        rgb, (cam_loc, scale) = _front_render(scene, obj, region)
+        rgb, (cam_loc, scale) = front_render(scene, obj, region)
         pts = detect(rgb)
         if pts is not None:
             break

@@ -40,7 +40,8 @@ class Imitator:
 
     def backward(self, grad_landmarks: np.ndarray) -> np.ndarray:
         """Gradient [N, K, 3] w.r.t. the last landmarks() output -> [N, P] w.r.t. its input."""
-        g, _ = self.mlp.backward(grad_landmarks.reshape(len(grad_landmarks), -1) * self.scale)
+        g, _ = self.mlp.backward(grad_landmarks.reshape(len(grad_landmarks), -1) * self.scale,
+                                 params=False)
         return g
 
     def save(self, path) -> None:

@@ -43,8 +43,9 @@ class MLP:
         self._cache = (cache, h)
         return h
 
-    def backward(self, grad_out: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Gradient of a loss w.r.t. the last forward's input [N, in] and parameters."""
+    def backward(self, grad_out: np.ndarray, params: bool = True) -> tuple[np.ndarray, list]:
+        """Gradient of a loss w.r.t. the last forward's input [N, in] and (unless `params`
+        is False, for fitting inputs only) its parameters."""
         cache, out = self._cache
         g = np.asarray(grad_out, dtype=np.float32)
         if self.out_tanh:
@@ -54,8 +55,9 @@ class MLP:
             h, z, s = cache[i]
             if z is not None:
                 g = g * (s * (1.0 + z * (1.0 - s)))
-            gw[i] = h.T @ g
-            gb[i] = g.sum(axis=0)
+            if params:
+                gw[i] = h.T @ g
+                gb[i] = g.sum(axis=0)
             g = g @ self.weights[i].T
         return g, gw + gb
 

@@ -40,32 +40,56 @@ def read_photo(path) -> np.ndarray:
     return np.ascontiguousarray(upright[..., ::-1])
 
 
-_MESH = None
+_MODELS = {}
 
 
-def _face_mesh():
-    """MediaPipe Face Mesh in still-image mode (up to 5 faces), made once per process."""
-    global _MESH
-    if _MESH is None:
+def _models():
+    """MediaPipe's full-range face detector (finds small and several faces) and Face Mesh
+    in still-image mode, made once per process."""
+    if not _MODELS:
         from ..video.tracking import _allow_missing_matplotlib
         _allow_missing_matplotlib()
+        from mediapipe.python.solutions.face_detection import FaceDetection
         from mediapipe.python.solutions.face_mesh import FaceMesh
-        _MESH = FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True,
-                         min_detection_confidence=0.5)
-    return _MESH
+        _MODELS["detector"] = FaceDetection(min_detection_confidence=0.5, model_selection=1)
+        _MODELS["mesh"] = FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                                   min_detection_confidence=0.5)
+    return _MODELS["detector"], _MODELS["mesh"]
+
+
+def _mesh_landmarks(mesh, rgb: np.ndarray) -> np.ndarray | None:
+    """Face Mesh on an image -> [478, 3] (x, y in pixels, z times the width) or None."""
+    from ..video.tracking import landmarks_array
+    faces = mesh.process(np.ascontiguousarray(rgb)).multi_face_landmarks
+    if not faces:
+        return None
+    h, w = rgb.shape[:2]
+    return landmarks_array(faces[0]) * np.array([w, h, w], dtype=np.float32)
 
 
 def detect_landmarks(rgb: np.ndarray) -> tuple[np.ndarray | None, int]:
-    """[H, W, 3] uint8 RGB -> (landmarks [478, 3] of the largest face, in pixels for x and y
-    (z in MediaPipe's x scale, times the width), or None; the number of faces found)."""
-    from ..video.tracking import landmarks_array
-    faces = _face_mesh().process(np.ascontiguousarray(rgb)).multi_face_landmarks or []
-    if not faces:
-        return None, 0
+    """[H, W, 3] uint8 RGB -> (landmarks [478, 3] of the largest face, x and y in pixels,
+    z in MediaPipe's x scale times the width; or None) and the number of faces detected.
+    Each detected face, largest first, is cropped (2.2x its box) for Face Mesh; with no
+    detection, Face Mesh looks at the whole image."""
+    from ..video.tracking import detection_boxes
+    detector, mesh = _models()
     h, w = rgb.shape[:2]
-    arrays = [landmarks_array(f) * np.array([w, h, w], dtype=np.float32) for f in faces]
-    areas = [np.prod(a[:, :2].max(axis=0) - a[:, :2].min(axis=0)) for a in arrays]
-    return arrays[int(np.argmax(areas))], len(arrays)
+    boxes = detection_boxes(detector.process(np.ascontiguousarray(rgb))) * np.array([w, h, w, h])
+    order = np.argsort(-np.prod(boxes[:, 2:] - boxes[:, :2], axis=1))
+    for box in boxes[order]:
+        centre, half = (box[:2] + box[2:]) / 2, 1.1 * (box[2:] - box[:2]).max()
+        x0, y0 = np.floor(centre - half).astype(int)
+        x1, y1 = np.ceil(centre + half).astype(int)
+        pad = max(0, -x0, -y0, x1 - w, y1 - h)
+        padded = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge") if pad else rgb
+        pts = _mesh_landmarks(mesh, padded[y0 + pad:y1 + pad, x0 + pad:x1 + pad])
+        if pts is not None:
+            pts[:, :2] += (x0, y0)
+            pts[:, 2] *= w / (x1 - x0)  # z back on the whole image's width
+            return pts, len(boxes)
+    pts = _mesh_landmarks(mesh, rgb)
+    return pts, max(len(boxes), int(pts is not None))
 
 
 def photo_landmarks(path) -> tuple[np.ndarray, list[str]]:

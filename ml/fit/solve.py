@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .blas import single_thread
 from .imitator import Imitator
 from .landmarks import FIT_INDICES, LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 
@@ -110,9 +111,15 @@ def _loss_grad(imit: Imitator, unit: np.ndarray, yaw: float, pitch: float,
     return loss, g_unit, g_yaw, g_pitch
 
 
-def fit_iterative(imit: Imitator, target: np.ndarray, *, start: np.ndarray | None = None,
-                  steps: int = 200, lr: float = 0.1, prior: float = 1e-6,
-                  fit_pose: bool = True) -> FitResult:
+def fit_iterative(imit: Imitator, target: np.ndarray, **options) -> FitResult:
+    """fit_iterative_steps with one BLAS thread (see blas.py)."""
+    with single_thread():
+        return fit_iterative_steps(imit, target, **options)
+
+
+def fit_iterative_steps(imit: Imitator, target: np.ndarray, *, start: np.ndarray | None = None,
+                        steps: int = 200, lr: float = 0.1, prior: float = 1e-6,
+                        fit_pose: bool = True) -> FitResult:
     """Projected gradient descent (Adam) on [unit params, yaw, pitch] through the frozen
     imitator against target [K, 2] (normalise_target), from `start` (default: the average
     face) within the limits; `prior` pulls gently toward the average face."""

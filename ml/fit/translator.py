@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .blas import single_thread
 from .imitator import Imitator
 from .mlp import MLP, Adam
 from .solve import FitResult, nme, project, rotation, similarity_batch
@@ -38,7 +39,8 @@ class Translator:
     def fit(self, target: np.ndarray, imit: Imitator | None = None) -> FitResult:
         """One photo's [K, 2] target -> FitResult (nme through the imitator if given)."""
         t0 = time.perf_counter()
-        unit = self.predict(target[None])[0]
+        with single_thread():
+            unit = self.predict(target[None])[0]
         seconds = time.perf_counter() - t0
         err = nme(project(imit.landmarks(unit[None])[0]), target) if imit is not None else np.nan
         return FitResult(unit, 0.0, 0.0, err, seconds)
