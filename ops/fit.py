@@ -66,6 +66,7 @@ def prepare_rig(objects, make_rig: bool = False, scene=None) -> FitRig:
         created = True
     try:
         space, notes = face_rig.param_space(arm)
+        notes += expression_notes(mesh)
         binding = Binding.load(arm)
         if binding is None:
             binding = face_rig.bind_landmarks(mesh, scene)
@@ -75,6 +76,17 @@ def prepare_rig(objects, make_rig: bool = False, scene=None) -> FitRig:
             remove_rig(arm, mesh)
         raise
     return FitRig(arm, mesh, space, binding, notes, created)
+
+
+def expression_notes(mesh) -> list[str]:
+    """A note when shape keys are on: the fit (and a generated rig's binding) takes the
+    face as it looks now, expression included, for the neutral face."""
+    keys = mesh.data.shape_keys
+    on = [kb.name for kb in keys.key_blocks[1:] if kb.value != 0 and not kb.mute] if keys else []
+    if not on:
+        return []
+    return [f"{len(on)} shape key(s) of {mesh.name!r} are not at 0 ({', '.join(on[:3])}"
+            f"{', ...' if len(on) > 3 else ''}): the fit takes that expression as the neutral face"]
 
 
 def remove_rig(arm, mesh) -> None:

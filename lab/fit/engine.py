@@ -40,10 +40,18 @@ def random_view(rng: np.random.Generator, turn: float = 0.15, expression: float 
                 {str(k): float(rng.uniform(0, expression)) for k in keys})
 
 
-def builtin_rig(samples: int = fit_ops.DEFAULT_SAMPLES):
-    """A fresh scene with the built-in head, its generated rig and the rig's imitator."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+def neutral_head():
+    """The built-in head with every shape key at 0 (new keys start at 1.0 in Blender 5)."""
     head = reference_head.build_reference_head()
+    for kb in head.data.shape_keys.key_blocks[1:]:
+        kb.value = 0.0
+    return head
+
+
+def builtin_rig(samples: int = fit_ops.DEFAULT_SAMPLES):
+    """A fresh scene with the neutral built-in head, its generated rig and its imitator."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    head = neutral_head()
     rig = fit_ops.prepare_rig([head], make_rig=True)
     imit = fit_ops.ensure_imitator(rig, samples=samples, log=print)
     return rig, imit
