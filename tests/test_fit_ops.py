@@ -24,6 +24,14 @@ def blank(tmp_path):
     return path
 
 
+def _neutral_head():
+    """The built-in head with its ARKit keys at 0 (Blender 5 starts new keys at 1.0)."""
+    head = reference_head.build_reference_head()
+    for kb in head.data.shape_keys.key_blocks[1:]:
+        kb.value = 0.0
+    return head
+
+
 def _select(obj):
     for o in bpy.context.scene.objects:
         o.select_set(False)
@@ -32,7 +40,7 @@ def _select(obj):
 
 
 def test_shipped_models_match_the_builtin_head_rig(bpy_empty):
-    head = reference_head.build_reference_head()
+    head = _neutral_head()
     rig = fit_ops.prepare_rig([head], make_rig=True)
     from faceforge.ml.fit.imitator import probe_units, rig_key
     key = rig_key(rig.space.to_json(), fit_ops.engine_landmarks(rig, probe_units(len(rig.space))))
@@ -43,7 +51,7 @@ def test_shipped_models_match_the_builtin_head_rig(bpy_empty):
 def test_operator_fits_within_limits_and_undo_restores(photo):
     empty_scene_with_window()
     fit_ops._MEMORY.clear()
-    head = reference_head.build_reference_head()
+    head = _neutral_head()
     verts = np.array([v.co[:] for v in head.data.vertices])
     _select(head)
     bpy.ops.ed.undo_push(message="before fit")
@@ -61,7 +69,7 @@ def test_operator_fits_within_limits_and_undo_restores(photo):
 
 def test_operator_bad_photo_changes_nothing(blank):
     empty_scene_with_window()
-    head = reference_head.build_reference_head()
+    head = _neutral_head()
     _select(head)
     with pytest.raises(RuntimeError, match="no face found"):
         bpy.ops.faceforge.fit_photo(filepath=str(blank))
@@ -70,7 +78,7 @@ def test_operator_bad_photo_changes_nothing(blank):
 
 
 def test_fit_writes_pose_only_and_locked_rig_is_refused(bpy_empty, photo):
-    head = reference_head.build_reference_head()
+    head = _neutral_head()
     rig = fit_ops.prepare_rig([head], make_rig=True)
     for pb in rig.arm.pose.bones:
         pb.lock_location = pb.lock_rotation = pb.lock_scale = (True, True, True)
@@ -82,7 +90,7 @@ def test_fit_writes_pose_only_and_locked_rig_is_refused(bpy_empty, photo):
 
 def test_cli_one_scene_per_photo_and_clear_failures(bpy_empty, photo, blank, tmp_path, capsys):
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    reference_head.build_reference_head()
+    _neutral_head()
     head_file = tmp_path / "head.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(head_file), copy=True)
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -181,7 +182,8 @@ def astronaut(rig, imit, trans, linear) -> dict:
         render, pts = render_landmarks(rig, res.unit)
         row = dict(imitator_nme=res.nme * 100, ms=res.seconds * 1000)
         if pts is not None:
-            row.update(render_nme=solve.nme(pts[:, :2], photo_pts[:, :2]) * 100,
+            row.update(render_nme=solve.nme(solve.normalise_target(pts),
+                                            solve.normalise_target(photo_pts)) * 100,
                        region_iou=region_iou(pts[:, :2], photo_pts[:, :2]))
         rows[m] = row
         if m in ("average face", "iterative", "one-shot"):
@@ -194,18 +196,28 @@ def astronaut(rig, imit, trans, linear) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--identities", type=int, default=51)
+    ap.add_argument("--models", type=Path, help="use the imitator/translator in this folder "
+                    "(e.g. checkpoints/fit/tuned) instead of the shipped ones")
     args = ap.parse_args(argv)
+    if args.models:
+        fit_ops.SHIPPED = args.models
     rig, imit = builtin_rig()
     trans = fit_ops.ensure_translator(imit, log=print)
     linear = LinearFit(rig, imit)
-    syn = synthetic(rig, imit, trans, linear, args.identities)
+    syn = synthetic(rig, imit, trans, linear, args.identities) if args.identities else None
     photo = astronaut(rig, imit, trans, linear)
     out = dict(synthetic=syn, astronaut=photo, parameters=len(rig.space))
     (CHECKPOINTS / "fit").mkdir(parents=True, exist_ok=True)
     (CHECKPOINTS / "fit" / "evaluation.json").write_text(json.dumps(out, indent=1))
 
-    print(f"\nSynthetic truth: {args.identities} identities x 2 Blender renders (yaw/pitch "
-          f"<= 0.15 rad, light angle, 3 expression keys <= 0.3), {len(rig.space)} parameters; "
+    if syn:
+        _print_synthetic(syn, args.identities, len(rig.space))
+    _print_photo(photo)
+
+
+def _print_synthetic(syn: dict, n: int, n_params: int) -> None:
+    print(f"\nSynthetic truth: {n} identities x 2 Blender renders (yaw/pitch "
+          f"<= 0.15 rad, light angle, 3 expression keys <= 0.3), {n_params} parameters; "
           f"{syn['renders without a detected face']} renders without a detected face")
     print("| method | parameter RMSE (% of range) | identity NME (%) | median NME (%) | "
           "fit residual NME (%) | rank-1 retrieval of 2nd render (%) | ms per photo |")
@@ -214,6 +226,9 @@ def main(argv=None) -> None:
         r = syn[m]
         print(f"| {m} | {r['param_rmse']:.1f} | {r['nme']:.2f} | {r['nme_median']:.2f} | "
               f"{r['fit_nme']:.2f} | {r['rank1']:.0f} | {r['ms']:.1f} |")
+
+
+def _print_photo(photo: dict) -> None:
     print(f"\nAstronaut photo (MediaPipe {photo['mediapipe_ms']:.0f} ms per photo): NME of "
           f"MediaPipe on the fitted character's render against the photo")
     print("| method | render NME (%) | region IoU | imitator NME (%) | ms |")

@@ -81,19 +81,26 @@ def probe_units(n_params: int) -> np.ndarray:
 def train_imitator(unit: np.ndarray, targets: np.ndarray, rest: np.ndarray,
                    rest_unit: np.ndarray, *,
                    epochs: int = 300, batch: int = 128, lr: float = 2e-3, val_share: float = 0.1,
-                   seed: int = 0, progress=None, cancel=None, key: str = "") -> Imitator:
+                   seed: int = 0, progress=None, cancel=None, key: str = "",
+                   init: Imitator | None = None) -> Imitator:
     """Fit the MLP to samples: unit [N, P] parameters, targets [N, K, 3] face-unit
     landmarks, rest [K, 3] the landmarks at the rest pose. Cosine-decayed Adam on MSE;
-    `progress(share, val_rmse)` per epoch; `cancel()` true stops with KeyboardInterrupt."""
+    `progress(share, val_rmse)` per epoch; `cancel()` true stops with KeyboardInterrupt.
+    `init`: fine-tune that imitator (its weights, rest and output scale) instead."""
     rng = np.random.default_rng(seed)
     unit = np.asarray(unit, dtype=np.float32)
+    if init is not None:
+        rest = init.rest
     y = (np.asarray(targets, dtype=np.float32) - rest).reshape(len(unit), -1)
-    scale = float(y.std()) or 1.0
+    scale = init.scale if init is not None else float(y.std()) or 1.0
     y = y / scale
     order = rng.permutation(len(unit))
     n_val = max(1, int(len(unit) * val_share))
     val, tr = order[:n_val], order[n_val:]
     mlp = MLP((unit.shape[1],) + HIDDEN + (y.shape[1],), rng)
+    if init is not None:
+        mlp.weights = [w.copy() for w in init.mlp.weights]
+        mlp.biases = [b.copy() for b in init.mlp.biases]
     opt = Adam(mlp.params, lr)
     start = time.perf_counter()
     val_rmse = np.nan
