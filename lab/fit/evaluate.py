@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.fit.engine import View, builtin_rig, fit_ops, random_view, render_landmarks
+from lab.fit.engine import builtin_rig, fit_ops, random_view, render_landmarks
 from lab.paths import CHECKPOINTS, ROOT, SHARED_DATA
 from faceforge.ml.fit import landmarks as lm
 from faceforge.ml.fit import solve
