@@ -78,6 +78,12 @@ def front_render(scene, obj, region: tuple[float, float] = (0.0, 1.0),
         o.hide_render = True
     old = (scene.camera, scene.render.engine, scene.render.resolution_x,
            scene.render.resolution_y, scene.render.filepath, scene.display.shading.color_type)
+    view = scene.view_settings
+    old_look = (scene.world, view.view_transform, view.look, view.exposure, view.gamma)
+    # The same picture whatever the scene's world and colour management: the binding (and
+    # so the rig's imitator cache key) must not depend on them.
+    scene.world = None
+    view.view_transform, view.look, view.exposure, view.gamma = "AgX", "None", 0.0, 1.0
     fd, path = tempfile.mkstemp(suffix=".png")
     os.close(fd)
     cam = None
@@ -100,6 +106,7 @@ def front_render(scene, obj, region: tuple[float, float] = (0.0, 1.0),
             o.hide_render = h
         (scene.camera, scene.render.engine, scene.render.resolution_x,
          scene.render.resolution_y, scene.render.filepath, scene.display.shading.color_type) = old
+        scene.world, view.view_transform, view.look, view.exposure, view.gamma = old_look
         if cam is not None:
             data = cam.data
             bpy.data.objects.remove(cam)

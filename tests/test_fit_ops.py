@@ -40,12 +40,18 @@ def _select(obj):
 
 
 def test_shipped_models_match_the_builtin_head_rig(bpy_empty):
+    # The scene's world and colour management must not change the binding (nor the key).
+    bpy.context.scene.world = bpy.data.worlds.new("Reddish")
+    bpy.context.scene.world.color = (0.8, 0.2, 0.2)
+    bpy.context.scene.view_settings.view_transform = "Standard"
     head = _neutral_head()
     rig = fit_ops.prepare_rig([head], make_rig=True)
     from faceforge.ml.fit.imitator import probe_units, rig_key
     key = rig_key(rig.space.to_json(), fit_ops.engine_landmarks(rig, probe_units(len(rig.space))))
     assert (fit_ops.SHIPPED / f"{key}.npz").exists(), "retrain: python -m lab.fit.train"
     assert (fit_ops.SHIPPED / f"{key}_translator.npz").exists()
+    assert bpy.context.scene.world.name == "Reddish"
+    assert bpy.context.scene.view_settings.view_transform == "Standard"
 
 
 def test_operator_fits_within_limits_and_undo_restores(photo):
