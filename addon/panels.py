@@ -61,6 +61,18 @@ class FACEFORGE_PT_video(_SidebarTab, bpy.types.Panel):
         self.layout.operator("faceforge.bake_video", icon="FILE_MOVIE")
 
 
+class FACEFORGE_PT_fit(_SidebarTab, bpy.types.Panel):
+    """Fit a face rig to a photo."""
+    bl_label = "Fit to Photo"
+    bl_idname = "FACEFORGE_PT_fit"
+    bl_parent_id = "FACEFORGE_PT_main"
+
+    def draw(self, context):
+        col = self.layout.column(align=True)
+        col.operator("faceforge.make_face_rig", icon="ARMATURE_DATA")
+        col.operator("faceforge.fit_photo", icon="IMAGE_DATA")
+
+
 class FACEFORGE_PT_livelink(_SidebarTab, bpy.types.Panel):
     """Live Link Face CSV import and export."""
     bl_label = "Live Link Face"
@@ -75,7 +87,7 @@ class FACEFORGE_PT_livelink(_SidebarTab, bpy.types.Panel):
 
 
 CLASSES = (FACEFORGE_PT_main, FACEFORGE_PT_emotion, FACEFORGE_PT_lipsync, FACEFORGE_PT_video,
-           FACEFORGE_PT_livelink)
+           FACEFORGE_PT_fit, FACEFORGE_PT_livelink)
 
 
 def register():

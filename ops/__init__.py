@@ -2,8 +2,8 @@
 
 
 def _modules():
-    from . import autorig, emotion, heads, lipsync, livelink, video
-    return (autorig, emotion, heads, lipsync, livelink, video)
+    from . import autorig, emotion, fit, heads, lipsync, livelink, video
+    return (autorig, emotion, heads, lipsync, livelink, video, fit)
 
 
 def register():

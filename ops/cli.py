@@ -11,7 +11,7 @@ import traceback
 
 import bpy
 
-from . import autorig, demo, emotion, errors, lipsync, livelink, video
+from . import autorig, demo, emotion, errors, fit, lipsync, livelink, video
 from .batch import INTERRUPTED
 from .errors import UserError
 from .scale import farm as scale_farm, runner as scale_runner
@@ -23,14 +23,14 @@ DESCRIPTION = ("FaceForge from the command line: rig heads with the 52 ARKit sha
                "output per input file. Outputs are planned before any work, written "
                "atomically and never replace an existing file unless --overwrite; a failing "
                "input is reported and skipped, and the exit status is non-zero if any failed.")
-COMMANDS = (autorig, emotion, lipsync, video, livelink, demo)
+COMMANDS = (autorig, emotion, lipsync, video, fit, livelink, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="faceforge", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="tracebacks for failures")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                           help="rig, emotion, lipsync, video, import-csv, export-csv, demo "
+                           help="rig, emotion, lipsync, video, fit, import-csv, export-csv, demo "
                                 "(faceforge COMMAND --help for its options)")
     for module in COMMANDS:
         module.add_cli(sub)

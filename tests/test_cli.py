@@ -91,5 +91,5 @@ def test_each_command_declares_its_cli_in_its_own_module():
     source = inspect.getsource(cli)
     assert "add_parser(" not in source
     sub = cli.build_parser()._subparsers._group_actions[0]
-    assert sorted(sub.choices) == ["demo", "emotion", "export-csv", "farm", "import-csv", "lipsync",
-                                   "rig", "video"]
+    assert sorted(sub.choices) == ["demo", "emotion", "export-csv", "farm", "fit", "import-csv",
+                                   "lipsync", "rig", "video"]

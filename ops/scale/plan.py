@@ -16,7 +16,7 @@ from .. import batch
 from ..errors import UserError
 
 #: Commands that write one output per input, and so can be planned, resumed and sharded.
-SCALABLE = ("rig", "emotion", "lipsync", "video")
+SCALABLE = ("rig", "emotion", "lipsync", "video", "fit")
 #: Options that choose how a plan runs, not what it makes (not part of an item's identity).
 RUNNER_FLAGS = {"--workers": 1, "--cluster": 1, "--shard": 1, "--item-timeout": 1,
                 "--retries": 1, "--dry-run": 0, "--overwrite": 0, "-v": 0, "--verbose": 0}

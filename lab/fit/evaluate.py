@@ -1,0 +1,244 @@
+"""Evaluate Fit to Photo on the built-in head's generated rig and print the model card's
+tables.
+
+1. Synthetic truth: 51 random identities (parameters the imitator never saw), each
+   rendered twice by Blender (head yaw/pitch within 0.15 rad, studio-light angle, three
+   random expression shape keys up to 0.3), MediaPipe on each render, then fitted.
+   Parameter RMSE (% of range) and landmark NME (the fitted vs the true identity's
+   frontal, neutral landmarks from Blender's deformation, over the outer-eye-corner
+   distance), for: the average face, a classical linearised least-squares fit (rig
+   Jacobian by finite differences in Blender, bounded, alternating with the alignment),
+   one-shot, iterative and both. Identity consistency: rank-1 retrieval of each
+   identity's second render among all 51 second renders in parameter space.
+2. The astronaut photo: NME of MediaPipe on the fitted character's render against the
+   photo's landmarks, and the mean IoU of region hulls (lips, eyes, brows, nose, oval),
+   before (the average face) and after; a contact sheet to docs/images/.
+3. Seconds per photo: each mode, MediaPipe beside.
+
+    python -m lab.fit.evaluate [--identities 51]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lab.fit.engine import builtin_rig, fit_ops, random_view, render_landmarks
+from lab.paths import CHECKPOINTS, ROOT, SHARED_DATA
+from faceforge.ml.fit import landmarks as lm
+from faceforge.ml.fit import solve
+from faceforge.ml.fit.photo import detect_landmarks, read_photo
+
+PHOTO = SHARED_DATA / "photos" / "astronaut.png"
+SHEET = ROOT / "docs" / "images" / "fit_contact_sheet.png"
+METHODS = ("average face", "linear least squares", "one-shot", "iterative", "both")
+
+
+# -------------------------------------------------------------------- classical baseline
+class LinearFit:
+    """The classical alternative: the rig linearised at rest (Jacobian of the frontal fit
+    landmarks by central differences of Blender's deformation), solved with bounded least
+    squares, alternating with the similarity alignment of the photo's landmarks."""
+
+    def __init__(self, rig, imit, step: float = 0.5):
+        p = len(rig.space)
+        r0 = imit.rest_unit
+        probes = np.vstack([r0 + step * e for e in np.eye(p)] + [r0 - step * e for e in np.eye(p)])
+        pts = solve.project(fit_ops.engine_landmarks(rig, np.clip(probes, -1, 1)))
+        self.jac = ((pts[:p] - pts[p:]) / (2 * step)).reshape(p, -1).T        # [2K, P]
+        self.rest = solve.project(fit_ops.engine_landmarks(rig, r0[None])[0])
+        self.r0 = r0
+
+    def fit(self, target: np.ndarray, rounds: int = 5) -> solve.FitResult:
+        from scipy.optimize import lsq_linear
+        t0 = time.perf_counter()
+        delta = np.zeros(len(self.r0))
+        for _ in range(rounds):
+            pred = self.rest + (self.jac @ delta).reshape(-1, 2)
+            s, r, t = solve.similarity(target, pred)       # the photo into the rig's frame
+            y = target @ (s * r).T + t
+            delta = lsq_linear(self.jac, (y - self.rest).ravel(),
+                               bounds=(-1 - self.r0, 1 - self.r0)).x
+        pred = self.rest + (self.jac @ delta).reshape(-1, 2)
+        return solve.FitResult(self.r0 + delta, 0.0, 0.0, solve.nme(pred, target),
+                               time.perf_counter() - t0)
+
+
+def fit_all(target, imit, trans, linear) -> dict[str, solve.FitResult]:
+    """Every method's answer for one normalised target [K, 2]."""
+    out = {"average face": solve.FitResult(imit.rest_unit.copy(), 0, 0,
+                                           solve.average_face_nme(imit, target), 0.0),
+           "linear least squares": linear.fit(target), "one-shot": trans.fit(target, imit),
+           "iterative": solve.fit_iterative(imit, target)}
+    t0 = time.perf_counter()
+    both = solve.fit_iterative(imit, target, start=out["one-shot"].unit)
+    both.seconds = time.perf_counter() - t0 + out["one-shot"].seconds
+    out["both"] = both
+    return out
+
+
+# -------------------------------------------------------------------- regions
+def region_iou(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean IoU of the convex hulls of each landmark region, pred [478, 2] aligned onto
+    target [478, 2] (pixels) first."""
+    import cv2
+    s, r, t = solve.similarity(pred, target)
+    pred = pred @ (s * r).T + t
+    lo = np.minimum(pred.min(0), target.min(0)) - 2
+    size = tuple((np.maximum(pred.max(0), target.max(0)) - lo + 4).astype(int)[::-1])
+    ious = []
+    for idx in lm.REGIONS.values():
+        masks = []
+        for pts in (pred, target):
+            m = np.zeros(size, np.uint8)
+            hull = cv2.convexHull(np.round(pts[list(idx)] - lo).astype(np.int32))
+            cv2.fillConvexPoly(m, hull, 1)
+            masks.append(m.astype(bool))
+        ious.append((masks[0] & masks[1]).sum() / max((masks[0] | masks[1]).sum(), 1))
+    return float(np.mean(ious))
+
+
+# -------------------------------------------------------------------- pictures
+def _crop(rgb: np.ndarray, pts: np.ndarray | None, size: int = 256) -> np.ndarray:
+    import cv2
+    h, w = rgb.shape[:2]
+    if pts is None:
+        c, half = np.array([w / 2, h / 2]), min(w, h) / 2
+    else:
+        lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
+        c, half = (lo + hi) / 2, (hi - lo).max() * 0.65
+    x0, y0 = np.round(c - half).astype(int)
+    x1, y1 = np.round(c + half).astype(int)
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    img = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    return cv2.resize(img[y0 + pad:y1 + pad, x0 + pad:x1 + pad], (size, size),
+                      interpolation=cv2.INTER_AREA)
+
+
+def contact_sheet(tiles: list[tuple[str, np.ndarray]], path) -> None:
+    import cv2
+    row = []
+    for label, img in tiles:
+        img = img.copy()
+        cv2.putText(img, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        row.append(img)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.concatenate(row, axis=1)[..., ::-1])
+
+
+# -------------------------------------------------------------------- the evaluation
+def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(-1, 1, (n, len(rig.space)))
+    true_pts = solve.project(fit_ops.engine_landmarks(rig, truth))       # [n, K, 2] frontal
+    fits = {m: [[], []] for m in METHODS}
+    missed = 0
+    for i in range(n):
+        for v in range(2):
+            _, pts = render_landmarks(rig, truth[i], random_view(rng))
+            if pts is None:
+                missed += 1
+                target = None
+            else:
+                target = solve.normalise_target(pts)
+            for m, res in (fit_all(target, imit, trans, linear) if target is not None else
+                           {m: None for m in METHODS}).items():
+                fits[m][v].append(res)
+        print(f"  identity {i + 1}/{n}", flush=True)
+    rows = {}
+    for m in METHODS:
+        ok = [i for i in range(n) if fits[m][0][i] is not None]
+        unit = np.array([fits[m][0][i].unit for i in ok])
+        fitted_pts = solve.project(fit_ops.engine_landmarks(rig, unit))
+        err = (unit - truth[ok]) / 2
+        nmes = [solve.nme(fitted_pts[j], true_pts[i]) for j, i in enumerate(ok)]
+        both = [i for i in ok if fits[m][1][i] is not None]
+        a = np.array([fits[m][0][i].unit for i in both])
+        b = np.array([fits[m][1][i].unit for i in both])
+        dist = np.linalg.norm(a[:, None] - b[None], axis=2)
+        rows[m] = dict(param_rmse=float(np.sqrt((err ** 2).mean()) * 100),
+                       nme=float(np.mean(nmes) * 100), nme_median=float(np.median(nmes) * 100),
+                       fit_nme=float(np.mean([fits[m][0][i].nme for i in ok]) * 100),
+                       rank1=float((dist.argmin(axis=1) == np.arange(len(both))).mean() * 100),
+                       ms=float(np.median([fits[m][0][i].seconds for i in ok]) * 1000))
+    rows["renders without a detected face"] = missed
+    return rows
+
+
+def astronaut(rig, imit, trans, linear) -> dict:
+    rgb = read_photo(PHOTO)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        photo_pts, _ = detect_landmarks(rgb)
+    mediapipe_ms = (time.perf_counter() - t0) / 5 * 1000
+    target = solve.normalise_target(photo_pts)
+    tiles = [("photo", _crop(rgb, photo_pts))]
+    rows = {}
+    for m, res in fit_all(target, imit, trans, linear).items():
+        render, pts = render_landmarks(rig, res.unit)
+        row = dict(imitator_nme=res.nme * 100, ms=res.seconds * 1000)
+        if pts is not None:
+            row.update(render_nme=solve.nme(solve.normalise_target(pts),
+                                            solve.normalise_target(photo_pts)) * 100,
+                       region_iou=region_iou(pts[:, :2], photo_pts[:, :2]))
+        rows[m] = row
+        if m in ("average face", "iterative", "one-shot"):
+            tiles.append((m, _crop(render, pts)))
+    contact_sheet(tiles, SHEET)
+    rows["mediapipe_ms"] = mediapipe_ms
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--identities", type=int, default=51)
+    ap.add_argument("--models", type=Path, help="use the imitator/translator in this folder "
+                    "(e.g. checkpoints/fit/tuned) instead of the shipped ones")
+    args = ap.parse_args(argv)
+    if args.models:
+        fit_ops.SHIPPED = args.models
+    rig, imit = builtin_rig()
+    trans = fit_ops.ensure_translator(imit, log=print)
+    linear = LinearFit(rig, imit)
+    syn = synthetic(rig, imit, trans, linear, args.identities) if args.identities else None
+    photo = astronaut(rig, imit, trans, linear)
+    out = dict(synthetic=syn, astronaut=photo, parameters=len(rig.space))
+    (CHECKPOINTS / "fit").mkdir(parents=True, exist_ok=True)
+    (CHECKPOINTS / "fit" / "evaluation.json").write_text(json.dumps(out, indent=1))
+
+    if syn:
+        _print_synthetic(syn, args.identities, len(rig.space))
+    _print_photo(photo)
+
+
+def _print_synthetic(syn: dict, n: int, n_params: int) -> None:
+    print(f"\nSynthetic truth: {n} identities x 2 Blender renders (yaw/pitch "
+          f"<= 0.15 rad, light angle, 3 expression keys <= 0.3), {n_params} parameters; "
+          f"{syn['renders without a detected face']} renders without a detected face")
+    print("| method | parameter RMSE (% of range) | identity NME (%) | median NME (%) | "
+          "fit residual NME (%) | rank-1 retrieval of 2nd render (%) | ms per photo |")
+    print("|---|---|---|---|---|---|---|")
+    for m in METHODS:
+        r = syn[m]
+        print(f"| {m} | {r['param_rmse']:.1f} | {r['nme']:.2f} | {r['nme_median']:.2f} | "
+              f"{r['fit_nme']:.2f} | {r['rank1']:.0f} | {r['ms']:.1f} |")
+
+
+def _print_photo(photo: dict) -> None:
+    print(f"\nAstronaut photo (MediaPipe {photo['mediapipe_ms']:.0f} ms per photo): NME of "
+          f"MediaPipe on the fitted character's render against the photo")
+    print("| method | render NME (%) | region IoU | imitator NME (%) | ms |")
+    print("|---|---|---|---|---|")
+    for m in METHODS:
+        r = photo[m]
+        print(f"| {m} | {r.get('render_nme', float('nan')):.2f} | "
+              f"{r.get('region_iou', float('nan')):.3f} | {r['imitator_nme']:.2f} | {r['ms']:.1f} |")
+    print(f"\ncontact sheet: {SHEET.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

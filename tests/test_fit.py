@@ -1,0 +1,190 @@
+"""Fit to Photo runtime (no Blender): the numpy MLP, the imitator pipeline, the iterative
+and one-shot fits on a small synthetic rig, and photo reading / face finding."""
+import numpy as np
+import pytest
+
+from faceforge.ml.fit import solve
+from faceforge.ml.fit.imitator import Imitator, train_imitator
+from faceforge.ml.fit.landmarks import FIT_INDICES, eye_distance
+from faceforge.ml.fit.mlp import MLP
+from faceforge.ml.fit.params import Param, ParamSpace
+from faceforge.ml.fit.photo import PhotoError, photo_landmarks, read_photo
+from faceforge.ml.fit.translator import train_translator
+
+K = len(FIT_INDICES)
+
+
+def test_mlp_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    mlp = MLP((3, 8, 5), rng, out_tanh=True)
+    x = rng.normal(size=(2, 3))
+    w = rng.normal(size=(2, 5))
+    loss = lambda x_: float((mlp.forward(x_) * w).sum())  # noqa: E731
+    loss(x)
+    gx, _ = mlp.backward(w)
+    eps = 1e-3
+    num = np.array([[(loss(x + eps * np.eye(3)[j] * (np.arange(2)[:, None] == i))
+                      - loss(x - eps * np.eye(3)[j] * (np.arange(2)[:, None] == i))) / (2 * eps)
+                     for j in range(3)] for i in range(2)])
+    assert np.allclose(gx, num, atol=1e-3)
+
+
+def test_param_space_units_mirroring_and_json():
+    space = ParamSpace([Param("a/location[0]", (("a.L", "location", 0, 1.0), ("a.R", "location", 0, -1.0)), -0.01, 0.02),
+                        Param("b/scale[0]", (("b", "scale", 0, 1.0),), 0.5, 1.5)])
+    vals = np.array([0.02, 0.5])
+    assert np.allclose(space.to_unit(vals), [1, -1])
+    assert np.allclose(space.from_unit(np.array([5.0, -5.0])), [0.02, 0.5])  # clipped to limits
+    ch = space.channel_values(np.array([0.01, 1.2]))
+    assert ch[("a.R", "location", 0)] == pytest.approx(-0.01) and ch[("b", "scale", 0)] == pytest.approx(1.2)
+    assert ParamSpace.from_json(space.to_json()).params == space.params
+    assert np.allclose(space.rest, [0.0, 1.0])
+
+
+def _toy_rig(p=6, seed=0):
+    """A smooth nonlinear 'engine': unit parameters [N, p] -> [N, K, 3] face-unit landmarks."""
+    rng = np.random.default_rng(seed)
+    rest = rng.normal(size=(K, 3)) * 0.5
+    rest[:, 1] *= 0.2
+    basis = rng.normal(size=(p, K, 3)) * 0.03
+    basis[..., 1] = 0.0  # picture-plane motion only, like the generated rig
+    quad = rng.normal(size=(p, K, 3)) * 0.01
+    quad[..., 1] = 0.0
+
+    def engine(unit):
+        unit = np.atleast_2d(unit)
+        return rest + np.tensordot(unit, basis, 1) + np.tensordot(unit ** 2, quad, 1)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def toy():
+    engine = _toy_rig()
+    rng = np.random.default_rng(1)
+    unit = rng.uniform(-1, 1, (1500, 6))
+    imit = train_imitator(unit, engine(unit), engine(np.zeros(6))[0], np.zeros(6), epochs=60)
+    return engine, imit
+
+
+def test_imitator_learns_the_engine_and_round_trips(toy, tmp_path):
+    engine, imit = toy
+    assert imit.report["val_rmse"] < 0.01  # eye distances
+    imit.save(tmp_path / "m.npz")
+    back = Imitator.load(tmp_path / "m.npz")
+    u = np.random.default_rng(5).uniform(-1, 1, (4, 6))
+    assert np.allclose(back.landmarks(u), imit.landmarks(u), atol=1e-6)
+
+
+def _target(points, yaw=0.0, pitch=0.0, roll=0.3, scale=80.0):
+    """Frontal landmarks of face-unit points as a photo would show them (pixels, rotated)."""
+    p2 = solve.project(points, yaw, pitch)
+    c, s = np.cos(roll), np.sin(roll)
+    pix = p2 @ np.array([[c, -s], [s, c]]).T * scale + 200
+    full = np.zeros((478, 2))
+    full[FIT_INDICES] = pix
+    return solve.normalise_target(full)
+
+
+def test_iterative_fit_recovers_known_parameters(toy):
+    engine, imit = toy
+    rng = np.random.default_rng(11)
+    errs, before, after = [], [], []
+    for _ in range(6):
+        truth = rng.uniform(-0.8, 0.8, 6)
+        target = _target(engine(truth)[0], yaw=rng.uniform(-0.1, 0.1))
+        res = solve.fit_iterative(imit, target)
+        assert (np.abs(res.unit) <= 1).all()
+        errs.append(np.abs(res.unit - truth).max() / 2)
+        before.append(solve.average_face_nme(imit, target))
+        after.append(res.nme)
+    assert max(errs) < 0.08 and np.mean(after) < 0.25 * np.mean(before)
+
+
+def test_fit_stays_within_limits_for_an_impossible_face(toy):
+    engine, imit = toy
+    target = _target(engine(np.full(6, 3.0))[0])  # far outside the limits
+    res = solve.fit_iterative(imit, target)
+    assert (np.abs(res.unit) <= 1 + 1e-12).all() and abs(res.yaw) <= solve.POSE_LIMIT
+
+
+def test_one_shot_translator_beats_the_average_face(toy):
+    engine, imit = toy
+    trans = train_translator(imit, steps=300)
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(-0.8, 0.8, (8, 6))
+    errs = [np.sqrt(((trans.fit(_target(engine(t)[0]), imit).unit - t) ** 2).mean()) for t in truth]
+    assert np.mean(errs) < 0.5 * np.sqrt((truth ** 2).mean())
+
+
+def test_similarity_nme_is_invariant_and_normalised():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(K, 2))
+    assert solve.nme(a * 3 + 1, a) < 1e-9
+    b = a.copy()
+    b[:, 0] += 0.0
+    full = np.zeros((478, 2))
+    full[FIT_INDICES] = a
+    assert eye_distance(solve.normalise_target(full), FIT_INDICES) == pytest.approx(1.0)
+
+
+# -------------------------------------------------------------------- photos
+@pytest.fixture(scope="module")
+def astronaut(shared_data):
+    return shared_data / "photos" / "astronaut.png"
+
+
+def test_photo_landmarks_of_the_astronaut(astronaut):
+    pts, notes = photo_landmarks(astronaut)
+    assert pts.shape == (478, 3) and not notes
+    assert 40 < eye_distance(pts) < 200
+
+
+def _rgb(path):
+    return read_photo(path)
+
+
+def test_photo_variants_grayscale_alpha_cmyk_exif(astronaut, tmp_path):
+    PIL = pytest.importorskip("PIL.Image")
+    img = PIL.open(astronaut).convert("RGB")
+    ref, _ = photo_landmarks(astronaut)
+    img.convert("L").save(tmp_path / "gray.png")
+    rgba = img.convert("RGBA")
+    rgba.putalpha(PIL.new("L", img.size, 200))
+    rgba.save(tmp_path / "alpha.png")
+    img.convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    exif = PIL.Exif()
+    exif[0x0112] = 6  # stored rotated: the viewer turns it 90 degrees clockwise
+    img.transpose(PIL.Transpose.ROTATE_90).save(tmp_path / "exif.jpg", exif=exif, quality=95)
+    for name in ("gray.png", "alpha.png", "cmyk.jpg", "exif.jpg"):
+        rgb = _rgb(tmp_path / name)
+        assert rgb.shape == (512, 512, 3) and rgb.dtype == np.uint8, name
+        pts, _ = photo_landmarks(tmp_path / name)
+        assert np.abs(pts[:, :2] - ref[:, :2]).mean() < 6.0, name  # same face, same place
+
+
+def test_bad_photos_say_why(astronaut, tmp_path):
+    with pytest.raises(PhotoError, match="no such file"):
+        photo_landmarks(tmp_path / "gone.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"not an image at all")
+    with pytest.raises(PhotoError, match="not a readable image"):
+        photo_landmarks(tmp_path / "bad.jpg")
+    import cv2
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 200, 3), 128, np.uint8))
+    with pytest.raises(PhotoError, match="no face"):
+        photo_landmarks(tmp_path / "blank.png")
+    cv2.imwrite(str(tmp_path / "tiny.png"), np.full((10, 10, 3), 128, np.uint8))
+    with pytest.raises(PhotoError, match="too small"):
+        photo_landmarks(tmp_path / "tiny.png")
+
+
+def test_several_faces_fit_the_largest(astronaut, tmp_path):
+    import cv2
+    rgb = read_photo(astronaut)
+    small = cv2.resize(rgb, (256, 256))
+    canvas = np.full((512, 768, 3), 255, np.uint8)
+    canvas[:, :512] = rgb
+    canvas[128:384, 512:] = small
+    cv2.imwrite(str(tmp_path / "two.png"), canvas[..., ::-1])
+    pts, notes = photo_landmarks(tmp_path / "two.png")
+    assert any("2 faces" in n and "largest" in n for n in notes)
+    assert pts[:, 0].max() < 512  # the big face on the left
