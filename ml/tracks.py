@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from .arkit import NUM_SHAPES, region_mask
+from .frames import frame_times
 
 # u in [0, 1] -> blend factor; smoothstep has zero slope at both ends (C1 transitions).
 EASES = {
@@ -103,7 +104,7 @@ def emotion_track(keys: Sequence[EmotionKey] | str, model, fps: float, duration:
     _check_seconds(duration, f"track duration {duration:g} s")
     key_w = np.stack([model.weights_for(k.emotion, k.intensity) for k in keys]).astype(np.float32)
 
-    t = np.arange(round(duration * fps) + 1) / fps
+    t = frame_times(duration, fps)
     cur = np.clip(np.searchsorted(key_t, t, side="right") - 1, 0, len(keys) - 1)
     nxt = np.minimum(cur + 1, len(keys) - 1)
     span = np.minimum(transition, key_t[nxt] - key_t[cur])

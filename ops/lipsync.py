@@ -3,6 +3,7 @@ blinks, brows and a little head motion on every rigged mesh, with the audio as a
 strip; the operator and `faceforge lipsync` run the same function."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from bpy_extras.io_utils import ImportHelper
 from ..addon import keyframes
 from ..addon.head_rotation import object_euler
 from ..ml import tracks
-from ..ml.lipsync.audio import load_audio
+from ..ml.lipsync.audio import AudioWarning, load_audio
 from ..ml.lipsync import targets as mouth_sets
 from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
 from ..ml.lipsync.mouth_cues import EXTENDED, FORMATS, check_options, mouth_cues, write_cues
@@ -56,7 +57,7 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
                  emotion_spec: str | None = None, scene=None,
                  secondary: bool = True, head_motion: bool = True, add_sound: bool = True,
                  target: str = "auto", cue_files=(), cue_options=None,
-                 progress=None) -> LipSyncBake:
+                 progress=None, analysis_progress=None) -> LipSyncBake:
     """Animate every mesh among `objects` that carries mouth shape keys from the speech in
     `audio_path`, on its set (`target`: "auto" detects each mesh's, or one of
     ml.lipsync.targets.SETS); `cue_files` (paths ending .tsv/.json/.dat) also get the
@@ -65,7 +66,9 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     All checks (meshes, audio, emotion spec) and the whole analysis run before the first
     key is written, so a failure (ValueError, AudioError included) leaves the scene as it
     was. `emotion_spec` (an ml.tracks spec) plays on the upper face under the secondary
-    motion; `progress(i, n)` is called after each object.
+    motion; `progress(i, n)` is called after each object, `analysis_progress(share)` as
+    the analysis goes through the audio (a long file shows life before its first key).
+    Problems that still leave usable audio (a truncated file) come back as warnings.
     """
     scene = scene or bpy.context.scene
     targets = _mouth_meshes(objects, target)
@@ -73,15 +76,19 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
         raise ValueError("take needs a name")
     check_options(cue_files, **(cue_options or {}))
     audio_path = Path(audio_path)
-    samples, rate = load_audio(audio_path)
+    audio_notes: list[str] = []
+    with warnings.catch_warnings():  # they come back in audio_notes, worded for the user
+        warnings.simplefilter("ignore", AudioWarning)
+        samples, rate = load_audio(audio_path, notes=audio_notes)
     fps = keyframes.scene_fps(scene)
     emotion = None
     if emotion_spec:
         emotion = tracks.emotion_track(emotion_spec, emotion_model(), fps,
                                        duration=len(samples) / rate)
     res = lipsync(samples, rate, fps, transcript=transcript, engine=engine,
-                  secondary=secondary, emotion=emotion)
-    out = LipSyncBake(phones=res.phones, warnings=list(res.warnings), frames=len(res.weights))
+                  secondary=secondary, emotion=emotion, progress=analysis_progress)
+    out = LipSyncBake(phones=res.phones, warnings=audio_notes + list(res.warnings),
+                      frames=len(res.weights))
     for i, (obj, mouth_set) in enumerate(targets):
         head = (object_euler(obj, res.head_rotation) if head_motion and secondary
                 else None)
@@ -224,7 +231,9 @@ def cmd_lipsync(args) -> int:
                                     cue_files=cues, cue_options={
                                         "dat_frame_rate": args.dat_frame_rate,
                                         "preston_blair": args.dat_preston_blair,
-                                        "extended": args.extended_shapes}))
+                                        "extended": args.extended_shapes},
+                                    analysis_progress=batch.share_printer(audio.name,
+                                                                          "analysing")))
 
     if args.transcript is not None and not args.transcript.exists():
         raise SystemExit(f"faceforge lipsync: --transcript: no such file or folder: "

@@ -8,7 +8,7 @@ import soundfile as sf
 
 from faceforge.ml.arkit import INDEX, region_mask
 from faceforge.ml.lipsync import audio, engine, phonemes, phones as phoneset, visemes
-from faceforge.ml.lipsync.frames import frame_count
+from faceforge.ml.frames import frame_count
 from faceforge.ml.lipsync.neural.runtime import listen
 from faceforge.ml.lipsync.phones import Phone
 from lab.lipsync import evaluate

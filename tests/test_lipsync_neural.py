@@ -11,7 +11,7 @@ from faceforge.ml.lipsync.neural import features, runtime
 from lab.lipsync.neural import espeak, phoneset, piper, real_speech, synth
 from lab.lipsync.neural.model import LipNet
 from faceforge.ml.lipsync.controls import CONTROL_NAMES
-from faceforge.ml.lipsync.frames import frame_count
+from faceforge.ml.frames import frame_count
 from faceforge.ml.lipsync.phones import ARPABET, SIL, Phone
 from faceforge.ml.lipsync.visemes import VISEME_NAMES
 

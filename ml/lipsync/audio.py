@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from .frames import frame_count
+from ..frames import frame_count
 
 MIN_RATE, MAX_RATE = 8000, 192000
 SILENCE_DBFS = -80.0  # a file whose peak is below this holds no usable signal

@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter1d
 from ..arkit import INDEX, NUM_SHAPES
 from ..tracks import Layer, composite
 from .audio import clipped_fraction, frame_level_db, peak_dbfs, remove_dc, resample
-from .frames import frame_count
+from ..frames import frame_count
 from .neural.runtime import listen
 from .phonemes import FRAME_RATE, RATE, phones_from_audio
 from .phones import Phone
@@ -111,7 +111,7 @@ def hybrid_blend(lip: np.ndarray, neural: np.ndarray, share: float = NEURAL_SHAR
 def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None = None,
             engine: str = DEFAULT_ENGINE, secondary: bool = True,
             emotion: np.ndarray | None = None, seed: int = 0, net=None,
-            transcribe: bool = False) -> LipSyncResult:
+            transcribe: bool = False, progress=None) -> LipSyncResult:
     """Animate speech: weights [T, 52] at fps (T = round(duration * fps) + 1).
 
     engine "phonetic": pocketsphinx phones (force-aligned to `transcript` if given) ->
@@ -124,7 +124,8 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     hears (`whisper.transcribe`, optional packages).
     `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
     secondary motion is added on top of it. `net`: the neural engine's weights
-    (`neural.runtime.load`), default the committed ones.
+    (`neural.runtime.load`), default the committed ones. `progress(share in 0..1)` is
+    called as the analysis goes through the clip (recognition is the long part).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown lip-sync engine {engine!r}; choose from {ENGINES}")
@@ -147,7 +148,8 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
         transcript = whisper.transcribe(samples) or None
     if engine in PHONE_ENGINES:
         phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic",
-                                          press=mouth.press(FRAME_RATE) if mouth else None)
+                                          press=mouth.press(FRAME_RATE) if mouth else None,
+                                          progress=progress)
         lip = coarticulate(phones, fps, duration)
         if engine == "hybrid":
             lip = hybrid_blend(lip, mouth.weights(fps))
@@ -166,5 +168,7 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
         upper, head = secondary_motion(samples, RATE, fps, seed)
         layers.append(Layer(upper, "upper", mode="add"))
     weights = composite(layers)[:len(lip)]
+    if progress:
+        progress(1.0)
     return LipSyncResult(weights=weights, phones=phones, warnings=warnings + notes,
                          head_rotation=head, fps=fps)

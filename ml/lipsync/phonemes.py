@@ -10,12 +10,15 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
+from typing import Callable
 
 import numpy as np
 
 from .audio import SILENCE_DBFS, frame_level_db, normalise, peak_dbfs
 from .phones import BILABIALS, SIL, Phone, clean_label, merge_silence, overwrite
 from .text import normalise_text
+
+Progress = Callable[[float], None]  # progress(share of the clip done, 0..1)
 
 RATE = 16000           # the acoustic model's sample rate
 FRAME_RATE = 100       # pocketsphinx frames per second
@@ -98,12 +101,15 @@ def _chunk_bounds(samples: np.ndarray) -> np.ndarray:
     return np.array(cuts + [n])
 
 
-def recognise(samples: np.ndarray) -> list[Phone]:
-    """Phone recognition on 16 kHz float samples (chunked for long files)."""
+def recognise(samples: np.ndarray, progress: Progress | None = None) -> list[Phone]:
+    """Phone recognition on 16 kHz float samples (chunked for long files); `progress(share)`
+    after each chunk."""
     decoder = _recogniser()
     phones = []
     bounds = _chunk_bounds(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
+        if progress:
+            progress(a / len(samples))
         _decode(decoder, _pcm(samples[a:b]))
         offset = a / RATE
         phones += [Phone(clean_label(s.word), offset + s.start_frame / FRAME_RATE,
@@ -221,17 +227,21 @@ def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
         Phone(SIL, a, b) for a, b in runs if b - a >= PAUSE_S - 2 * PAUSE_EDGE_S])
 
 
-def recognise_via_words(samples: np.ndarray, press: np.ndarray) -> list[Phone]:
+def recognise_via_words(samples: np.ndarray, press: np.ndarray,
+                        progress: Progress | None = None) -> list[Phone]:
     """Phones by recognising words and force-aligning them, chunk by chunk (as in
     `recognise`, so long files stay cheap), plus the lip closures (P B M) that the
     recogniser's next-best sentences or phone recognition hear where the aligned words have
     none and the neural lip model confirms (a misrecognised word must not drop a closure);
     a chunk with no words, or whose words do not align, gets direct phone recognition
     instead. `press` [frames at FRAME_RATE]: the lip model's mouthPress over the whole
-    clip (`neural.runtime.MouthTrack.press`), which confirms those closures."""
+    clip (`neural.runtime.MouthTrack.press`), which confirms those closures.
+    `progress(share)` before each chunk."""
     phones = []
     bounds = _chunk_bounds(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
+        if progress:
+            progress(a / len(samples))
         chunk, offset = samples[a:b], a / RATE
 
         def shift(found: list[Phone]) -> list[Phone]:
@@ -263,15 +273,16 @@ def gate_silence(phones: list[Phone], level: np.ndarray) -> list[Phone]:
 
 
 def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | None = None,
-                      words: bool = False,
-                      press: np.ndarray | None = None) -> tuple[list[Phone], list[str]]:
+                      words: bool = False, press: np.ndarray | None = None,
+                      progress: Progress | None = None) -> tuple[list[Phone], list[str]]:
     """Timed phones covering the whole clip, and warnings for the user.
 
     `samples` must be at 16 kHz (`audio.load_audio` gives that). With a transcript the
     words are force-aligned; without one, `words` recognises words first and aligns those
     (slower, fewer phone errors) instead of recognising phones directly, with `press`
     [frames at FRAME_RATE] (the lip model's, see `recognise_via_words`) confirming closures.
-    If alignment fails the phones are recognised instead (warned).
+    If alignment fails the phones are recognised instead (warned). `progress(share in
+    0..1)` is called as recognition goes through the clip (30 s chunks).
     Silence, or audio too faint to hold speech, gives a single SIL.
     """
     if rate != RATE:
@@ -291,7 +302,8 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
         except ValueError as exc:
             warnings = [f"{exc}; recognising phones without it"]
     if phones is None:
-        phones = recognise_via_words(speech, press) if words else recognise(speech)
+        phones = (recognise_via_words(speech, press, progress) if words
+                  else recognise(speech, progress))
     frames = level_track(speech)
     phones = merge_silence(gate_pauses(gate_silence(phones, frames), frames), duration)
     if all(p.label == SIL for p in phones):

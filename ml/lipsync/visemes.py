@@ -22,7 +22,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from ..arkit import NUM_SHAPES
 from .controls import CONTROL_GROUP, CONTROL_NAMES, CONTROL_TO_ARKIT, GROUPS, to_arkit
-from .frames import frame_count, frame_times
+from ..frames import frame_count, frame_times
 from .phones import SIL, Phone
 
 # Rounding and spreading are slower than the jaw and start earlier (protrusion can lead

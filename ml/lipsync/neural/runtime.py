@@ -11,7 +11,7 @@ import numpy as np
 from ...model_cache import cached_model
 from ..audio import normalise
 from ..controls import CONTROL_NAMES, REST_EPS, to_arkit
-from ..frames import frame_times
+from ...frames import frame_times
 from .features import HOP, RATE, LogMelStream
 
 WEIGHTS = Path(__file__).with_name("lipnet.npz")

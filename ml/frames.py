@@ -1,5 +1,5 @@
-"""The frame rule every lip-sync track follows: frame k at t = k / fps, from 0 to the end
-of the audio inclusive, so a track of `duration` seconds has round(duration * fps) + 1
+"""The frame rule every track follows (lip-sync, emotion): frame k at t = k / fps, from 0
+to the end inclusive, so a track of `duration` seconds has round(duration * fps) + 1
 frames."""
 from __future__ import annotations
 
