@@ -45,7 +45,7 @@ def timed(fn, runs: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--sizes", type=int, nargs="+", default=[30_000, 500_000])
     args = p.parse_args()

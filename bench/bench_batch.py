@@ -108,7 +108,7 @@ def run_one(argv: list[str], out: Path, env: dict) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=40)
     ap.add_argument("--heads", type=int, default=12)
     ap.add_argument("--line-seconds", type=float, default=1.0)

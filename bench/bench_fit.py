@@ -27,7 +27,7 @@ def _median_ms(fn, runs: int) -> float:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--skip-training", action="store_true")

@@ -59,7 +59,7 @@ def child_peak_mb(wav: Path, engine: str | None) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60.0, help="audio for the speed test")
     p.add_argument("--long-minutes", type=float, default=10.0, help="WAV for the memory test")
     p.add_argument("--json", type=Path)

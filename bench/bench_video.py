@@ -72,7 +72,7 @@ def _landmarker_only(frames):
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--grid", type=Path, default=GRID, help="folder of GRID .mpg clips")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args(argv)

@@ -212,7 +212,7 @@ def demo() -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true", help="print errors on held-out heads")
     args = parser.parse_args(argv)
     if args.demo:

@@ -409,7 +409,7 @@ def _stats(n: int) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stats", action="store_true", help="print sample statistics")
     parser.add_argument("-n", type=int, default=3, help="samples per family for --stats")
     args = parser.parse_args(argv)

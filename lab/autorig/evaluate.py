@@ -129,7 +129,7 @@ def per_shape_table(results: list[HeadResult], methods=("network", "baseline", "
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=4, help="test heads per family and variant")
     p.add_argument("--weights", default=None, help="network weights (default: the shipped ones)")
     p.add_argument("--cross", nargs=2, metavar=("ANNY_ONLY", "ICT_ONLY"),

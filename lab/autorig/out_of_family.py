@@ -256,7 +256,7 @@ def table(rows: dict) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--per-key", action="store_true", help="print Face Cap's error per key")
     p.add_argument("--masks", type=int, default=2, help="held-out heads per family cut to masks")
     args = p.parse_args(argv)

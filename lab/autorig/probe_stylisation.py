@@ -28,7 +28,7 @@ def stylised(sample: data.Sample, n_warps: int, rng: np.random.Generator) -> dat
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--heads", type=int, default=2, help="validation identities per family")
     p.add_argument("--max-warps", type=int, default=4)
     args = p.parse_args(argv)

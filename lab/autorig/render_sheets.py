@@ -67,7 +67,7 @@ def print_checks(obj, result, sample: data.Sample | None = None) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", type=Path, default=Path("docs/images"))
     args = p.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)

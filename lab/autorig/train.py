@@ -95,7 +95,7 @@ def evaluate(model, items) -> float:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--families", nargs="+", default=["anny", "ict"], choices=sorted(data.FAMILIES))
     p.add_argument("--n-train", type=int, default=160, help="training samples per family")
     p.add_argument("--n-val", type=int, default=12, help="validation samples per family")

@@ -64,7 +64,7 @@ def report(model: EmotionModel, table: dict, seed: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     ap.add_argument("--model", type=Path, default=DEFAULT_PATH, help="model .npz")
     ap.add_argument("--seed", type=int, default=None, help="data seed (default: the training seed)")

@@ -29,7 +29,7 @@ COLUMNS = 7
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "emotion_faces.png")
     ap.add_argument("--resolution", type=int, default=240, help="pixels per face")
     args = ap.parse_args(argv)

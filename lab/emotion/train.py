@@ -68,7 +68,7 @@ def train(splits: Splits, epochs: int = 300, seed: int = 0, batch: int = 512, lr
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     ap.add_argument("--out", type=Path, default=DEFAULT_PATH, help="output .npz")
     ap.add_argument("--epochs", type=int, default=300)

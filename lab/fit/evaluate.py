@@ -194,7 +194,7 @@ def astronaut(rig, imit, trans, linear) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--identities", type=int, default=51)
     ap.add_argument("--models", type=Path, help="use the imitator/translator in this folder "
                     "(e.g. checkpoints/fit/tuned) instead of the shipped ones")

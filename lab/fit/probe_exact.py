@@ -20,7 +20,7 @@ from faceforge.ml.fit.landmarks import FIT_INDICES
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--identities", type=int, default=51)
     args = ap.parse_args(argv)
     fit_ops.SHIPPED = Path(tempfile.mkdtemp())  # not the shipped detector-tuned models

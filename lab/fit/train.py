@@ -14,7 +14,7 @@ from lab.fit.engine import builtin_rig, fit_ops
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=fit_ops.DEFAULT_SAMPLES)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()

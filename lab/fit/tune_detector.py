@@ -70,7 +70,7 @@ def aligned_nme(imit: Imitator, unit: np.ndarray, detected: np.ndarray) -> float
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--ship", action="store_true", help="replace the shipped models with the tuned ones")

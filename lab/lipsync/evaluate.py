@@ -311,7 +311,7 @@ def format_table(results) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DATA,
                    help="folder with <clip>.wav, <clip>.txt and <clip>.phone.json")
     p.add_argument("--dev", nargs="?", const="grid", choices=("grid", "synthetic"),

@@ -20,7 +20,7 @@ OUT = ROOT / "ml" / "lipsync" / "data"   # shipped with the extension (the demo 
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     samples, rate, _ = espeak.speak(TEXT, VOICE, rate=WPM, pitch=PITCH)

@@ -118,7 +118,7 @@ def summary(found: list[tuple], threshold: float, checkpoint: bool) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dev", choices=("grid", "synthetic"), default="synthetic")
     p.add_argument("--lipnet", help="neural weights (default: the committed ones)")
     p.add_argument("--nbest", type=int, default=phonemes.NBEST,

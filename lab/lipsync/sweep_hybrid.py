@@ -22,7 +22,7 @@ METRICS = ("closure", "open_vowel", "silence", "corr", "jerk")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dev", choices=("grid", "synthetic"), default="synthetic")
     p.add_argument("--fps", type=float, default=30.0)
     args = p.parse_args(argv)

@@ -124,7 +124,7 @@ def loss_fn(model: LipNet, mel, ctl, vis, mask) -> tuple[torch.Tensor, float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=OUT / "data")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--export", type=Path, default=WEIGHTS)

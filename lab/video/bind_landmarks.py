@@ -51,7 +51,7 @@ def bind(head, mesh_tracker) -> dict | None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=20, help="identities per family (seeds 0..count-1)")
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--out", type=Path, default=BINDINGS)

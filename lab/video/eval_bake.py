@@ -325,7 +325,7 @@ def blend_sweep(reg, seeds, frames: int) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17])
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))

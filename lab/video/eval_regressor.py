@@ -152,7 +152,7 @@ def ensure_measurements() -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17])
     ap.add_argument("--regressor", type=Path, default=None, help="npz (default: the committed one)")

@@ -150,7 +150,7 @@ def score(pairs: list[Pair], models: dict, aligner: Aligner, subset: np.ndarray)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tracked", type=Path, default=TRACKED)
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     ap.add_argument("--ridges", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])

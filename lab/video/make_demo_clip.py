@@ -36,7 +36,7 @@ def performance(fps: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", type=Path, default=OUT)
     p.add_argument("--seed", type=int, default=3, help="anny identity")
     args = p.parse_args(argv)

@@ -46,7 +46,7 @@ def residuals(family: str, seed: int, frames: int, rng) -> tuple[np.ndarray, np.
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--frames", type=int, default=60)
     args = ap.parse_args(argv)

@@ -63,7 +63,7 @@ def response(family: str, seed: int, mesh, cycles: bool = False) -> tuple[np.nda
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--cycles", action="store_true",
                     help="render with Cycles (photo-like shading, seconds a still) instead of Workbench")

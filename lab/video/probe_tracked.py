@@ -36,7 +36,7 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, lam: float):
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tracked", type=Path, default=TRACKED)
     ap.add_argument("--regressors", type=Path, nargs="*", default=[None],
                     help="regressor npz files (default: the committed one)")

@@ -45,7 +45,7 @@ def render_one(family: str, seed: int, frames: int, size: tuple[int, int] | None
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17])
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))

@@ -72,7 +72,7 @@ def make_clip(k: int, frames: int, size: tuple[int, int], out: Path) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=200, help="clips in the whole list (all workers)")
     ap.add_argument("--frames", type=int, default=64)
     ap.add_argument("--size", type=int, nargs=2, default=SIZE,

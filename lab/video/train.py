@@ -179,7 +179,7 @@ def validate(net, mean, std, val) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--out", type=Path, default=Path("checkpoints/video_regressor/main"))
     ap.add_argument("--export", type=Path, default=None, help="npz path (default: OUT/facs_regressor.npz)")

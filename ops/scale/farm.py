@@ -4,6 +4,10 @@ small templates in templates/. Every task resumes its shard, so a requeued or re
 task only finishes what is left; the farm needs to know nothing about FaceForge."""
 from __future__ import annotations
 
+DESCRIPTION = ("Write what a render farm needs to run one planned FaceForge command as N "
+               "independent --shard I/N tasks (I from 0 to N-1); every task resumes its shard, "
+               "so a requeued task only finishes what is left.")
+
 import argparse
 import json
 import shlex
@@ -46,7 +50,7 @@ def main(argv: list[str]) -> int:
     argv = list(argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     parser = argparse.ArgumentParser(prog="faceforge farm", usage=USAGE,
-                                     description=__doc__.splitlines()[0])
+                                     description=DESCRIPTION)
     _add_arguments(parser)
     args = parser.parse_args(argv[:cut])
     args.command = argv[cut + 1:]

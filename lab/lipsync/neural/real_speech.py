@@ -43,7 +43,7 @@ def transcribed_clips(folder: Path) -> list[tuple[str, np.ndarray, list[Phone]]]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="folder of <clip>.wav + <clip>.txt")
     p.add_argument("--out", type=Path, default=Path("checkpoints/lipsync_neural/real"))
     p.add_argument("--copies", type=int, default=60, help="augmented copies per clip")

@@ -122,7 +122,7 @@ def write_shard(path: Path, items: list) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("checkpoints/lipsync_neural/data"))
     p.add_argument("--count", type=int, default=3000)
     p.add_argument("--shard", type=int, default=100)
