@@ -39,6 +39,10 @@ def _select(obj):
     bpy.context.view_layer.objects.active = obj
 
 
+@pytest.mark.skipif(bpy.app.version < (5, 0, 0), reason=(
+    "the shipped models belong to the rig Blender 5.0 generates on the built-in head; older "
+    "Blender renders the binding view slightly differently, so its generated rig differs "
+    "and trains its own imitator on the first fit (docs/model_card_fit.md)"))
 def test_shipped_models_match_the_builtin_head_rig(bpy_empty):
     # The scene's world and colour management must not change the binding (nor the key).
     bpy.context.scene.world = bpy.data.worlds.new("Reddish")
