@@ -58,7 +58,7 @@ def test_shipped_models_match_the_builtin_head_rig(bpy_empty):
     assert bpy.context.scene.view_settings.view_transform == "Standard"
 
 
-def test_operator_fits_within_limits_and_undo_restores(photo):
+def test_operator_fits_within_limits_and_undo_restores(bpy_empty, photo):
     empty_scene_with_window()
     fit_ops._MEMORY.clear()
     head = _neutral_head()
@@ -77,7 +77,7 @@ def test_operator_fits_within_limits_and_undo_restores(photo):
     assert not [o for o in bpy.data.objects if o.type == "ARMATURE"]
 
 
-def test_operator_bad_photo_changes_nothing(blank):
+def test_operator_bad_photo_changes_nothing(bpy_empty, blank):
     empty_scene_with_window()
     head = _neutral_head()
     _select(head)
