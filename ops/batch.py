@@ -42,20 +42,24 @@ def check_format(suffix: str | None, allowed: Sequence[str]) -> None:
 
 @dataclass
 class BatchResult:
-    """What happened to each item of one command."""
+    """What happened to each item of one command (`skipped`: done by an earlier run of
+    the same plan, see ops.scale)."""
     ok: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return INTERRUPTED
-        return 1 if self.failed or self.not_run or not self.ok else 0
+        return 1 if self.failed or self.not_run or not (self.ok or self.skipped) else 0
 
     def summary(self) -> str:
         head = f"{len(self.ok)} succeeded, {len(self.failed)} failed"
+        if self.skipped:
+            head += f", {len(self.skipped)} already done"
         if self.not_run:
             head += f", {len(self.not_run)} not run"
         if self.interrupted:

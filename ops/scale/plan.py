@@ -99,7 +99,7 @@ def _stat_key(path) -> list:
 
 #: Namespace entries that are not part of an item's identity: its inputs, the output
 #: folder and how the plan runs.
-_NOT_OPTIONS = {"inputs", "audio", "clips", "output", "func", "overwrite", "verbose",
+_NOT_OPTIONS = {"inputs", "audio", "clips", "photos", "output", "func", "overwrite", "verbose",
                 "workers", "cluster", "shard", "dry_run", "item_timeout", "retries"}
 
 

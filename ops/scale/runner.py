@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import batch
 from . import manifest
@@ -43,33 +43,18 @@ def add_options(sub) -> None:
 
 
 @dataclass
-class Outcome:
-    """What the run did: items done now, already done before, failed (name, why), not run
-    (Ctrl-C came first)."""
-    ok: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    not_run: list[str] = field(default_factory=list)
-    interrupted: bool = False
-    stopped: str | None = None  # why the run stopped early (the manifest cannot be written)
+class Outcome(batch.BatchResult):
+    """What the run did (ops.batch.BatchResult: done now, already done before, failed,
+    not run), and why it stopped early if the manifest could not be written."""
+    stopped: str | None = None
 
     @property
     def exit_code(self) -> int:
-        if self.interrupted:
-            return batch.INTERRUPTED
-        return 1 if self.failed or self.stopped or not (self.ok or self.skipped) else 0
+        return 1 if self.stopped and not self.interrupted else super().exit_code
 
     def summary(self) -> str:
-        """The same summary as ops.batch.run_batch, plus what an earlier run had done."""
-        line = f"{len(self.ok)} succeeded, {len(self.failed)} failed"
-        if self.skipped:
-            line += f", {len(self.skipped)} already done"
-        if self.not_run:
-            line += f", {len(self.not_run)} not run"
-        if self.interrupted:
-            line = "interrupted (Ctrl-C): " + line
-        lines = [line] + [f"FAILED {name}: {why}" for name, why in self.failed]
-        lines += [f"NOT RUN {name}" for name in self.not_run]
+        """The same summary as ops.batch.run_batch, plus a stop and how to finish."""
+        lines = [super().summary()]
         if self.stopped:
             lines.append(f"STOPPED: {self.stopped}")
         if self.interrupted or self.stopped:
