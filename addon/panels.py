@@ -18,6 +18,7 @@ class FACEFORGE_PT_main(_SidebarTab, bpy.types.Panel):
         col = self.layout.column(align=True)
         col.scale_y = 1.4
         col.operator("faceforge.auto_rig", icon="SHAPEKEY_DATA")
+        self.layout.operator("faceforge.rig_sheet", icon="IMAGE_DATA")
         self.layout.operator("faceforge.add_reference_head", icon="USER")
 
 

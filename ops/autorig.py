@@ -2,6 +2,7 @@
 teeth or tongue objects) and write them as FaceForge shape keys, plus a preview take."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import bpy
@@ -165,7 +166,55 @@ class FACEFORGE_OT_auto_rig(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (FACEFORGE_OT_auto_rig,)
+SHEET_IMAGE = "FaceForge Shapes"
+
+
+def sheet_path(objects) -> Path:
+    """Where the sheet button writes: Blender's session temp folder, named after the
+    first rigged mesh (never beside the user's file, so nothing of theirs is replaced)."""
+    name = rig_sheet.rigged_meshes(objects)[0].name
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    return Path(bpy.app.tempdir or tempfile.gettempdir()) / f"faceforge_shapes_{safe}.png"
+
+
+class FACEFORGE_OT_rig_sheet(bpy.types.Operator):
+    """Render the 52 shapes of the selected rigged meshes as one contact sheet (13 x 4 tiles)
+    and open it as the image 'FaceForge Shapes'"""
+    bl_idname = "faceforge.rig_sheet"
+    bl_label = "Contact Sheet of Shapes"
+
+    @classmethod
+    def poll(cls, context):
+        return bool(rig_sheet.rigged_meshes(avatar.avatar_meshes(list(context.selected_objects),
+                                                                context.scene.objects)))
+
+    def execute(self, context):
+        objects = avatar.avatar_meshes(list(context.selected_objects), context.scene.objects)
+        if not rig_sheet.rigged_meshes(objects):
+            self.report({"ERROR"}, "select a mesh with the 52 ARKit shape keys (run Auto-Rig Face first)")
+            return {"CANCELLED"}
+        path = sheet_path(objects)
+        try:
+            rig_sheet.write_sheet(objects, path)
+        except (ValueError, RuntimeError) as exc:
+            self.report({"ERROR"}, f"contact sheet failed: {exc}")
+            return {"CANCELLED"}
+        image = bpy.data.images.get(SHEET_IMAGE)
+        if image is None:
+            image = bpy.data.images.load(str(path))
+            image.name = SHEET_IMAGE
+        else:
+            image.filepath = str(path)
+            image.reload()
+        for area in (context.screen.areas if context.screen else ()):
+            if area.type == "IMAGE_EDITOR":
+                area.spaces.active.image = image
+                break
+        self.report({"INFO"}, f"contact sheet of the 52 shapes: image '{SHEET_IMAGE}' ({path})")
+        return {"FINISHED"}
+
+
+CLASSES = (FACEFORGE_OT_auto_rig, FACEFORGE_OT_rig_sheet)
 
 
 def cmd_rig(args) -> int:

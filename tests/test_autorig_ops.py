@@ -206,3 +206,30 @@ def test_failed_multi_object_rig_restores_every_object(bpy_empty, monkeypatch):
         for name, co in coords.items():
             np.testing.assert_array_equal(after[name], co, err_msg=f"{obj.name}: {name}")
     assert right.data.shape_keys is None
+
+
+def test_sheet_button_opens_the_52_shapes_and_leaves_the_scene(bpy_empty):
+    from conftest import _register_once
+    _register_once()
+    bpy = bpy_empty
+    head = reference_head.build_reference_head()          # carries the 52 keys
+    head.select_set(True)
+    bpy.context.view_layer.objects.active = head
+    objects = {o.name for o in bpy.data.objects}
+    values = [kb.value for kb in head.data.shape_keys.key_blocks]
+    assert bpy.ops.faceforge.rig_sheet() == {"FINISHED"}
+    image = bpy.data.images[autorig.SHEET_IMAGE]
+    assert tuple(image.size) == (13 * 160, 4 * 160)
+    assert {o.name for o in bpy.data.objects} == objects      # no camera or light left behind
+    assert [kb.value for kb in head.data.shape_keys.key_blocks] == values
+    assert bpy.ops.faceforge.rig_sheet() == {"FINISHED"}   # again: the same image, reloaded
+    assert sum(i.name.startswith(autorig.SHEET_IMAGE) for i in bpy.data.images) == 1
+
+
+def test_sheet_button_needs_a_rigged_mesh(bpy_empty):
+    from conftest import _register_once
+    _register_once()
+    head = reference_head.build_reference_head(with_arkit_keys=False)
+    head.select_set(True)
+    bpy_empty.context.view_layer.objects.active = head
+    assert not bpy_empty.ops.faceforge.rig_sheet.poll()

@@ -26,7 +26,7 @@ FACE_MOVE_MM = 1.0    # a skin vertex some shape moves further than this is "fac
 FACE_DILATE_RINGS = 2
 ICT_PROXY_VERTS = 4000
 CACHE_DIR = CHECKPOINTS / "autorig_data"
-DATA_VERSION = 2      # bump when samples change, so stale caches are not reused
+DATA_VERSION = 3      # bump when samples change, so stale caches are not reused
 
 
 @dataclass
@@ -310,14 +310,36 @@ def jitter(sample: Sample, rng: np.random.Generator, degrees: float = 3.0, scale
                    eye_centres=(sample.eye_centres @ r.T + t).astype(np.float32))
 
 
+# A face-only crop (as ARKit captures, scanners and photogrammetry give) keeps the skin in
+# front of a back cut and above a chin cut, both drawn per sample (canonical mm).
+MASK_BACK_MM = (-5.0, 25.0)
+MASK_BELOW_MM = (-140.0, -100.0)
+
+
+def face_only(sample: Sample, rng: np.random.Generator) -> Sample:
+    """The sample cut to a face-only mask: skin in front of the ears and above the neck,
+    no eyeballs, teeth or back of the head, framed from its shape as inference frames it."""
+    v = sample.verts
+    keep = (kind_mask(sample, "skin") & (v[:, 1] < rng.uniform(*MASK_BACK_MM))
+            & (v[:, 2] > rng.uniform(*MASK_BELOW_MM)))
+    old, tris = submesh(keep, sample.tris)
+    cut = replace(sample, verts=v[old], tris=tris, part_labels=sample.part_labels[old],
+                  deltas=sample.deltas[:, old])
+    return shape_framed(cut)
+
+
 def augment(sample: Sample, rng: np.random.Generator, preset: str | None = "random",
             p_drop: float = 0.2, p_remesh: float = 0.5, remesh_range=(0.5, 1.0),
-            do_jitter: bool = True) -> Sample:
-    """Warp (preset, None: no warp), drop inner part groups (each with p_drop; without
-    eyeballs the head takes the shape-only frame, as at inference), remesh to a random
-    fraction of the vertex count (with p_remesh), then jitter."""
+            do_jitter: bool = True, p_mask: float = 0.15) -> Sample:
+    """Warp (preset, None: no warp), then either cut to a face-only mask (with p_mask) or
+    drop inner part groups (each with p_drop; without eyeballs the head takes the
+    shape-only frame, as at inference), remesh to a random fraction of the vertex count
+    (with p_remesh), then jitter."""
     out = warp(sample, warp_bumps(sample, preset, rng)) if preset else sample
-    dropped = [k for group in DROP_GROUPS if rng.random() < p_drop for k in group]
+    if p_mask > 0 and rng.random() < p_mask:
+        out, dropped = face_only(out, rng), []
+    else:
+        dropped = [k for group in DROP_GROUPS if rng.random() < p_drop for k in group]
     if dropped:
         out = drop_parts(out, dropped)
     if "eye_left" in dropped:

@@ -50,7 +50,8 @@ def test_heads(family: str, variant: str, n: int, seed: int = 0) -> list[data.Sa
         rng = np.random.default_rng([identity, seed, 7])
         sample = data.FAMILIES[family](identity)
         sample = data.augment(sample, rng, preset if variant == "stylised" else None,
-                              p_drop=0.0, p_remesh=1.0, remesh_range=(0.6, 0.9), do_jitter=False)
+                              p_drop=0.0, p_remesh=1.0, remesh_range=(0.6, 0.9), do_jitter=False,
+                              p_mask=0.0)
         if variant == "eyeless":
             sample = data.drop_parts(sample, ("eye_left", "eye_right"))
         heads.append(replace(sample, name=f"{family}-{identity}-{variant}"))
