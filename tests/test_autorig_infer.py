@@ -125,3 +125,24 @@ def test_one_sided_shapes_stay_on_their_side_of_suzanne():
     mirror = np.linalg.norm(result.deltas[arkit.INDEX["eyeBlinkLeft"]], axis=1)
     assert abs(mirror.sum() - np.linalg.norm(result.deltas[arkit.INDEX["eyeBlinkRight"]], axis=1).sum()) \
         < 0.2 * mirror.sum()
+
+
+def test_suzannes_inner_brows_rise_visibly_and_the_report_says_so():
+    """The network lifts her brows 0.7 mm; the floor scales browInnerUp to 1.5 mm (at 63 mm
+    between the eyes) and says so, as the evaluation measures it."""
+    from faceforge.ml.autorig import floors
+    verts, tris, labels = _monkey()
+    result = infer.rig(verts, tris, labels)
+    v, d, _ = infer.canonical_view(verts, result)
+    skin = labels == np.argmax(np.bincount(labels))
+    assert floors.brow_inner_up(v, d, skin) == pytest.approx(floors.BROW_UP_FLOOR_MM, rel=0.02)
+    assert any("browInnerUp scaled" in n for n in result.notes)
+
+
+def test_floor_leaves_a_human_head_alone(head, upright):
+    assert not any("scaled" in n for n in upright.notes)
+    v, d, _ = infer.canonical_view(head[0], upright)
+    from faceforge.ml.autorig import floors
+    labels = infer.connected_components(len(head[0]), np.concatenate([head[1][:, :2], head[1][:, 1:]]))
+    skin = labels == np.argmax(np.bincount(labels))
+    assert floors.brow_inner_up(v, d, skin) > floors.BROW_UP_FLOOR_MM

@@ -11,6 +11,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from faceforge.ml.arkit import INDEX, MIRROR, NUM_SHAPES
+from faceforge.ml.autorig.floors import brow_inner_up, inner_lip_gap_mm  # noqa: F401 (re-exported)
 from faceforge.ml.autorig.eyes import (LID_FRONT, LID_REACH, EyePair, fissure, lid_margins, lid_strip,
                    rigidify)
 
@@ -19,16 +20,8 @@ LID_GAP_MAX = 0.15    # closed: posed gap / neutral gap
 # A lid vertex counts as inside once this deep in the sphere (fitted spheres pass
 # through a low-poly eyeball's vertices, its facets lie up to ~0.5 mm inside).
 INSIDE_TOL_MM = 1.0
-# Lips: the mid-sagittal strip between nose base and chin, in front of the eye centres;
-# "front" = within LIP_DEPTH_MM of the frontmost strip vertex less than LIP_BIN_MM
-# higher or lower (drops the mouth bag and the underside of the chin).
-LIP_STRIP_MM = 4.0
-LIP_Z_MM = (-100.0, -45.0)
-LIP_BIN_MM = 5.0
-LIP_DEPTH_MM = 10.0
+# Lips and brows: measured as the rig's floors measure them (ml/autorig/floors.py).
 LIP_GAP_MIN_MM = 8.0
-# Brow: above the eyes, between them, in front of the eye plane.
-BROW_BOX_MM = (np.array([-20.0, -80.0, 10.0]), np.array([20.0, 0.0, 45.0]))
 BROW_UP_MIN_MM = 1.0
 LOWER_FACE_Z_MM = -30.0
 # Back of the head: behind the ears, above the eye line. ICT-FaceKit's captured shapes
@@ -143,37 +136,6 @@ def eyeball_visible(verts: np.ndarray, deltas: np.ndarray, tris: np.ndarray, eye
     return float(np.mean(~_ray_hits(origins[seen], eye.forward, posed[tris])))
 
 
-def inner_lip_gap_mm(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray,
-                     shape: str = "jawOpen") -> float:
-    """How far the lips part at the mouth's centre line at `shape` = 1, in mm.
-
-    Heuristic: the lip-surface vertices are the skin in the mid-sagittal strip
-    (|x| < LIP_STRIP_MM) between nose base and chin (LIP_Z_MM below the eye line), in
-    front of the eye centres (y < 0; the back of the neck lies in the same heights), that
-    lie on the front surface at rest (within LIP_DEPTH_MM of the frontmost strip vertex
-    within LIP_BIN_MM of their height). Sorted by posed height, the mouth is the split
-    between consecutive vertices whose gap grew most from rest; the opening is its posed
-    gap less any gap there at rest (a sparse row of vertices, lips parted at rest), so a
-    mouth that does not open measures 0.
-    """
-    x, y, z = verts.T
-    sel = np.flatnonzero(skin & (np.abs(x) < LIP_STRIP_MM) & (y < 0.0)
-                         & (z > LIP_Z_MM[0]) & (z < LIP_Z_MM[1]))
-    near = np.abs(z[sel, None] - z[None, sel]) < LIP_BIN_MM
-    front = np.where(near, y[None, sel], np.inf).min(axis=1)
-    lips = sel[y[sel] < front + LIP_DEPTH_MM]
-    if len(lips) < 2:      # no lip strip where a human mouth would be: not measurable
-        return float("nan")
-    posed = z[lips] + deltas[INDEX[shape], lips, 2]
-    order = np.argsort(posed)
-    zp, zn = posed[order], z[lips][order]
-    posed_gap = np.diff(zp)
-    # Rest gap across the same split: lowest above it minus highest below it.
-    rest_gap = np.minimum.accumulate(zn[::-1])[::-1][1:] - np.maximum.accumulate(zn)[:-1]
-    best = np.argmax(posed_gap - rest_gap)
-    return float(posed_gap[best] - max(rest_gap[best], 0.0))
-
-
 def smile_corners(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray,
                   shape: str = "mouthSmileLeft") -> tuple[float, float]:
     """(up, outward) mm motion of the mouth corner in a smile: the lower-face skin on
@@ -184,14 +146,6 @@ def smile_corners(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray,
     w = (d[sel] ** 2).sum(1)
     mean = (w[:, None] * d[sel]).sum(0) / max(w.sum(), 1e-12)
     return float(mean[2]), float(sign * mean[0])
-
-
-def brow_inner_up(verts: np.ndarray, deltas: np.ndarray, skin: np.ndarray) -> float:
-    """Upward mm motion of the inner brows in browInnerUp (weighted as in smile_corners)."""
-    d = deltas[INDEX["browInnerUp"]]
-    sel = skin & np.all((verts >= BROW_BOX_MM[0]) & (verts <= BROW_BOX_MM[1]), axis=1)
-    w = (d[sel] ** 2).sum(1)
-    return float((w * d[sel, 2]).sum() / max(w.sum(), 1e-12))
 
 
 def mirror_error(verts: np.ndarray, deltas: np.ndarray, mask: np.ndarray,

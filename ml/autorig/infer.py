@@ -20,6 +20,7 @@ from ..geometry.remesh import PASSES, closest_points, decimate, smooth_transfer,
 from . import eyes as eyes_mod
 from .blink import close_blink
 from .features import mesh_inputs
+from .floors import apply_floors
 from .frame import Transform, axis_vector, canonical_transform, estimate_frame, from_canonical, to_canonical
 from .runtime import AutoRigRuntime
 
@@ -291,6 +292,7 @@ def _rig(verts, tris, part_labels, options, progress, runtime) -> RigResult:
     else:
         deltas[list(GAZE)] = 0.0     # no eyeballs to turn: gaze moves nothing
     deltas = _keep_to_side(verts_c, deltas, labels, mouth_parts)
+    deltas, floor_notes = apply_floors(verts_c, deltas, skin)
     if len(mouth_parts):
         deltas = eyes_mod.jaw_rigid(verts_c, deltas, labels, mouth_parts)
         if not options.include_mouth_interior:
@@ -299,7 +301,7 @@ def _rig(verts, tris, part_labels, options, progress, runtime) -> RigResult:
     report(1.0)
     return RigResult(deltas=from_canonical(deltas, T, delta=True), transform=T, eyes=eye,
                      face_found=face_found, warnings=warnings, forward_axis=found.forward_axis,
-                     up_axis=found.up_axis)
+                     up_axis=found.up_axis, notes=floor_notes)
 
 
 def canonical_eyes(eye: eyes_mod.EyePair, T: Transform) -> eyes_mod.EyePair:
