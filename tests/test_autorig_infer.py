@@ -146,3 +146,29 @@ def test_floor_leaves_a_human_head_alone(head, upright):
     labels = infer.connected_components(len(head[0]), np.concatenate([head[1][:, :2], head[1][:, 1:]]))
     skin = labels == np.argmax(np.bincount(labels))
     assert floors.brow_inner_up(v, d, skin) > floors.BROW_UP_FLOOR_MM
+
+
+def test_eyes_built_as_front_caps_inside_the_face_mesh_turn_with_gaze(head, upright):
+    """Anime and VRoid eyes: sclera/iris shells with no back, inside the face mesh. The
+    built-in head's eyeballs cut to their front caps are still found as eyes: gaze turns
+    each cap rigidly, and the blinks close over them."""
+    from faceforge.ml.autorig import eyes
+    verts, tris = head
+    keep = np.ones(len(verts), bool)
+    for k in range(2):
+        idx, c, r = upright.eyes.members[k], upright.eyes.centres[k], upright.eyes.radii[k]
+        keep[idx[(verts[idx] - c) @ np.array([0.0, -1.0, 0.0]) < np.cos(np.radians(55)) * r]] = False
+    old = np.flatnonzero(keep)
+    remap = np.full(len(verts), -1)
+    remap[old] = np.arange(len(old))
+    t = remap[tris]
+    caps = infer.rig(verts[old], t[(t >= 0).all(1)].astype(np.int32))
+    assert caps.eyes is not None and not any("no eyeballs" in w for w in caps.warnings)
+    np.testing.assert_allclose(caps.eyes.centres, upright.eyes.centres, atol=2e-3)   # metres
+    for k, name in enumerate(("eyeLookUpLeft", "eyeLookUpRight")):
+        members = caps.eyes.members[k]
+        d = caps.deltas[arkit.INDEX[name]][members].astype(np.float64)
+        assert np.linalg.norm(d, axis=1).max() > 1e-3
+        np.testing.assert_allclose(eyes.rigidify(verts[old][members], d), d, atol=1e-5)
+    blink = np.linalg.norm(caps.deltas[arkit.INDEX["eyeBlinkLeft"]], axis=1)
+    assert blink.max() > 5e-3 and blink[caps.eyes.members[0]].max() == 0.0

@@ -110,6 +110,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--run", default=None, help="checkpoint name (default: from the families)")
     p.add_argument("--out", type=Path, default=None, help="exported weights (.npz)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these exported weights (.npz; e.g. fine-tune the shipped network)")
     args = p.parse_args(argv)
     run = args.run or "-".join(args.families)
     torch.set_num_threads(args.threads)
@@ -125,6 +127,10 @@ def main(argv=None) -> None:
 
     cfg = NetConfig(width=args.width, blocks=args.blocks, fourier=args.fourier)
     model = AutoRigNet(cfg)
+    if args.init is not None:
+        with np.load(args.init) as z:
+            model.load_state_dict({k: torch.from_numpy(z[k]) for k in model.state_dict()})
+        print(f"initialised from {args.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
     steps = args.epochs * len(train_items)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.05)

@@ -26,6 +26,9 @@ GAZE_DEGREES = {"In": 25.0, "Out": 25.0, "Up": 20.0, "Down": 25.0}
 # closed sphere, 0.5 for a hemisphere shell): an eyeball may be open at the back.
 MAX_RESIDUAL = 0.1   # eyeballs with a corneal bulge (ICT) fit to ~8 % of the radius
 MAX_OPENNESS = 0.35
+# Eyes built as front caps only (anime and VRoid eyes: sclera and iris shells inside the
+# face mesh, no back): a second search takes open sphere caps that face forward.
+CAP_OPENNESS = 0.98
 MIN_VERTS = 12
 # Eyeball radius and where its centre may lie (box centre, half-size) in canonical mm:
 # human eyeballs are ~12 mm, stylised ones bigger; an estimated frame is off by ~1 cm.
@@ -127,16 +130,24 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     frame = frame_hint if frame_hint is not None else estimate_frame(verts, tris)
     local = to_canonical(verts, frame).astype(np.float64)
     centres, radii, resid, openness, counts = fit_spheres(local, labels)
-    spherical = ((counts >= MIN_VERTS) & (resid <= MAX_RESIDUAL) & (openness <= MAX_OPENNESS)
-                 & (radii >= RADIUS_MM[0]) & (radii <= RADIUS_MM[1]))
-    # Near the estimated eye line first; the shape-only frame can miss it by centimetres,
-    # so then anywhere in a wide box around it (a mirrored pair of eyeballs is evidence enough).
-    for box in (EYE_REGION_MM[1], WIDE_REGION_MM):
-        cand = np.flatnonzero(spherical & np.all(np.abs(centres - EYE_REGION_MM[0]) <= box, axis=1))
-        pair = _best_pair(centres[cand], radii[cand], openness[cand])
+    n_parts = len(radii)
+    mean_y = np.bincount(labels, weights=local[:, 1], minlength=n_parts) / np.maximum(counts, 1)
+    sized = (counts >= MIN_VERTS) & (resid <= MAX_RESIDUAL) & (radii >= RADIUS_MM[0]) & (radii <= RADIUS_MM[1])
+    spherical = sized & (openness <= MAX_OPENNESS)
+    front_cap = sized & (openness <= CAP_OPENNESS) & (centres[:, 1] - mean_y > 0.3 * radii)   # -Y forward
+    pair = None
+    # Whole eyeballs first, then front caps. Near the estimated eye line first; the
+    # shape-only frame can miss it by centimetres, so then anywhere in a wide box around
+    # it (a mirrored pair is evidence enough).
+    for kind in (spherical, front_cap):
+        for box in (EYE_REGION_MM[1], WIDE_REGION_MM):
+            cand = np.flatnonzero(kind & np.all(np.abs(centres - EYE_REGION_MM[0]) <= box, axis=1))
+            pair = _best_pair(centres[cand], radii[cand], openness[cand])
+            if pair is not None:
+                break
         if pair is not None:
             break
-    else:
+    if pair is None:
         return None
     pair = [int(cand[pair[0]]), int(cand[pair[1]])]         # subject's left (+X) first
     eye_c, eye_r = centres[pair], radii[pair]
@@ -147,8 +158,6 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     dist_max = np.zeros(len(radii))
     np.maximum.at(dist_max, labels, np.linalg.norm(local[:, None] - eye_c[None], axis=2).min(1))
     nearest = np.argmin(np.linalg.norm(centres[:, None] - eye_c[None], axis=2), axis=1)
-    n_parts = len(radii)
-    mean_y = np.bincount(labels, weights=local[:, 1], minlength=n_parts) / np.maximum(counts, 1)
     in_front = eye_c[nearest, 1] - mean_y > 0.3 * eye_r[nearest]        # -Y is forward
     shell = ((counts >= MIN_VERTS) & (openness <= MAX_OPENNESS) & (radii < eye_r[nearest])
              & (np.linalg.norm(centres - eye_c[nearest], axis=1) < CONCENTRIC * eye_r[nearest]))
