@@ -137,6 +137,18 @@ def test_heads_without_eyeballs_take_the_shape_only_frame(anny):
     np.testing.assert_allclose(kept.eye_centres, [[31.5, 0, 0], [-31.5, 0, 0]], atol=1e-3)
 
 
+def test_face_only_crops_are_skin_masks_framed_as_inference_frames_them(anny):
+    """A share of training heads are cut to face-only masks (no eyes, teeth or back of the
+    head), framed from their shape as inference frames a mask, their truth cut with them."""
+    out = D.augment(anny, np.random.default_rng(0), None, p_drop=0, p_remesh=0, do_jitter=False, p_mask=1.0)
+    assert D.kind_mask(out, "skin").all() and len(out.verts) < 0.7 * D.kind_mask(anny, "skin").sum()
+    assert out.tris.max() < len(out.verts) and out.deltas.shape == (52, len(out.verts), 3)
+    np.testing.assert_allclose(estimate_eyes(out.verts, out.tris), [[31.5, 0, 0], [-31.5, 0, 0]], atol=0.5)
+    jaw = np.linalg.norm(out.deltas[INDEX["jawOpen"]], axis=1)
+    assert jaw.max() > 5 and out.face_mask.sum() > 0.5 * len(out.verts)
+    assert D.data_tag(0.0) == "v2" and D.data_tag() == f"v{D.DATA_VERSION}"   # cache keys differ
+
+
 def test_estimate_frame_finds_the_eyes_roughly(anny):
     est = estimate_eyes(anny.verts, anny.tris)
     assert np.linalg.norm(est - anny.eye_centres, axis=1).max() < 25

@@ -27,6 +27,13 @@ FACE_DILATE_RINGS = 2
 ICT_PROXY_VERTS = 4000
 CACHE_DIR = CHECKPOINTS / "autorig_data"
 DATA_VERSION = 3      # bump when samples change, so stale caches are not reused
+P_MASK = 0.15         # share of training samples cut to face-only masks (0: data version 2)
+
+
+def data_tag(p_mask: float = P_MASK) -> str:
+    """Cache and checkpoint tag of the samples built with `p_mask` ('v2' without masks:
+    then no draw is made for them and the samples are those of data version 2)."""
+    return "v2" if p_mask == 0 else f"v{DATA_VERSION}" + ("" if p_mask == P_MASK else f"-mask{p_mask:g}")
 
 
 @dataclass
@@ -330,7 +337,7 @@ def face_only(sample: Sample, rng: np.random.Generator) -> Sample:
 
 def augment(sample: Sample, rng: np.random.Generator, preset: str | None = "random",
             p_drop: float = 0.2, p_remesh: float = 0.5, remesh_range=(0.5, 1.0),
-            do_jitter: bool = True, p_mask: float = 0.15) -> Sample:
+            do_jitter: bool = True, p_mask: float = P_MASK) -> Sample:
     """Warp (preset, None: no warp), then either cut to a face-only mask (with p_mask) or
     drop inner part groups (each with p_drop; without eyeballs the head takes the
     shape-only frame, as at inference), remesh to a random fraction of the vertex count
@@ -364,9 +371,10 @@ def split_plan(family: str, split: str, n: int, seed: int = 0) -> list[tuple[int
     return [(int(i), str(p)) for i, p in zip(ids, presets)]
 
 
-def build_sample(family: str, identity: int, preset: str, seed: int = 0) -> Sample:
+def build_sample(family: str, identity: int, preset: str, seed: int = 0, p_mask: float = P_MASK) -> Sample:
     """One dataset sample: the identity, augmented with the preset (rng from identity and seed)."""
-    sample = augment(FAMILIES[family](identity), np.random.default_rng([identity, seed]), preset)
+    sample = augment(FAMILIES[family](identity), np.random.default_rng([identity, seed]), preset,
+                     p_mask=p_mask)
     return replace(sample, name=f"{family}-{identity}-{preset}-{seed}")
 
 
@@ -375,7 +383,7 @@ def make_dataset(family: str, split: str, n: int, seed: int = 0, cache_dir=None)
     compressed npz under cache_dir (e.g. CACHE_DIR, git-ignored) when given."""
     out = []
     for identity, preset in split_plan(family, split, n, seed):
-        path = (Path(cache_dir) / f"v{DATA_VERSION}" / f"{family}-{identity}-{preset}-{seed}.npz"
+        path = (Path(cache_dir) / data_tag() / f"{family}-{identity}-{preset}-{seed}.npz"
                 if cache_dir else None)
         if path is not None and path.exists():
             out.append(load_sample(path))

@@ -31,17 +31,17 @@ CKPT_DIR = ROOT / "checkpoints" / "autorig"
 OUTSIDE_FACE_WEIGHT = 0.25  # vertices outside the face region still count, less
 
 
-def _input_path(family: str, identity: int, preset: str, seed: int) -> Path:
-    return INPUTS_DIR / f"v{data.DATA_VERSION}" / f"{family}-{identity}-{preset}-{seed}.npz"
+def _input_path(family: str, identity: int, preset: str, seed: int, p_mask: float) -> Path:
+    return INPUTS_DIR / data.data_tag(p_mask) / f"{family}-{identity}-{preset}-{seed}.npz"
 
 
 def _build(job) -> Path:
     """Worker: one sample and its operators, written to the inputs cache."""
-    family, identity, preset, seed = job
-    path = _input_path(family, identity, preset, seed)
+    family, identity, preset, seed, p_mask = job
+    path = _input_path(family, identity, preset, seed, p_mask)
     if path.exists():
         return path
-    s = data.build_sample(family, identity, preset, seed)
+    s = data.build_sample(family, identity, preset, seed, p_mask)
     m = mesh_inputs(s.verts, s.tris)
     weight = np.where(s.face_mask, 1.0, OUTSIDE_FACE_WEIGHT).astype(np.float32)
     gx, gy = m.pop("grad_x").tocsr(), m.pop("grad_y").tocsr()
@@ -54,9 +54,9 @@ def _build(job) -> Path:
     return path
 
 
-def prepare(families, split: str, n: int, seed: int, workers: int) -> list[Path]:
+def prepare(families, split: str, n: int, seed: int, workers: int, p_mask: float = data.P_MASK) -> list[Path]:
     """Build (or find cached) inputs for n samples per family of a split."""
-    jobs = [(f, identity, preset, seed) for f in families
+    jobs = [(f, identity, preset, seed, p_mask) for f in families
             for identity, preset in data.split_plan(f, split, n, seed)]
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(_build, jobs))
@@ -110,6 +110,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--run", default=None, help="checkpoint name (default: from the families)")
     p.add_argument("--out", type=Path, default=None, help="exported weights (.npz)")
+    p.add_argument("--p-mask", type=float, default=data.P_MASK,
+                   help="share of samples cut to face-only masks (0: the data of version 2)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these exported weights (.npz; e.g. fine-tune the shipped network)")
     args = p.parse_args(argv)
@@ -118,8 +120,8 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)
 
     t0 = time.time()
-    train_paths = prepare(args.families, "train", args.n_train, args.seed, args.workers)
-    val_paths = prepare(args.families, "val", args.n_val, args.seed, args.workers)
+    train_paths = prepare(args.families, "train", args.n_train, args.seed, args.workers, args.p_mask)
+    val_paths = prepare(args.families, "val", args.n_val, args.seed, args.workers, args.p_mask)
     train_items = [load_item(q) for q in train_paths]
     val_items = [load_item(q) for q in val_paths]
     print(f"data: {len(train_items)} train / {len(val_items)} val meshes in {time.time() - t0:.0f} s",
@@ -134,7 +136,7 @@ def main(argv=None) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
     steps = args.epochs * len(train_items)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.05)
-    ckpt = CKPT_DIR / f"{run}.v{data.DATA_VERSION}.pt"  # never resume a run on other data
+    ckpt = CKPT_DIR / f"{run}.{data.data_tag(args.p_mask)}.pt"  # never resume a run on other data
     start, best = 0, (float("inf"), None)
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
