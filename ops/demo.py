@@ -1,7 +1,9 @@
 """The demo: Auto-Rig Face rigs the built-in human head (its own ARKit keys left out) and
-Suzanne; both get three takes: a 10-second emotion track, lip-sync of a bundled utterance
-with a smile layered on the upper face, and a bundled face clip tracked by the video
-pipeline. Saved as .blend and .glb, each take rendered as a contact sheet, all headless."""
+Suzanne; the human head gets a generated face rig fitted to a bundled photo (Fit to Photo,
+the comparison photo | average face | fitted rendered to demo_fit.png); both get three
+takes: a 10-second emotion track, lip-sync of a bundled utterance with a smile layered on
+the upper face, and a bundled face clip tracked by the video pipeline. Saved as .blend and
+.glb, each take rendered as a contact sheet, all headless."""
 from __future__ import annotations
 
 import sys
@@ -12,7 +14,8 @@ import numpy as np
 
 from ..addon import keyframes, reference_head, render, scene_files
 from ..ml.autorig import infer
-from . import autorig, emotion, lipsync, outputs, video
+from ..ml.fit.sheet import write_rgb
+from . import autorig, emotion, fit, lipsync, outputs, video
 from .errors import UserError
 from .plan import Plan, PlannedItem
 from .scene_jobs import add_run_options, prepare
@@ -23,13 +26,16 @@ SHEET_FRAMES = 12
 PACKAGE = Path(__file__).resolve().parents[1]
 UTTERANCE = PACKAGE / "ml" / "lipsync" / "data" / "demo_utterance.wav"  # espeak-ng, see its script
 CLIP = PACKAGE / "ml" / "video" / "data" / "demo_clip.mp4"  # lab/video/make_demo_clip.py
+PHOTO = PACKAGE / "ml" / "fit" / "data" / "demo_photo.jpg"  # lab/fit/make_demo_photo.py
+FIT_SHEET = "demo_fit.png"
 TAKES = ("Demo Emotion", "Demo Lip-Sync", "Demo Video")
 SHEETS = ("demo.png", "demo_lipsync.png", "demo_video.png")
 
 
 def build_demo_scene(fps: int = 24):
-    """Empty scene + auto-rigged human head and Suzanne + the three demo takes (emotion
-    active); returns (scene, [head, suzanne])."""
+    """Empty scene + auto-rigged human head (its face rig fitted to the demo photo) and
+    Suzanne + the three demo takes (emotion active); returns (scene, [head, suzanne],
+    the fit's comparison picture [H, W, 3] uint8)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = fps, 1.0
@@ -38,6 +44,8 @@ def build_demo_scene(fps: int = 24):
     suzanne = reference_head.build_suzanne()
     autorig.rig_objects([head], infer.RigOptions(), preview=False)
     autorig.rig_objects([suzanne], infer.RigOptions(), preview=False)
+    rig, fitted = fit.fit_objects([head], PHOTO, make_rig=True, scene=scene)
+    picture = fit.comparison(rig, PHOTO, [("fitted", fitted.values)], scene)
     size = 0.8 * head.dimensions.z / suzanne.dimensions.z  # side by side, at the head's size
     suzanne.scale = (size,) * 3
     suzanne.location = (head.dimensions.x + 0.6 * suzanne.dimensions.x * size, 0.0, head.location.z)
@@ -51,26 +59,30 @@ def build_demo_scene(fps: int = 24):
         keyframes.set_active_take(obj, TAKES[0])
     bpy.context.view_layer.update()
     render.frame_objects(scene, [head, suzanne])
-    return scene, [head, suzanne]
+    return scene, [head, suzanne], picture
 
 
 def demo_plan(out_dir: Path, overwrite: bool = False) -> Plan:
-    """The demo's outputs: demo.blend, demo.glb and a contact sheet per take."""
+    """The demo's outputs: demo.blend, demo.glb, a contact sheet per take and the fit's
+    comparison."""
     out_dir = Path(out_dir)
-    names = ("demo.blend", "demo.glb", *SHEETS)
+    names = ("demo.blend", "demo.glb", *SHEETS, FIT_SHEET)
     return Plan.build("demo", [PlannedItem(PACKAGE, out_dir / n, n) for n in names], overwrite)
 
 
 def run_demo(out_dir: Path, overwrite: bool = False) -> list[Path]:
-    """Write demo.blend, demo.glb and a contact sheet per take (demo.png,
-    demo_lipsync.png, demo_video.png) into out_dir; returns their paths. Existing files
+    """Write demo.blend, demo.glb, a contact sheet per take (demo.png,
+    demo_lipsync.png, demo_video.png) and the fit's comparison (demo_fit.png) into
+    out_dir; returns their paths. Existing files
     are an error before anything is built, unless `overwrite`."""
     plan = demo_plan(out_dir, overwrite)
     plan.check_outputs()
     if plan.blocked:
         raise UserError("; ".join(plan.blocked.values()), subject=Path(out_dir))
-    scene, objects = build_demo_scene()
-    blend, glb, *sheets = (item.output for item in plan.items)
+    scene, objects, picture = build_demo_scene()
+    blend, glb, *sheets, fit_png = (item.output for item in plan.items)
+    with outputs.atomic_output(fit_png, overwrite) as tmp:
+        write_rgb(tmp, picture)
     for take, png in reversed(list(zip(TAKES, sheets))):  # the emotion take ends active
         for obj in objects:
             keyframes.set_active_take(obj, take)
@@ -82,7 +94,7 @@ def run_demo(out_dir: Path, overwrite: bool = False) -> list[Path]:
         scene_files.export_glb(tmp)
     with outputs.atomic_output(blend, overwrite) as tmp:
         scene_files.save_scene(tmp)
-    return [blend, glb, *sheets]
+    return [blend, glb, *sheets, fit_png]
 
 
 def cmd_demo(args) -> int:

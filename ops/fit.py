@@ -211,6 +211,27 @@ def fit_objects(objects, photo, *, mode: str = "iterative", make_rig: bool = Fal
     return rig, fit
 
 
+def comparison(rig: FitRig, photo, fitted: list[tuple[str, np.ndarray]], scene=None,
+               size: int = 256) -> np.ndarray:
+    """A row of face crops [size, size * n, 3] uint8: the photo, the average face and the
+    rig at each (label, parameter values [P]), rendered from the front; the pose is
+    restored after."""
+    from ..ml.fit.photo import detect_landmarks, read_photo
+    from ..ml.fit.sheet import face_crop, labelled_row
+    scene = scene or bpy.context.scene
+    rgb = read_photo(photo)
+    tiles = [("photo", face_crop(rgb, detect_landmarks(rgb)[0], size))]
+    snap = face_rig.pose_snapshot(rig.arm)
+    try:
+        for label, values in [("average face", rig.space.rest)] + list(fitted):
+            face_rig.set_values(rig.arm, rig.space, values)
+            render, _ = face_rig.front_render(scene, rig.mesh, resolution=2 * size)
+            tiles.append((label, face_crop(render, detect_landmarks(render)[0], size)))
+    finally:
+        face_rig.restore_pose(rig.arm, snap)
+    return labelled_row(tiles)
+
+
 def summary(rig: FitRig, fit: PhotoFit) -> str:
     r = fit.result
     text = (f"fitted {len(rig.space)} parameters of {rig.arm.name!r}: landmark error "

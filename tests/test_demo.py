@@ -11,7 +11,8 @@ from helpers import has_audio, vse_strips
 def test_demo_writes_blend_glb_and_contact_sheet(bpy_empty, tmp_path):
     bpy = bpy_empty
     paths = demo.run_demo(tmp_path)
-    names = ["demo.blend", "demo.glb", "demo.png", "demo_lipsync.png", "demo_video.png"]
+    names = ["demo.blend", "demo.glb", "demo.png", "demo_lipsync.png", "demo_video.png",
+             "demo_fit.png"]
     assert [p.name for p in paths] == names
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
     blend, glb, png = paths[:3]
@@ -33,7 +34,19 @@ def test_demo_writes_blend_glb_and_contact_sheet(bpy_empty, tmp_path):
     change = np.abs(tiles - tiles[0]).max(axis=-1)
     assert (change > 0.1).sum(axis=(1, 2)).max() > 200  # the faces move between frames
 
+    fit_png = bpy.data.images.load(str(paths[-1]))  # photo | average face | fitted
+    fw, fh = fit_png.size
+    assert fw == 3 * fh
+    fpx = np.empty(fw * fh * 4, np.float32)
+    fit_png.pixels.foreach_get(fpx)
+    tiles = fpx.reshape(fh, 3, fh, 4)[..., :3].swapaxes(0, 1)
+    assert np.abs(tiles[2] - tiles[1]).max(axis=-1).__gt__(0.1).sum() > 100  # the fit moved the face
+
     bpy.ops.wm.open_mainfile(filepath=str(blend))
+    rig = bpy.data.objects["FaceForge Head"].find_armature()  # fitted to the photo
+    assert rig is not None and any(
+        max(map(abs, pb.location)) + max(abs(s - 1) for s in pb.scale) + max(map(abs, pb.rotation_euler)) > 1e-4
+        for pb in rig.pose.bones)
     for name in ("FaceForge Head", "Suzanne"):  # both auto-rigged, both performing
         obj = bpy.data.objects[name]
         assert len(obj.data.shape_keys.key_blocks) == 53

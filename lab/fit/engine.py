@@ -60,6 +60,8 @@ def builtin_rig(samples: int = fit_ops.DEFAULT_SAMPLES):
 def set_view(rig, view: View) -> None:
     scene = bpy.context.scene
     rig.mesh.rotation_euler = (view.pitch, 0.0, view.yaw)
+    # The studio light turns only with world-space lighting on (off, the angle is ignored).
+    scene.display.shading.use_world_space_lighting = view.light != 0.0
     scene.display.shading.studiolight_rotate_z = view.light
     keys = rig.mesh.data.shape_keys
     if keys is not None:

@@ -31,10 +31,14 @@ from lab.paths import CHECKPOINTS, ROOT, SHARED_DATA
 from faceforge.ml.fit import landmarks as lm
 from faceforge.ml.fit import solve
 from faceforge.ml.fit.photo import detect_landmarks, read_photo
+from faceforge.ml.fit.sheet import face_crop, labelled_row, write_rgb
+from lab.fit import identity
 
 PHOTO = SHARED_DATA / "photos" / "astronaut.png"
 SHEET = ROOT / "docs" / "images" / "fit_contact_sheet.png"
-METHODS = ("average face", "linear least squares", "one-shot", "iterative", "both")
+METHODS = ("average face", "linear least squares", "one-shot", "iterative (Adam)", "iterative",
+           "both")
+OBSERVABLE = Path(__file__).with_name("observable.json")  # lab.fit.probe_observable
 
 
 # -------------------------------------------------------------------- classical baseline
@@ -72,6 +76,7 @@ def fit_all(target, imit, trans, linear) -> dict[str, solve.FitResult]:
     out = {"average face": solve.FitResult(imit.rest_unit.copy(), 0, 0,
                                            solve.average_face_nme(imit, target), 0.0),
            "linear least squares": linear.fit(target), "one-shot": trans.fit(target, imit),
+           "iterative (Adam)": solve.fit_iterative(imit, target, method="adam"),
            "iterative": solve.fit_iterative(imit, target)}
     t0 = time.perf_counter()
     both = solve.fit_iterative(imit, target, start=out["one-shot"].unit)
@@ -101,35 +106,6 @@ def region_iou(pred: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean(ious))
 
 
-# -------------------------------------------------------------------- pictures
-def _crop(rgb: np.ndarray, pts: np.ndarray | None, size: int = 256) -> np.ndarray:
-    import cv2
-    h, w = rgb.shape[:2]
-    if pts is None:
-        c, half = np.array([w / 2, h / 2]), min(w, h) / 2
-    else:
-        lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
-        c, half = (lo + hi) / 2, (hi - lo).max() * 0.65
-    x0, y0 = np.round(c - half).astype(int)
-    x1, y1 = np.round(c + half).astype(int)
-    pad = max(0, -x0, -y0, x1 - w, y1 - h)
-    img = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-    return cv2.resize(img[y0 + pad:y1 + pad, x0 + pad:x1 + pad], (size, size),
-                      interpolation=cv2.INTER_AREA)
-
-
-def contact_sheet(tiles: list[tuple[str, np.ndarray]], path) -> None:
-    import cv2
-    row = []
-    for label, img in tiles:
-        img = img.copy()
-        cv2.putText(img, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-        row.append(img)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.concatenate(row, axis=1)[..., ::-1])
-
-
 # -------------------------------------------------------------------- the evaluation
 def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
     rng = np.random.default_rng(seed)
@@ -149,7 +125,10 @@ def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
                            {m: None for m in METHODS}).items():
                 fits[m][v].append(res)
         print(f"  identity {i + 1}/{n}", flush=True)
-    rows = {}
+    names = [p.name for p in rig.space.params]
+    observable = (np.isin(names, json.loads(OBSERVABLE.read_text())["observable"])
+                  if OBSERVABLE.exists() else np.ones(len(names), bool))
+    rows = {"observable parameters": int(observable.sum())}
     for m in METHODS:
         ok = [i for i in range(n) if fits[m][0][i] is not None]
         unit = np.array([fits[m][0][i].unit for i in ok])
@@ -161,6 +140,9 @@ def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
         b = np.array([fits[m][1][i].unit for i in both])
         dist = np.linalg.norm(a[:, None] - b[None], axis=2)
         rows[m] = dict(param_rmse=float(np.sqrt((err ** 2).mean()) * 100),
+                       rmse_observable=float(np.sqrt((err[:, observable] ** 2).mean()) * 100),
+                       rmse_unobservable=float(np.sqrt((err[:, ~observable] ** 2).mean()) * 100)
+                       if (~observable).any() else float("nan"),
                        nme=float(np.mean(nmes) * 100), nme_median=float(np.median(nmes) * 100),
                        fit_nme=float(np.mean([fits[m][0][i].nme for i in ok]) * 100),
                        rank1=float((dist.argmin(axis=1) == np.arange(len(both))).mean() * 100),
@@ -176,7 +158,10 @@ def astronaut(rig, imit, trans, linear) -> dict:
         photo_pts, _ = detect_landmarks(rgb)
     mediapipe_ms = (time.perf_counter() - t0) / 5 * 1000
     target = solve.normalise_target(photo_pts)
-    tiles = [("photo", _crop(rgb, photo_pts))]
+    tiles = [("photo", face_crop(rgb, photo_pts))]
+    t0 = time.perf_counter()
+    photo_id = identity.embedding(rgb, photo_pts)
+    dlib_ms = (time.perf_counter() - t0) * 1000 if photo_id is not None else float("nan")
     rows = {}
     for m, res in fit_all(target, imit, trans, linear).items():
         render, pts = render_landmarks(rig, res.unit)
@@ -184,12 +169,14 @@ def astronaut(rig, imit, trans, linear) -> dict:
         if pts is not None:
             row.update(render_nme=solve.nme(solve.normalise_target(pts),
                                             solve.normalise_target(photo_pts)) * 100,
-                       region_iou=region_iou(pts[:, :2], photo_pts[:, :2]))
+                       region_iou=region_iou(pts[:, :2], photo_pts[:, :2]),
+                       dlib_distance=identity.distance(photo_id, identity.embedding(render, pts)))
         rows[m] = row
         if m in ("average face", "iterative", "one-shot"):
-            tiles.append((m, _crop(render, pts)))
-    contact_sheet(tiles, SHEET)
+            tiles.append((m, face_crop(render, pts)))
+    write_rgb(SHEET, labelled_row(tiles))
     rows["mediapipe_ms"] = mediapipe_ms
+    rows["dlib_ms"] = dlib_ms
     return rows
 
 
@@ -219,24 +206,30 @@ def _print_synthetic(syn: dict, n: int, n_params: int) -> None:
     print(f"\nSynthetic truth: {n} identities x 2 Blender renders (yaw/pitch "
           f"<= 0.15 rad, light angle, 3 expression keys <= 0.3), {n_params} parameters; "
           f"{syn['renders without a detected face']} renders without a detected face")
-    print("| method | parameter RMSE (% of range) | identity NME (%) | median NME (%) | "
-          "fit residual NME (%) | rank-1 retrieval of 2nd render (%) | ms per photo |")
-    print("|---|---|---|---|---|---|---|")
+    n_obs = syn["observable parameters"]
+    print(f"RMSE over all {n_params} parameters, the {n_obs} observable ones (MediaPipe R^2 >= 0.5, "
+          f"lab/fit/observable.json) and the {n_params - n_obs} others")
+    print("| method | parameter RMSE (% of range) | observable | unobservable | identity NME (%) | "
+          "median NME (%) | fit residual NME (%) | rank-1 retrieval of 2nd render (%) | ms per photo |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in METHODS:
         r = syn[m]
-        print(f"| {m} | {r['param_rmse']:.1f} | {r['nme']:.2f} | {r['nme_median']:.2f} | "
+        print(f"| {m} | {r['param_rmse']:.1f} | {r['rmse_observable']:.1f} | "
+              f"{r['rmse_unobservable']:.1f} | {r['nme']:.2f} | {r['nme_median']:.2f} | "
               f"{r['fit_nme']:.2f} | {r['rank1']:.0f} | {r['ms']:.1f} |")
 
 
 def _print_photo(photo: dict) -> None:
-    print(f"\nAstronaut photo (MediaPipe {photo['mediapipe_ms']:.0f} ms per photo): NME of "
-          f"MediaPipe on the fitted character's render against the photo")
-    print("| method | render NME (%) | region IoU | imitator NME (%) | ms |")
-    print("|---|---|---|---|---|")
+    print(f"\nAstronaut photo (MediaPipe {photo['mediapipe_ms']:.0f} ms, dlib embedding "
+          f"{photo['dlib_ms']:.0f} ms per photo): MediaPipe on the fitted character's render "
+          f"against the photo; dlib distance (same person below {identity.SAME_PERSON})")
+    print("| method | render NME (%) | region IoU | dlib distance | imitator NME (%) | ms |")
+    print("|---|---|---|---|---|---|")
     for m in METHODS:
         r = photo[m]
         print(f"| {m} | {r.get('render_nme', float('nan')):.2f} | "
-              f"{r.get('region_iou', float('nan')):.3f} | {r['imitator_nme']:.2f} | {r['ms']:.1f} |")
+              f"{r.get('region_iou', float('nan')):.3f} | {r.get('dlib_distance', float('nan')):.3f} | "
+              f"{r['imitator_nme']:.2f} | {r['ms']:.1f} |")
     print(f"\ncontact sheet: {SHEET.relative_to(ROOT)}")
 
 

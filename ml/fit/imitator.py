@@ -38,6 +38,10 @@ class Imitator:
         out = self.mlp.forward(np.atleast_2d(unit))
         return self.rest + out.reshape(len(out), -1, 3) * self.scale
 
+    def jacobian(self, unit: np.ndarray) -> np.ndarray:
+        """d landmarks / d unit at one parameter vector [P]: [K, 3, P]."""
+        return self.mlp.jacobian(unit).reshape(-1, 3, self.n_params) * self.scale
+
     def backward(self, grad_landmarks: np.ndarray) -> np.ndarray:
         """Gradient [N, K, 3] w.r.t. the last landmarks() output -> [N, P] w.r.t. its input."""
         g, _ = self.mlp.backward(grad_landmarks.reshape(len(grad_landmarks), -1) * self.scale,

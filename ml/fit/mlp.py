@@ -61,6 +61,22 @@ class MLP:
             g = g @ self.weights[i].T
         return g, gw + gb
 
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        """Exact Jacobian [out, in] of the output at one input x [in] (forward mode)."""
+        h = np.asarray(x, dtype=np.float64)
+        jac = np.eye(len(h))
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            w = w.astype(np.float64)
+            z = h @ w + b
+            jac = jac @ w                                     # [in, width]
+            if i < last:
+                h, s = _silu(z)
+                jac = jac * (s * (1.0 + z * (1.0 - s)))
+            elif self.out_tanh:
+                jac = jac * (1.0 - np.tanh(z) ** 2)
+        return jac.T
+
     def state(self, prefix: str) -> dict[str, np.ndarray]:
         out = {f"{prefix}w{i}": w for i, w in enumerate(self.weights)}
         out.update({f"{prefix}b{i}": b for i, b in enumerate(self.biases)})
