@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ..frames import frame_count
 
@@ -112,6 +111,7 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     if rate == target_rate:
         return samples
     g = gcd(int(rate), int(target_rate))
+    from scipy.signal import resample_poly   # here: scipy.signal costs ~0.8 s to import, at every CLI start
     return resample_poly(samples, target_rate // g, rate // g).astype(np.float32)
 
 
