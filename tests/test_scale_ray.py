@@ -19,7 +19,7 @@ from scale_helpers import save_heads
 
 pytest.importorskip("ray")
 RAY = Path(sys.executable).with_name("ray")
-DRIVER = "import sys; from faceforge.ops.cli import main; sys.exit(main())"
+DRIVER = "import sys; from faceforge.ops.scale.prestart import main; sys.exit(main())"  # `faceforge`
 
 
 def _free_port() -> int:

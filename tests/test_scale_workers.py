@@ -99,3 +99,35 @@ def test_worker_killed_mid_item_is_replaced_and_the_item_committed_once(bpy_empt
     assert states == ["running", "crashed", "running", "done"]
     assert _records(out, "b.blend")[1]["error"] == "worker crashed (SIGKILL)"
     assert _no_temporaries(out)
+
+
+def test_workers_start_before_the_driver_plans_and_none_outlive_a_run_without_items(
+        bpy_empty, tmp_path, capsys, monkeypatch):
+    from faceforge.ops.scale import plan as scale_plan, prestart, runner
+    src = _heads(bpy_empty, tmp_path / "in", list("ab"))
+    out = tmp_path / "out"
+    argv = ["emotion", str(src), "-o", str(out), "--workers", "2"]
+    assert prestart.requested(argv) == 2
+    assert prestart.requested(argv + ["--cluster", "local"]) == 0
+    assert prestart.requested(argv + ["--dry-run"]) == 0
+    assert prestart.requested(["import-csv", "x.csv", "--workers", "2"]) == 0
+    real_build = scale_plan.build_plan
+    at_plan = []
+
+    def build_plan(*a, **kw):  # what runs while the driver plans
+        at_plan.append([w.proc for w in prestart._workers if w.proc.poll() is None])
+        return real_build(*a, **kw)
+
+    monkeypatch.setattr(runner, "build_plan", build_plan)
+    assert cli.run(argv) == 0
+    assert "2 succeeded, 0 failed" in capsys.readouterr().err
+    started = at_plan[0]
+    assert len(started) == 2  # both workers were starting while the plan was built
+    done_by = {r["pid"] for r in manifest.read_records(out) if r["state"] == "done"}
+    assert done_by <= {p.pid for p in started}  # and they are the ones that ran the items
+    assert (out / manifest.MANIFEST_DIR / "logs" / "worker-0.log").exists()
+
+    assert cli.run(argv) == 0  # nothing to do: the workers started for it are ended
+    assert "nothing to do" in capsys.readouterr().err
+    assert len(at_plan[1]) == 2 and all(p.poll() is not None for p in at_plan[1])
+    assert not prestart._workers

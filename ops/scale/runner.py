@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from .. import batch
-from . import manifest
+from . import manifest, prestart
 from .manifest import Journal
 from .plan import SCALABLE, Stopped, build_plan
 
@@ -125,6 +125,14 @@ def _timing_line(n: int, total: float, timing: dict) -> str:
 
 def run(argv: list[str], parser=None) -> int:
     """Plan argv's command and run what is left of it; returns the exit code."""
+    prestart.begin(argv)  # workers start (or Ray connects) while this process plans
+    try:
+        return _run(argv, parser)
+    finally:
+        prestart.discard()  # whatever no runner took: plan failed, nothing to do
+
+
+def _run(argv: list[str], parser) -> int:
     try:
         plan = build_plan(argv, parser)
     except Stopped as stop:  # the command said why (plan errors, output folder, head)
