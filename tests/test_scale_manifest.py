@@ -251,3 +251,71 @@ def test_disk_full_mid_run_stops_clearly_and_the_rerun_finishes(bpy_empty, tmp_p
     err = capsys.readouterr().err
     assert "2 succeeded, 0 failed, 2 already done" in err  # b's committed output adopted
     assert _states(out) == {n: "done" for n in ("a.blend", "b.blend", "c.blend", "d.blend")}
+
+
+#: Runs a command twice inside a private mount namespace (unshare -rm) whose output folder
+#: is a small tmpfs: once the first run has committed an item, the folder is really made
+#: read-only (a read-only bind of itself mounted over it: a plain `remount,ro` is refused
+#: while the run holds its lock file open for writing) or really filled (a filler file
+#: takes the free space); the second run goes after the folder is writable / the space
+#: freed again. The tmpfs is copied out (it goes away with the namespace) for the test.
+_MOUNT_DRILL = r"""
+out=$1 keep=$2 mode=$3; shift 3
+mount -t tmpfs -o size=16m tmpfs "$out" || exit 97
+"$@" 2>"$keep.err1" & pid=$!
+until grep -qs '"state": "done"' "$out"/.faceforge/journal/*.jsonl; do
+  kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+if [ "$mode" = ro ]; then mount --bind "$out" "$out" && mount -o remount,bind,ro "$out" || exit 98
+else cat /dev/zero > "$out/.filler" 2>/dev/null; fi
+wait $pid; echo $? > "$keep.code1"
+if [ "$mode" = ro ]; then umount "$out" || exit 99; else rm -f "$out/.filler"; fi
+"$@" 2>"$keep.err2"; echo $? > "$keep.code2"
+cp -a "$out/." "$keep/"
+"""
+_DRIVER = "import sys; from faceforge.ops.scale.prestart import main; sys.exit(main())"
+
+
+def _can_mount_privately() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _can_mount_privately(), reason="needs unshare -rm (mount namespaces)")
+@pytest.mark.parametrize("mode", ["ro", "full"])
+def test_output_folder_made_read_only_or_full_mid_run_is_real_and_the_rerun_finishes(
+        bpy_empty, tmp_path, mode):
+    """No simulation: the kernel refuses the writes (EROFS from a read-only remount, which
+    root cannot bypass as it bypasses chmod; ENOSPC from a full tmpfs)."""
+    src = _heads(bpy_empty, tmp_path / "in", list("abcdef"))
+    out, keep = tmp_path / "out", tmp_path / "kept"
+    out.mkdir()
+    keep.mkdir()
+    env = dict(os.environ, FACEFORGE_FAULT="sleep:*:0.5")
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", _MOUNT_DRILL, "drill", str(out),
+                           str(keep), mode, sys.executable, "-c", _DRIVER, "emotion", str(src),
+                           "-o", str(out)], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    err1, err2 = (Path(f"{keep}.err{k}").read_text() for k in (1, 2))
+    code1, code2 = (int(Path(f"{keep}.code{k}").read_text()) for k in (1, 2))
+    why = "Read-only file system" if mode == "ro" else "No space left on device"
+    assert code1 == 1 and why in err1, err1
+    assert "Traceback" not in err1
+    done_first = err1.count(" -> ")  # progress lines of items committed before the stop
+    assert 1 <= done_first < 6, err1
+    # the rerun finishes the rest and redoes nothing committed before
+    assert code2 == 0, err2
+    assert f"{6 - done_first} succeeded, 0 failed, {done_first} already done" in err2, err2
+    assert _outputs(keep) == [f"{n}.blend" for n in "abcdef"]
+    assert not [p for p in keep.iterdir() if manifest.TMP_MARK in p.name]
+    journal = keep / manifest.MANIFEST_DIR / "journal"
+    for f in journal.glob("*.jsonl"):  # every line a whole record
+        for line in f.read_text().splitlines():
+            json.loads(line)
+    latest = manifest.latest(keep)
+    for n in "abcdef":
+        rec = latest[f"{n}.blend"].last
+        assert rec["state"] == "done" and rec["hash"] == manifest.file_hash(keep / f"{n}.blend")
