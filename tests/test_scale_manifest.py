@@ -12,7 +12,7 @@ from faceforge.ops import cli
 from faceforge.ops.scale import manifest
 from faceforge.ops.scale.plan import build_plan, parse_shard, plan_argv
 from helpers import tiny_rigged_mesh
-from scale_helpers import save_heads
+from scale_helpers import crashes_blender, save_damaged_head, save_heads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -319,3 +319,24 @@ def test_output_folder_made_read_only_or_full_mid_run_is_real_and_the_rerun_fini
     for n in "abcdef":
         rec = latest[f"{n}.blend"].last
         assert rec["state"] == "done" and rec["hash"] == manifest.file_hash(keep / f"{n}.blend")
+
+
+def test_a_file_that_kills_the_plain_runner_is_failed_after_its_retries_not_retried_forever(
+        bpy_empty, tmp_path):
+    """One process runs every item (no --workers, as a farm shard does): a file on which
+    Blender dies ends the run each time; past --retries the next run reports it failed
+    and finishes the rest instead of dying on it again."""
+    src = _heads(bpy_empty, tmp_path / "in", list("acd"))
+    if not crashes_blender(save_damaged_head(bpy_empty, src / "b.blend")):
+        pytest.skip("this Blender reads the damaged file without crashing")
+    out = tmp_path / "out"
+    argv = [sys.executable, "-c", _DRIVER, "emotion", str(src), "-o", str(out)]
+    runs = [subprocess.run(argv, capture_output=True, text=True, timeout=300)
+            for _ in range(3)]
+    assert [r.returncode < 0 for r in runs] == [True, True, False], [r.stderr for r in runs]
+    err = runs[2].stderr
+    assert runs[2].returncode == 1
+    assert "2 succeeded, 1 failed, 1 already done" in err, err
+    assert f"FAILED {src / 'b.blend'}: FaceForge's process died while running it 2 times" in err
+    assert _outputs(out) == ["a.blend", "c.blend", "d.blend"]
+    assert cli.run(["emotion", str(src), "-o", str(out), "--dry-run"]) == 0
