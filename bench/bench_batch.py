@@ -4,10 +4,10 @@ the same items: short voice lines lip-synced onto the built-in head, and heads r
 
     python -m bench.bench_batch [--lines 40] [--heads 12] [--line-seconds 1.0]
 
-Each runner is one `faceforge` process, as a user runs it, into a fresh output folder.
+Each runner is one `faceforge` process, as a user runs it (the console entry point, which
+starts `--workers` before importing Blender), into a fresh output folder.
 Reported per runner: wall time of the whole command, the time its items took (from the
-first item sent to the last result, worker start-up included), the first worker's
-start-up, throughput against sequential (both over the whole command and once workers are
+end of planning to the last result), the first worker's start-up left after planning, throughput against sequential (both over the whole command and once workers are
 up), the median work per item (inside the worker: shows nothing is reloaded per item) and
 the median cost the runner adds around an item (scheduling, lock, manifest, output hash).
 The Ray start-up is the time `--cluster local` takes to start the cluster and connect.
@@ -31,7 +31,7 @@ import soundfile as sf
 
 from lab.paths import CHECKPOINTS, SHARED_DATA
 
-DRIVER = "import sys; from faceforge.ops.cli import main; sys.exit(main())"
+DRIVER = "import sys; from faceforge.ops.scale.prestart import main; sys.exit(main())"  # `faceforge`
 RUNNERS = {"sequential": [], "workers 2": ["--workers", "2"],
            "ray 2": ["--cluster", "local", "--workers", "2"]}
 

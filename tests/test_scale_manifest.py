@@ -12,7 +12,7 @@ from faceforge.ops import cli
 from faceforge.ops.scale import manifest
 from faceforge.ops.scale.plan import build_plan, parse_shard, plan_argv
 from helpers import tiny_rigged_mesh
-from scale_helpers import save_heads
+from scale_helpers import crashes_blender, save_damaged_head, save_heads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -251,3 +251,92 @@ def test_disk_full_mid_run_stops_clearly_and_the_rerun_finishes(bpy_empty, tmp_p
     err = capsys.readouterr().err
     assert "2 succeeded, 0 failed, 2 already done" in err  # b's committed output adopted
     assert _states(out) == {n: "done" for n in ("a.blend", "b.blend", "c.blend", "d.blend")}
+
+
+#: Runs a command twice inside a private mount namespace (unshare -rm) whose output folder
+#: is a small tmpfs: once the first run has committed an item, the folder is really made
+#: read-only (a read-only bind of itself mounted over it: a plain `remount,ro` is refused
+#: while the run holds its lock file open for writing) or really filled (a filler file
+#: takes the free space); the second run goes after the folder is writable / the space
+#: freed again. The tmpfs is copied out (it goes away with the namespace) for the test.
+_MOUNT_DRILL = r"""
+out=$1 keep=$2 mode=$3; shift 3
+mount -t tmpfs -o size=16m tmpfs "$out" || exit 97
+"$@" 2>"$keep.err1" & pid=$!
+until grep -qs '"state": "done"' "$out"/.faceforge/journal/*.jsonl; do
+  kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+if [ "$mode" = ro ]; then mount --bind "$out" "$out" && mount -o remount,bind,ro "$out" || exit 98
+else cat /dev/zero > "$out/.filler" 2>/dev/null; fi
+wait $pid; echo $? > "$keep.code1"
+if [ "$mode" = ro ]; then umount "$out" || exit 99; else rm -f "$out/.filler"; fi
+"$@" 2>"$keep.err2"; echo $? > "$keep.code2"
+cp -a "$out/." "$keep/"
+"""
+_DRIVER = "import sys; from faceforge.ops.scale.prestart import main; sys.exit(main())"
+
+
+def _can_mount_privately() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _can_mount_privately(), reason="needs unshare -rm (mount namespaces)")
+@pytest.mark.parametrize("mode", ["ro", "full"])
+def test_output_folder_made_read_only_or_full_mid_run_is_real_and_the_rerun_finishes(
+        bpy_empty, tmp_path, mode):
+    """No simulation: the kernel refuses the writes (EROFS from a read-only remount, which
+    root cannot bypass as it bypasses chmod; ENOSPC from a full tmpfs)."""
+    src = _heads(bpy_empty, tmp_path / "in", list("abcdef"))
+    out, keep = tmp_path / "out", tmp_path / "kept"
+    out.mkdir()
+    keep.mkdir()
+    env = dict(os.environ, FACEFORGE_FAULT="sleep:*:0.5")
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", _MOUNT_DRILL, "drill", str(out),
+                           str(keep), mode, sys.executable, "-c", _DRIVER, "emotion", str(src),
+                           "-o", str(out)], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    err1, err2 = (Path(f"{keep}.err{k}").read_text() for k in (1, 2))
+    code1, code2 = (int(Path(f"{keep}.code{k}").read_text()) for k in (1, 2))
+    why = "Read-only file system" if mode == "ro" else "No space left on device"
+    assert code1 == 1 and why in err1, err1
+    assert "Traceback" not in err1
+    done_first = err1.count(" -> ")  # progress lines of items committed before the stop
+    assert 1 <= done_first < 6, err1
+    # the rerun finishes the rest and redoes nothing committed before
+    assert code2 == 0, err2
+    assert f"{6 - done_first} succeeded, 0 failed, {done_first} already done" in err2, err2
+    assert _outputs(keep) == [f"{n}.blend" for n in "abcdef"]
+    assert not [p for p in keep.iterdir() if manifest.TMP_MARK in p.name]
+    journal = keep / manifest.MANIFEST_DIR / "journal"
+    for f in journal.glob("*.jsonl"):  # every line a whole record
+        for line in f.read_text().splitlines():
+            json.loads(line)
+    latest = manifest.latest(keep)
+    for n in "abcdef":
+        rec = latest[f"{n}.blend"].last
+        assert rec["state"] == "done" and rec["hash"] == manifest.file_hash(keep / f"{n}.blend")
+
+
+def test_a_file_that_kills_the_plain_runner_is_failed_after_its_retries_not_retried_forever(
+        bpy_empty, tmp_path):
+    """One process runs every item (no --workers, as a farm shard does): a file on which
+    Blender dies ends the run each time; past --retries the next run reports it failed
+    and finishes the rest instead of dying on it again."""
+    src = _heads(bpy_empty, tmp_path / "in", list("acd"))
+    if not crashes_blender(save_damaged_head(bpy_empty, src / "b.blend")):
+        pytest.skip("this Blender reads the damaged file without crashing")
+    out = tmp_path / "out"
+    argv = [sys.executable, "-c", _DRIVER, "emotion", str(src), "-o", str(out)]
+    runs = [subprocess.run(argv, capture_output=True, text=True, timeout=300)
+            for _ in range(3)]
+    assert [r.returncode < 0 for r in runs] == [True, True, False], [r.stderr for r in runs]
+    err = runs[2].stderr
+    assert runs[2].returncode == 1
+    assert "2 succeeded, 1 failed, 1 already done" in err, err
+    assert f"FAILED {src / 'b.blend'}: FaceForge's process died while running it 2 times" in err
+    assert _outputs(out) == ["a.blend", "c.blend", "d.blend"]
+    assert cli.run(["emotion", str(src), "-o", str(out), "--dry-run"]) == 0

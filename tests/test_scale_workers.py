@@ -11,7 +11,7 @@ import pytest
 from faceforge.ops import cli
 from faceforge.ops.scale import manifest
 from faceforge.ops.scale.execute import FAULT_ENV
-from scale_helpers import save_heads
+from scale_helpers import crashes_blender, save_damaged_head, save_heads
 
 
 
@@ -55,15 +55,18 @@ def test_two_workers_each_reuse_one_process_and_nothing_leaks(bpy_empty, tmp_pat
 
 def test_crashing_input_fails_after_retries_and_a_hung_one_times_out(bpy_empty, tmp_path,
                                                                      capsys, fault):
-    src = _heads(bpy_empty, tmp_path / "in", list("abcd"))
+    """b.blend is a damaged file on which Blender itself dies (SIGSEGV, no injection)."""
+    src = _heads(bpy_empty, tmp_path / "in", list("acd"))
+    if not crashes_blender(save_damaged_head(bpy_empty, src / "b.blend")):
+        pytest.skip("this Blender reads the damaged file without crashing")
     out = tmp_path / "out"
-    fault("crash:b.blend,sleep:c.blend:60")
+    fault("sleep:c.blend:60")
     code = cli.run(["emotion", str(src), "-o", str(out), "--workers", "2", "--retries", "1",
                     "--item-timeout", "4"])
     err = capsys.readouterr().err
     assert code == 1
     assert "2 succeeded, 2 failed" in err
-    assert "FAILED " + str(src / "b.blend") + ": worker crashed (SIGABRT) (tried 2 times)" in err
+    assert "FAILED " + str(src / "b.blend") + ": worker crashed (SIGSEGV) (tried 2 times)" in err
     assert "FAILED " + str(src / "c.blend") + ": timed out after 4 s (tried 2 times)" in err
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
         ["a.blend", "d.blend"]
@@ -99,3 +102,35 @@ def test_worker_killed_mid_item_is_replaced_and_the_item_committed_once(bpy_empt
     assert states == ["running", "crashed", "running", "done"]
     assert _records(out, "b.blend")[1]["error"] == "worker crashed (SIGKILL)"
     assert _no_temporaries(out)
+
+
+def test_workers_start_before_the_driver_plans_and_none_outlive_a_run_without_items(
+        bpy_empty, tmp_path, capsys, monkeypatch):
+    from faceforge.ops.scale import plan as scale_plan, prestart, runner
+    src = _heads(bpy_empty, tmp_path / "in", list("ab"))
+    out = tmp_path / "out"
+    argv = ["emotion", str(src), "-o", str(out), "--workers", "2"]
+    assert prestart.requested(argv) == 2
+    assert prestart.requested(argv + ["--cluster", "local"]) == 0
+    assert prestart.requested(argv + ["--dry-run"]) == 0
+    assert prestart.requested(["import-csv", "x.csv", "--workers", "2"]) == 0
+    real_build = scale_plan.build_plan
+    at_plan = []
+
+    def build_plan(*a, **kw):  # what runs while the driver plans
+        at_plan.append([w.proc for w in prestart._workers if w.proc.poll() is None])
+        return real_build(*a, **kw)
+
+    monkeypatch.setattr(runner, "build_plan", build_plan)
+    assert cli.run(argv) == 0
+    assert "2 succeeded, 0 failed" in capsys.readouterr().err
+    started = at_plan[0]
+    assert len(started) == 2  # both workers were starting while the plan was built
+    done_by = {r["pid"] for r in manifest.read_records(out) if r["state"] == "done"}
+    assert done_by <= {p.pid for p in started}  # and they are the ones that ran the items
+    assert (out / manifest.MANIFEST_DIR / "logs" / "worker-0.log").exists()
+
+    assert cli.run(argv) == 0  # nothing to do: the workers started for it are ended
+    assert "nothing to do" in capsys.readouterr().err
+    assert len(at_plan[1]) == 2 and all(p.poll() is not None for p in at_plan[1])
+    assert not prestart._workers

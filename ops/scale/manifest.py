@@ -91,6 +91,12 @@ def latest(output_dir: Path) -> dict[str, "History"]:
     for r in read_records(output_dir):
         if "output" in r:
             h = out.setdefault(r["output"], History())
+            state = r.get("state")
+            if state == "crashed" or (state == "running" and h.last is not None
+                                      and h.last.get("state") == "running"):
+                h.crashes += 1  # that attempt's process died inside the item
+            elif state in ("done", "failed"):
+                h.crashes = 0
             h.last = r
             if r.get("state") in ("done", "running"):
                 setattr(h, r["state"], r)
@@ -99,10 +105,13 @@ def latest(output_dir: Path) -> dict[str, "History"]:
 
 @dataclass
 class History:
-    """An output's latest record, and its latest successful one."""
+    """An output's latest record, its latest successful one, and how many attempts in a
+    row since the last outcome ended with their process dying (not counting a last
+    'running' record: its process may be the one that died, or still be running it)."""
     last: dict | None = None
     done: dict | None = None
     running: dict | None = None
+    crashes: int = 0
 
 
 @dataclass

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UserError
@@ -32,24 +33,72 @@ def _ray():
     return ray
 
 
-def connect(address: str, cpus: int):
-    """ray.init for `address`: 'local' starts a private single-node cluster (127.0.0.1, no
-    dashboard) with `cpus` CPUs; 'auto' or host:port joins a running one."""
-    ray = _ray()
-    root = str(Path(__file__).resolve().parents[3])  # the folder holding the package
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    common = dict(runtime_env={"env_vars": env}, log_to_driver=False,
-                  logging_level="WARNING", configure_logging=True)
+#: Ray on Linux replaces a node address of 127.0.0.1 by the machine's network address and
+#: its processes then listen on every interface; with this variable at 0 (its switch for
+#: single-machine clusters) every Ray process of the node listens on 127.0.0.1 only.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a --cluster value means this machine only: 'local', or a loopback host."""
     if address == "local":
-        ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 object_store_memory=100 * 1024 * 1024, **common)
-    else:
-        try:
-            ray.init(address=address, **common)
-        except (ConnectionError, RuntimeError) as exc:
-            raise UserError(f"--cluster {address}: no Ray cluster there ({exc}); start one "
-                            f"with `ray start --head` or use --cluster local") from exc
+        return True
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+@contextmanager
+def _loopback_only(active: bool):
+    """While Ray starts (or this driver joins a cluster on 127.0.0.1): its processes, and
+    this driver's own Ray server, listen on 127.0.0.1 only."""
+    if not active:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in LOOPBACK_ENV}
+    os.environ.update(LOOPBACK_ENV)  # read by ray when imported, and by the processes it starts
+    constants = sys.modules.get("ray._private.ray_constants")
+    old = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    if constants is not None:  # ray imported before: its constant was read already
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if constants is not None:
+            constants.ENABLE_RAY_CLUSTER = old
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def connect(address: str, cpus: int):
+    """ray.init for `address`: 'local' starts a private single-node cluster (listening on
+    127.0.0.1 only, no dashboard) with `cpus` CPUs; 'auto' or host:port joins a running
+    one (a cluster on 127.0.0.1 is joined without listening elsewhere either)."""
+    loopback = is_loopback(address)
+    with _loopback_only(loopback):
+        ray = _ray()
+        root = str(Path(__file__).resolve().parents[3])  # the folder holding the package
+        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        common = dict(runtime_env={"env_vars": env}, log_to_driver=False,
+                      logging_level="WARNING", configure_logging=True)
+        if address == "local":
+            ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                     object_store_memory=100 * 1024 * 1024, **common)
+        else:
+            try:
+                ray.init(address=address, **common)
+            except (ConnectionError, RuntimeError) as exc:
+                raise UserError(f"--cluster {address}: no Ray cluster there ({exc}); start "
+                                f"one with `ray start --head` or use --cluster local") from exc
+    if address == "local":
+        nodes = {n.get("NodeManagerAddress") for n in ray.nodes()}
+        if nodes != {"127.0.0.1"}:  # never run a private cluster reachable from outside
+            ray.shutdown()
+            raise UserError(f"--cluster local: Ray started on {', '.join(map(str, nodes))}, "
+                            f"not 127.0.0.1 only; stopped")
     return ray
 
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from .. import batch
-from . import manifest
+from . import manifest, prestart
 from .manifest import Journal
 from .plan import SCALABLE, Stopped, build_plan
 
@@ -123,8 +123,30 @@ def _timing_line(n: int, total: float, timing: dict) -> str:
     return line
 
 
+def _crashed_out(history, opts) -> str:
+    """Why an item is not tried again ('' if it is): earlier runs died inside it more
+    than --retries times (a process that runs items itself - the plain runner, a farm
+    shard - dies with a file that crashes Blender, and a rerun would die on it again)."""
+    if history is None or history.last is None or opts.overwrite:
+        return ""
+    crashes = history.crashes + (history.last.get("state") == "running")
+    if crashes <= opts.retries:
+        return ""
+    return (f"FaceForge's process died while running it {crashes} times (Blender crashed on "
+            f"it, or the run was killed); not tried again: check the file, or run it with "
+            f"--workers to keep a crash to one worker (--overwrite tries it again)")
+
+
 def run(argv: list[str], parser=None) -> int:
     """Plan argv's command and run what is left of it; returns the exit code."""
+    prestart.begin(argv)  # workers start (or Ray connects) while this process plans
+    try:
+        return _run(argv, parser)
+    finally:
+        prestart.discard()  # whatever no runner took: plan failed, nothing to do
+
+
+def _run(argv: list[str], parser) -> int:
     try:
         plan = build_plan(argv, parser)
     except Stopped as stop:  # the command said why (plan errors, output folder, head)
@@ -146,11 +168,12 @@ def run(argv: list[str], parser=None) -> int:
             d = manifest.decide(item, hist.get(item.name), opts.overwrite, journal)
             if d.action == "skip":
                 out.skipped.append(item.source)
-            elif d.action == "refuse":
+            elif d.action == "refuse" or _crashed_out(hist.get(item.name), opts):
+                why = d.why or _crashed_out(hist.get(item.name), opts)
                 journal.write(index=item.index, source=item.source, output=item.name,
-                              fingerprint=item.fingerprint, state="failed", error=d.why,
+                              fingerprint=item.fingerprint, state="failed", error=why,
                               attempt=0, duration=0.0)
-                out.failed.append((item.source, d.why))
+                out.failed.append((item.source, why))
             else:
                 jobs.append((item, d.overwrite))
         if not jobs:

@@ -2,9 +2,14 @@
 running many items (every item loads its scene afresh, so nothing carries over). A worker
 that dies or passes the per-item time limit is replaced and its item retried.
 
+Workers may be started before the plan exists (ops.scale.prestart): they know nothing of
+the run until their first message.
+
 Protocol: the driver writes one JSON line per item to the worker's stdin; the worker
 answers one JSON line (its journal record) on the descriptor in FACEFORGE_RESULT_FD.
-The worker's own prints go to `<output>/.faceforge/logs/`."""
+A line {"log": PATH} (no answer) sends the worker's own prints to PATH
+(`<output>/.faceforge/logs/worker-K.log`); before it, they go to a temporary file that the
+driver appends to that log when the worker ends."""
 from __future__ import annotations
 
 import json
@@ -13,11 +18,13 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
+from . import prestart
 from .execute import recheck
 from .manifest import MANIFEST_DIR
 
@@ -26,9 +33,10 @@ RESULT_FD_ENV = "FACEFORGE_RESULT_FD"
 
 
 def worker_command() -> list[str]:
-    """How to start a worker: the PyPI bpy module's Python, or the Blender binary we run in."""
-    import bpy
-    blender = getattr(bpy.app, "binary_path", "")
+    """How to start a worker: the PyPI bpy module's Python, or the Blender binary we run in
+    (bpy is always loaded there; with the bpy module it may not be loaded yet)."""
+    bpy = sys.modules.get("bpy")
+    blender = getattr(getattr(bpy, "app", None), "binary_path", "")
     if blender:
         return [blender, "-b", "--python-expr",
                 f"import sys; from {PACKAGE}.ops.scale import workers; workers.main()"]
@@ -54,6 +62,9 @@ def main() -> int:
     plans, journals = {}, {}
     for line in sys.stdin:
         msg = json.loads(line)
+        if "log" in msg:
+            _log_to(msg["log"])
+            continue
         key = tuple(msg["argv"])
         try:
             if key not in plans:
@@ -74,17 +85,32 @@ def main() -> int:
     return 0
 
 
+def _log_to(path: str) -> None:
+    """From now on this process's stdout and stderr (Python's and Blender's) go to path."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def blas_threads(workers: int) -> int:
+    """Each worker's share of the cores, as BLAS threads (as Ray sets for its actors)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 class Died(Exception):
     """The worker process ended (crash, kill) before answering."""
 
 
 class Worker:
-    """One worker process and the pipes to it."""
+    """One worker process and the pipes to it; its prints go to a temporary file until
+    `use_log` names the run's log."""
 
-    def __init__(self, number: int, log_dir: Path, threads: int = 1):
+    def __init__(self, threads: int = 1):
         read_fd, write_fd = os.pipe()
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log = open(log_dir / f"worker-{number}.log", "ab")
+        self.log, self.log_path = tempfile.TemporaryFile(prefix="faceforge-worker-"), None
         env = dict(os.environ, **{RESULT_FD_ENV: str(write_fd)})
         if "OMP_NUM_THREADS" not in env and "OPENBLAS_NUM_THREADS" not in env:
             env["OMP_NUM_THREADS"] = str(threads)  # its share of the cores, as Ray does
@@ -93,6 +119,13 @@ class Worker:
                                      start_new_session=True)
         os.close(write_fd)
         self.fd, self.buf = read_fd, b""
+
+    def use_log(self, path: Path) -> None:
+        """Send the worker's prints to `path` from now on (its earlier ones follow them
+        there when it ends)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = path
+        self.send({"log": str(path)})
 
     def send(self, msg: dict) -> None:
         try:
@@ -129,6 +162,15 @@ class Worker:
         self.close()
 
     def close(self) -> None:
+        if self.log_path is not None and not self.log.closed:
+            try:  # what it printed before use_log: start-up messages
+                self.log.seek(0)
+                early = self.log.read()
+                if early:
+                    with open(self.log_path, "ab") as f:
+                        f.write(b"--- start-up ---\n" + early)
+            except OSError:
+                pass
         for f in (self.proc.stdin, self.log):
             try:
                 f.close()
@@ -165,7 +207,7 @@ def run_items(plan, jobs, opts, journal, report) -> None:
     queue = deque((item, ow, 1) for item, ow in jobs)
     lock = threading.Lock()
     report = _serialised(report)
-    threads = max(1, (os.cpu_count() or 1) // opts.workers)
+    threads = blas_threads(opts.workers)
     log_dir = Path(plan.output_dir) / MANIFEST_DIR / "logs"
     errors: list[BaseException] = []
 
@@ -187,12 +229,13 @@ def run_items(plan, jobs, opts, journal, report) -> None:
                         report(done)
                         continue
                 if worker is None:
-                    worker = Worker(number, log_dir, threads)
+                    worker = (prestart.take_workers(1) or [None])[0] or Worker(threads)
                     try:
+                        worker.use_log(log_dir / f"worker-{number}.log")
                         worker.receive(None)  # ready: Blender and FaceForge started
                         report.ready()
                     except Died:
-                        pass
+                        pass  # the item's send or receive below says how it died
                 sent = time.perf_counter()
                 try:
                     worker.send(dict(argv=plan.argv, index=item.index, output=item.output,
@@ -238,5 +281,6 @@ def run_items(plan, jobs, opts, journal, report) -> None:
     for t in lanes:
         while t.is_alive():
             t.join(0.2)
+    prestart.discard()  # started early for more items than there were
     if errors:
         raise errors[0]
