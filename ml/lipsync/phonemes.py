@@ -136,7 +136,7 @@ def transcript_words(text: str) -> list[str]:
 
 def _align_words(samples: np.ndarray, words: list[str]) -> tuple[list[Phone], float]:
     """Phones of dictionary words force-aligned to 16 kHz samples, and the word pass's path
-    score (comparable with `_loop_score` on the same samples); ValueError where they do not
+    score (comparable with `_phone_loop`'s on the same samples); ValueError where they do not
     align."""
     decoder = _aligner()
     pcm = _pcm(samples)
@@ -178,12 +178,15 @@ def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]
     return _align_words(samples, known)[0], warnings
 
 
-def _loop_score(samples: np.ndarray) -> float:
-    """The phone loop's path score on the samples: how well free phone recognition explains
-    them, the yardstick a transcript's alignment must reach (`align_segments`)."""
+def _phone_loop(samples: np.ndarray) -> tuple[list[Phone], float]:
+    """The phone loop's phones on the samples and its path score: how well free phone
+    recognition explains them, the yardstick a transcript's alignment must reach
+    (`align_segments`)."""
     decoder = _recogniser()
     _decode(decoder, _pcm(samples))
-    return decoder.hyp().best_score if decoder.hyp() is not None else -np.inf
+    score = decoder.hyp().best_score if decoder.hyp() is not None else -np.inf
+    return [Phone(clean_label(s.word), s.start_frame / FRAME_RATE,
+                  (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg()], score
 
 
 def segment_windows(segments, duration: float) -> list[tuple[float, float, str]]:
@@ -221,7 +224,7 @@ def align_segments(samples: np.ndarray, segments,
         except ValueError:
             rejected += 1
             continue
-        if score < _loop_score(chunk):
+        if score < _phone_loop(chunk)[1]:
             rejected += 1
             continue
         warnings += notes
@@ -476,6 +479,12 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
 
     if phones is None and segments:
         phones, warnings = align_segments(speech, segments, recognised)
+        if words:
+            # One misheard word ("clubs" as "clothes") still lets a segment fit better than
+            # the phone loop, and would cost its closure: the closures the words engine hears
+            # without the transcript are added where the lip model confirms them.
+            phones = add_bilabials(sorted(phones, key=lambda p: p.start),
+                                   recognised(0.0, duration), press, NBEST_PRESS)
     if phones is None:
         phones = recognised(0.0, duration)
     frames = level_track(speech)
