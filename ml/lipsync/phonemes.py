@@ -34,11 +34,11 @@ CONFIRM_PRESS, BILABIAL_SLACK_S = 0.15, 0.04
 # A bilabial of one of the word recogniser's NBEST next-best sentences is kept at a lower
 # press: those are far more often real than the phone loop's (see the model card).
 NBEST, NBEST_PRESS = 10, 0.12
-# The word search: one forward pass (no flat-lexicon rescoring) with at most 1000 active HMMs
-# per frame; pocketsphinx's defaults (both passes, 30000) were 2.3x slower for 0.05 less
-# word error on the development sets, which cost no lip metric there
-# (lab/lipsync/probe_word_search.py, docs/model_card_lipsync.md).
-WORD_SEARCH = {"fwdflat": False, "maxhmmpf": 1000}
+# The word search: one forward pass (no flat-lexicon rescoring) with at most 3000 active HMMs
+# per frame, the fastest setting whose word error on the development sets is no worse than
+# pocketsphinx's defaults (both passes, 30000): 1.4x faster (lab/lipsync/probe_word_search.py).
+# 1000 HMMs was 2.3x faster but lost words, and closures on the test set (model card).
+WORD_SEARCH = {"fwdflat": False, "maxhmmpf": 3000}
 SEGMENT_PAD_S = 0.3    # a timed transcript segment is aligned this much wider at each end
 FALLBACK_MIN_S = 0.3   # stretches outside the kept segments this long are recognised
 ALT_PAD_S = 0.05       # an alternative's words are aligned in their span of the best sentence's
@@ -396,15 +396,13 @@ def recognise_via_words(samples: np.ndarray, press: np.ndarray,
     """Phones by recognising words and aligning them (`hear`: one word search, then one
     state-level pass over its own word times), chunk by chunk (as in `recognise`, so long
     files stay cheap), plus the lip closures (P B M) that the recogniser's next-best
-    sentences hear where the best one has none and the neural lip model confirms (a
-    misrecognised word must not drop a closure); each next-best sentence is aligned only
-    where it differs (`alternative_bilabials`). A chunk with no words, or whose words do not
-    align, gets direct phone recognition instead. `press` [frames at FRAME_RATE]: the lip
-    model's mouthPress over the whole clip (`neural.runtime.MouthTrack.press`), which
-    confirms those closures. `progress(share)` before each chunk.
-    The phone loop's own bilabials are not added (`add_bilabials` with CONFIRM_PRESS): on
-    the development sets they added no closure once the next-best sentences were in, and
-    the phone loop cost a quarter of the time (docs/model_card_lipsync.md)."""
+    sentences or phone recognition hear where the aligned words have none and the neural
+    lip model confirms (a misrecognised word must not drop a closure); each next-best
+    sentence is aligned only where it differs (`alternative_bilabials`). A chunk with no
+    words, or whose words do not align, gets direct phone recognition instead. `press`
+    [frames at FRAME_RATE]: the lip model's mouthPress over the whole clip
+    (`neural.runtime.MouthTrack.press`), which confirms those closures.
+    `progress(share)` before each chunk."""
     phones = []
     bounds = _chunk_bounds(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -415,13 +413,15 @@ def recognise_via_words(samples: np.ndarray, press: np.ndarray,
         def shift(found: list[Phone]) -> list[Phone]:
             return [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
 
+        heard = shift(recognise(chunk))
         said = hear(chunk, NBEST)
         if said.phones is None:
-            phones += shift(recognise(chunk))
+            phones += heard
             continue
         best, *others = said.sentences
-        phones += add_bilabials(shift(said.phones), shift(alternative_bilabials(
+        words = add_bilabials(shift(said.phones), shift(alternative_bilabials(
             chunk, others, best, said.words)), press, NBEST_PRESS)
+        phones += add_bilabials(words, heard, press)
     return phones
 
 
