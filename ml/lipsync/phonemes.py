@@ -36,7 +36,7 @@ CONFIRM_PRESS, BILABIAL_SLACK_S = 0.15, 0.04
 NBEST, NBEST_PRESS = 10, 0.12
 # The word search: one forward pass (no flat-lexicon rescoring) with at most 3000 active HMMs
 # per frame, the fastest setting whose word error on the development sets is no worse than
-# pocketsphinx's defaults (both passes, 30000): 1.4x faster (lab/lipsync/probe_word_search.py).
+# pocketsphinx's defaults (both passes, 30000): 1.6x faster (lab/lipsync/probe_word_search.py).
 # 1000 HMMs was 2.3x faster but lost words, and closures on the test set (model card).
 WORD_SEARCH = {"fwdflat": False, "maxhmmpf": 3000}
 SEGMENT_PAD_S = 0.3    # a timed transcript segment is aligned this much wider at each end
