@@ -1,15 +1,20 @@
-"""Benchmark the lip-sync engines: speed of the neural engine against the phonetic engine
-on the same audio in the same run, and the peak memory of a 10-minute WAV in a child
-process (so the measurement holds only that job).
+"""Benchmark the lip-sync engines: speed of every engine on the same audio in the same run,
+a folder of short voice lines through one `faceforge lipsync` command (lines per minute),
+and the peak memory of a 10-minute WAV in a child process (so the measurement holds only
+that job).
 
-    python -m bench.bench_lipsync [--seconds 60] [--long-minutes 10]
+    python -m bench.bench_lipsync [--seconds 60] [--long-minutes 10] [--lines 1000]
 
-The test audio loops the real speech in ../shared/data/speech into a temporary WAV.
+The test audio loops the real speech in ../shared/data/speech into a temporary WAV; the
+voice lines (1-5 s each) are cut from it at random. Speeds are wall-clock realtime factors
+on whatever share of the 2 cores the run gets, and CPU-time factors (the process's own
+CPU seconds), which other work on a shared machine disturbs far less.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,16 +37,51 @@ def looped_speech(seconds: float, data: Path = DATA) -> np.ndarray:
     return np.tile(one, int(np.ceil(seconds * 16000 / len(one))))[:int(seconds * 16000)]
 
 
-def speed(samples: np.ndarray, fps: float = 30.0) -> dict[str, float]:
-    """Realtime factor (audio seconds per compute second) of each engine, one process."""
+def speed(samples: np.ndarray, fps: float = 30.0) -> dict[str, dict[str, float]]:
+    """Realtime factors (audio seconds per wall second, and per CPU second of this process)
+    of each engine, one process, models loaded before."""
     from faceforge.ml.lipsync.engine import lipsync
-    lipsync(samples[:16000], 16000, fps, engine="neural")          # loads the weights
-    out = {}
     for engine in ENGINES:
-        start = time.perf_counter()
+        lipsync(samples[:16000], 16000, fps, engine=engine)        # loads the models
+    out = {}
+    seconds = len(samples) / 16000
+    for engine in ENGINES:
+        start, cpu = time.perf_counter(), time.process_time()
         lipsync(samples, 16000, fps, engine=engine)
-        out[engine] = len(samples) / 16000 / (time.perf_counter() - start)
+        out[engine] = {"wall": seconds / (time.perf_counter() - start),
+                       "cpu": seconds / (time.process_time() - cpu)}
     return out
+
+
+def voice_lines(folder: Path, n: int, seed: int = 0) -> float:
+    """`n` WAVs of 1-5 s cut at random from the looped speech; their total seconds."""
+    speech = looped_speech(120)
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for i in range(n):
+        length = int(rng.uniform(1.0, 5.0) * 16000)
+        start = int(rng.integers(0, len(speech) - length))
+        sf.write(folder / f"line_{i:04d}.wav", speech[start:start + length], 16000,
+                 subtype="PCM_16")
+        total += length / 16000
+    return total
+
+
+def folder_throughput(lines: int, engine: str) -> dict[str, float]:
+    """`lines` voice lines through one `faceforge lipsync HEAD FOLDER -o OUT` command (the
+    built-in head; models and head loaded once): lines per minute over the whole command."""
+    from bench.bench_batch import make_inputs, run_one
+    from lab.paths import CHECKPOINTS
+    CHECKPOINTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CHECKPOINTS, prefix="bench_lipsync-") as tmp:
+        root = Path(tmp)
+        argv = make_inputs(root, 0, 0, 1.0)["lipsync"]
+        audio = voice_lines(root / "voices", lines)
+        r = run_one(argv + ["--engine", engine], root / "out", dict(os.environ))
+    return {"lines": r["ok"], "failed": r["failed"], "wall_s": r["wall"],
+            "audio_s": audio, "lines_per_min": 60 * r["ok"] / r["wall"],
+            "work_per_line_s": r["work"]}
 
 
 def child_peak_mb(wav: Path, engine: str | None) -> dict[str, float]:
@@ -62,13 +102,26 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60.0, help="audio for the speed test")
     p.add_argument("--long-minutes", type=float, default=10.0, help="WAV for the memory test")
+    p.add_argument("--lines", type=int, default=1000,
+                   help="voice lines (1-5 s) for the folder throughput; 0 skips it")
+    p.add_argument("--lines-engine", default="hybrid", choices=ENGINES)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     rtf = speed(looped_speech(args.seconds))
-    print(f"speed on {args.seconds:g} s of speech (x realtime, one process):")
+    print(f"speed on {args.seconds:g} s of speech (x realtime, one process; wall clock and "
+          f"CPU time):")
     for engine, value in rtf.items():
-        ratio = value / rtf["phonetic"]
-        print(f"  {engine:14s} {value:8.1f}x  ({ratio:.2f}x the phonetic engine)")
+        ratio = value["cpu"] / rtf["phonetic"]["cpu"]
+        print(f"  {engine:14s} {value['wall']:8.1f}x wall {value['cpu']:8.1f}x CPU  "
+              f"({ratio:.2f}x the phonetic engine's CPU speed)")
+    lines = None
+    if args.lines:
+        lines = folder_throughput(args.lines, args.lines_engine)
+        print(f"folder of {args.lines} voice lines ({lines['audio_s'] / 60:.1f} min of audio), "
+              f"one command, engine {args.lines_engine}: {lines['lines']} baked, "
+              f"{lines['failed']} failed in {lines['wall_s']:.0f} s = "
+              f"{lines['lines_per_min']:.0f} lines per minute "
+              f"(median work per line {lines['work_per_line_s']:.2f} s)")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "long.wav"
         sf.write(wav, looped_speech(args.long_minutes * 60), 16000, subtype="PCM_16")
@@ -79,8 +132,8 @@ def main(argv=None) -> int:
     print(f"  neural lip-sync   {neural['peak_mb']:7.0f} MB  ({neural['wall_s']:.1f} s, "
           f"{args.long_minutes * 60 / neural['wall_s']:.0f}x realtime incl. loading)")
     if args.json:
-        args.json.write_text(json.dumps({"rtf": rtf, "load_only": base, "neural_long": neural},
-                                        indent=1))
+        args.json.write_text(json.dumps({"rtf": rtf, "load_only": base, "neural_long": neural,
+                                         "lines": lines}, indent=1))
     return 0
 
 

@@ -153,6 +153,23 @@ def test_next_best_sentences_give_bilabial_candidates(speech):
                                           best="go for ten meters") == []
 
 
+def test_alternatives_are_aligned_only_where_they_differ(speech):
+    """With the best sentence's word times, an alternative is aligned only over the stretch
+    where it differs (between its neighbouring words), not over the whole clip."""
+    x, rate = speech                               # "go forward ten meters"
+    said = phonemes.hear(x, 3)
+    assert [w for w, _, _ in said.words] == ["go", "forward", "ten", "meters"]
+    assert [p.label for p in said.phones if p.label != "SIL"][:4] == ["G", "OW", "F", "AO"]
+    words = said.words[:3] + [("letters",) + said.words[3][1:]]   # best lacks the M
+    duration = len(x) / rate
+    spans = phonemes.differing_spans(words, "go forward ten meters", duration)
+    assert spans == [(words[2][1], duration, "ten meters")]
+    assert phonemes.differing_spans(words, "go forward then letters", duration) == []
+    found = phonemes.alternative_bilabials(x, ["go forward ten meters"], "go forward ten letters",
+                                           words)
+    assert [p.label for p in found] == ["M"] and words[3][1] - 0.05 < found[0].start < words[3][2]
+
+
 def test_lip_press_closes_for_bilabials_in_synthetic_speech():
     from lab.lipsync.neural import espeak
     x, rate, phones = espeak.speak("a map, a boat, a map", "en-us", rate=150)
@@ -411,6 +428,25 @@ def test_dev_clips_are_aligned_grid_audio(shared_data):
         assert len(c.samples) > 2 * 16000 and len(spoken) >= 10
         assert c.phones[0].start == 0 and c.phones[-1].end == len(c.samples) / 16000
         assert c.phones[0].label == "SIL" and c.phones[-1].label == "SIL"
+
+
+def test_pocketsphinx_testdata_clips_are_read_as_debian_lays_them_out(shared_data, tmp_path,
+                                                                    monkeypatch):
+    """cards/cards.transcription ("<s> words </s> (stem)") and cards/<stem>.wav, as in
+    Debian's pocketsphinx-testdata; a missing package names the command that fetches it."""
+    x, rate = audio.load_audio(shared_data / "speech" / "goforward.wav")
+    (tmp_path / "cards").mkdir()
+    for stem in ("001", "002"):
+        sf.write(tmp_path / "cards" / f"{stem}.wav", x, rate, subtype="PCM_16")
+    (tmp_path / "cards" / "cards.transcription").write_text(
+        "<s> go forward ten meters  </s> (001)\n<s> go forward ten meters </s> (002)\n")
+    clips = evaluate.testdata_clips(tmp_path)
+    assert [c.name for c in clips] == ["cards-001", "cards-002"]
+    assert clips[0].text == "go forward ten meters"
+    assert [p.label for p in clips[0].phones if p.label != "SIL"][:3] == ["G", "OW", "F"]
+    monkeypatch.setattr(evaluate, "TESTDATA_DIRS", (tmp_path / "nowhere",))
+    with pytest.raises(FileNotFoundError, match="apt-get download pocketsphinx-testdata"):
+        evaluate.testdata_clips()
 
 
 def test_synthetic_dev_clips_carry_their_synthesiser_phones():

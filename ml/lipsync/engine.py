@@ -120,8 +120,9 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     errors); "neural": the causal network from log-mel (no phones; the transcript is not
     used); "hybrid": "phonetic-words" blended with NEURAL_SHARE of "neural" (the network's
     smoother opening evens out phone errors); "energy": the loudness baseline.
-    `transcribe`: without a transcript, the phone engines align one that Whisper tiny.en
-    hears (`whisper.transcribe`, optional packages).
+    `transcribe`: without a transcript, the phone engines align the one Whisper tiny.en
+    hears (`whisper.segments`, optional packages) segment by segment, recognising without
+    words wherever a segment does not fit the audio (`phonemes.align_segments`).
     `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
     secondary motion is added on top of it. `net`: the neural engine's weights
     (`neural.runtime.load`), default the committed ones. `progress(share in 0..1)` is
@@ -144,12 +145,13 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     samples = resample(samples, rate, RATE)
     duration = len(samples) / RATE
     mouth = listen(samples, net) if engine in NETWORK_ENGINES else None   # once per clip
+    segments = None
     if transcribe and not (transcript and transcript.strip()) and engine in PHONE_ENGINES:
-        transcript = whisper.transcribe(samples) or None
+        segments = whisper.segments(samples)
     if engine in PHONE_ENGINES:
         phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic",
                                           press=mouth.press(FRAME_RATE) if mouth else None,
-                                          progress=progress)
+                                          progress=progress, segments=segments)
         lip = coarticulate(phones, fps, duration)
         if engine == "hybrid":
             lip = hybrid_blend(lip, mouth.weights(fps))

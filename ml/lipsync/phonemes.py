@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections import Counter
-from typing import Callable
+from difflib import SequenceMatcher
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -32,6 +34,15 @@ CONFIRM_PRESS, BILABIAL_SLACK_S = 0.15, 0.04
 # A bilabial of one of the word recogniser's NBEST next-best sentences is kept at a lower
 # press: those are far more often real than the phone loop's (see the model card).
 NBEST, NBEST_PRESS = 10, 0.12
+# The word search: one forward pass (no flat-lexicon rescoring) with at most 3000 active HMMs
+# per frame, the fastest setting whose word error on the development sets is no worse than
+# pocketsphinx's defaults (both passes, 30000): 1.6x faster (lab/lipsync/probe_word_search.py).
+# 1000 HMMs was 2.3x faster but lost words, and closures on the test set (model card).
+WORD_SEARCH = {"fwdflat": False, "maxhmmpf": 3000}
+SEGMENT_PAD_S = 0.3    # a timed transcript segment is aligned this much wider at each end
+FALLBACK_MIN_S = 0.3   # stretches outside the kept segments this long are recognised
+ALT_PAD_S = 0.05       # an alternative's words are aligned in their span of the best sentence's
+                       # timing, this much wider at each end
 
 
 def _model_file(*parts: str) -> str:
@@ -56,7 +67,7 @@ def _word_recogniser():
     return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
                                 lm=_model_file("en-us", "en-us.lm.bin"),
                                 dict=_model_file("en-us", "cmudict-en-us.dict"),
-                                loglevel="FATAL")
+                                loglevel="FATAL", **WORD_SEARCH)
 
 
 @functools.lru_cache(maxsize=1)
@@ -123,49 +134,164 @@ def transcript_words(text: str) -> list[str]:
     return normalise_text(text).split()
 
 
-def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]:
-    """Forced alignment of the transcript's words (those in the dictionary) to the audio.
-
-    Raises ValueError when nothing can be aligned, so callers can fall back to recognition.
-    """
+def _align_words(samples: np.ndarray, words: list[str]) -> tuple[list[Phone], float]:
+    """Phones of dictionary words force-aligned to 16 kHz samples, and the word pass's path
+    score (comparable with `_phone_loop`'s on the same samples); ValueError where they do not
+    align."""
     decoder = _aligner()
-    words = transcript_words(transcript)
-    known = [w for w in words if decoder.lookup_word(w) is not None]
-    warnings = []
-    if len(known) < len(words):
-        unknown = sorted(set(words) - set(known))
-        warnings.append(f"transcript words not in the pronouncing dictionary were skipped: "
-                        f"{', '.join(unknown[:8])}{', ...' if len(unknown) > 8 else ''}")
-    if not known:
-        raise ValueError("the transcript has no word the English dictionary knows")
     pcm = _pcm(samples)
     try:
-        decoder.set_align_text(" ".join(known))
+        decoder.set_align_text(" ".join(words))
         _decode(decoder, pcm)
+        score = decoder.hyp().best_score if decoder.hyp() is not None else -np.inf
         decoder.set_alignment()
         _decode(decoder, pcm)
         alignment = decoder.get_alignment()
     except RuntimeError as exc:
         raise ValueError(f"the transcript could not be aligned to the audio ({exc})") from None
-    phones = [Phone(clean_label(p.name), p.start / FRAME_RATE, (p.start + p.duration) / FRAME_RATE)
-              for p in (alignment.phones() if alignment else ())]
+    phones = _alignment_phones(alignment)
     if not any(p.label != SIL for p in phones):
         raise ValueError("the transcript could not be aligned to the audio")
-    return phones, warnings
+    return phones, score
 
 
-def recognise_words(samples: np.ndarray, alternatives: int = 0) -> list[str]:
-    """The sentence heard in 16 kHz float samples (large-vocabulary recognition; '' if
-    none), then up to `alternatives` other sentences from the recogniser's n-best list."""
-    decoder = _word_recogniser()
+def _known_words(transcript: str) -> tuple[list[str], list[str]]:
+    """The transcript's words the dictionary holds, and warnings for those it lacks."""
+    lookup = _aligner().lookup_word
+    words = transcript_words(transcript)
+    known = [w for w in words if lookup(w) is not None]
+    if len(known) == len(words):
+        return known, []
+    unknown = sorted(set(words) - set(known))
+    return known, [f"transcript words not in the pronouncing dictionary were skipped: "
+                   f"{', '.join(unknown[:8])}{', ...' if len(unknown) > 8 else ''}"]
+
+
+def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]:
+    """Forced alignment of the transcript's words (those in the dictionary) to the audio.
+
+    Raises ValueError when nothing can be aligned, so callers can fall back to recognition.
+    """
+    known, warnings = _known_words(transcript)
+    if not known:
+        raise ValueError("the transcript has no word the English dictionary knows")
+    return _align_words(samples, known)[0], warnings
+
+
+def _phone_loop(samples: np.ndarray) -> tuple[list[Phone], float]:
+    """The phone loop's phones on the samples and its path score: how well free phone
+    recognition explains them, the yardstick a transcript's alignment must reach
+    (`align_segments`)."""
+    decoder = _recogniser()
     _decode(decoder, _pcm(samples))
+    score = decoder.hyp().best_score if decoder.hyp() is not None else -np.inf
+    return [Phone(clean_label(s.word), s.start_frame / FRAME_RATE,
+                  (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg()], score
+
+
+def segment_windows(segments, duration: float) -> list[tuple[float, float, str]]:
+    """(start s, end s, text) per transcript segment (start, end, text), widened by
+    SEGMENT_PAD_S at each end but never past the middle of the gap to a neighbour."""
+    segs = sorted((max(a, 0.0), min(b, duration), t) for a, b, t in segments if b > a)
+    out = []
+    for i, (a, b, text) in enumerate(segs):
+        lo = max(a - SEGMENT_PAD_S, (segs[i - 1][1] + a) / 2 if i else 0.0, 0.0)
+        hi = min(b + SEGMENT_PAD_S, (b + segs[i + 1][0]) / 2 if i + 1 < len(segs) else duration)
+        out.append((lo, hi, text))
+    return out
+
+
+def align_segments(samples: np.ndarray, segments,
+                   fallback: Callable[[float, float], list[Phone]]
+                   ) -> tuple[list[Phone], list[str]]:
+    """Phones from a timed transcript (segments (start s, end s, text), e.g. Whisper's),
+    each segment force-aligned inside its own stretch (`segment_windows`) and kept only
+    where its words explain the audio at least as well as free phone recognition does
+    (alignment score >= the phone loop's): a recogniser's words invented in silence or
+    music, or misheard, do not fit and are not trusted. Every stretch not covered by a
+    kept segment (rejected segments, and gaps of at least FALLBACK_MIN_S) gets
+    `fallback(start s, end s)`'s phones (recognition without words there)."""
+    duration = len(samples) / RATE
+    kept, rejected, warnings = [], 0, []
+    phones: list[Phone] = []
+    for lo, hi, text in segment_windows(segments, duration):
+        chunk = samples[int(lo * RATE):int(hi * RATE)]
+        known, notes = _known_words(text)
+        try:
+            if not known:
+                raise ValueError("no known word")
+            found, score = _align_words(chunk, known)
+        except ValueError:
+            rejected += 1
+            continue
+        if score < _phone_loop(chunk)[1]:
+            rejected += 1
+            continue
+        warnings += notes
+        kept.append((lo, hi))
+        phones += [p._replace(start=p.start + lo, end=p.end + lo) for p in found]
+    t = 0.0
+    for lo, hi in kept + [(duration, duration)]:
+        if lo - t >= FALLBACK_MIN_S:
+            phones += fallback(t, lo)
+        t = hi
+    if rejected:
+        warnings.append(f"{rejected} of {len(segments)} transcript segments did not match the "
+                        f"audio; recognised without their words there")
+    return sorted(phones, key=lambda p: p.start), warnings
+
+
+class Heard(NamedTuple):
+    """What the word recogniser heard in a clip: the best sentence and up to `alternatives`
+    other sentences of its n-best list (`sentences`, best first; '' if nothing), the best
+    sentence's words with their times (word, start s, end s), and its phones from one
+    state-level alignment pass over the recogniser's own word times (None where that pass
+    fails)."""
+    sentences: list[str]
+    words: list[tuple[str, float, float]]
+    phones: list[Phone] | None
+
+
+def _alignment_phones(alignment) -> list[Phone]:
+    return [Phone(clean_label(p.name), p.start / FRAME_RATE, (p.start + p.duration) / FRAME_RATE)
+            for p in (alignment.phones() if alignment else ())]
+
+
+def hear(samples: np.ndarray, alternatives: int = 0) -> Heard:
+    """Large-vocabulary recognition of 16 kHz float samples, then the phones of what it heard
+    by a state-level pass over its own word times: one word search in all, where aligning
+    the recognised sentence afresh (`align`) searches the words again."""
+    decoder = _word_recogniser()
+    pcm = _pcm(samples)
+    _decode(decoder, pcm)
     heard = [decoder.hyp().hypstr if decoder.hyp() is not None else ""]
     for hyp in decoder.nbest() if alternatives else ():
         if len(heard) > alternatives:
             break
         if hyp is not None and hyp.hypstr and hyp.hypstr not in heard:  # None: an empty path
             heard.append(hyp.hypstr)
-    return heard
+    words = [(re.sub(r"\(\d+\)$", "", s.word), s.start_frame / FRAME_RATE,
+              (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg()
+             if s.word[0] not in "<[+"]                    # <s> </s> <sil> [NOISE] +NSN+
+    phones = None
+    if heard[0]:
+        try:
+            decoder.set_alignment()
+            _decode(decoder, pcm)
+            phones = _alignment_phones(decoder.get_alignment())
+        except RuntimeError:
+            phones = None
+        finally:
+            decoder.activate_search()                      # back to the n-gram search
+    if phones is not None and not any(p.label != SIL for p in phones):
+        phones = None
+    return Heard(heard, words, phones)
+
+
+def recognise_words(samples: np.ndarray, alternatives: int = 0) -> list[str]:
+    """The sentence heard in 16 kHz float samples (large-vocabulary recognition; '' if
+    none), then up to `alternatives` other sentences from the recogniser's n-best list."""
+    return hear(samples, alternatives).sentences
 
 
 def _bilabial_words(sentence: str) -> Counter:
@@ -175,19 +301,57 @@ def _bilabial_words(sentence: str) -> Counter:
                    if BILABIALS & {clean_label(ph) for ph in (lookup(w) or "").split()})
 
 
-def alternative_bilabials(samples: np.ndarray, sentences: list[str],
-                          best: str = "") -> list[Phone]:
-    """The P/B/M of each sentence force-aligned to the samples. Only sentences with a
+def _bilabials_aligned(samples: np.ndarray, text: str, offset: float = 0.0) -> list[Phone]:
+    """The P/B/M of `text` force-aligned to the samples, shifted by `offset` s; [] where it
+    does not align."""
+    try:
+        return [p._replace(start=p.start + offset, end=p.end + offset)
+                for p in align(samples, text)[0] if p.label in BILABIALS]
+    except ValueError:
+        return []
+
+
+def differing_spans(words: list[tuple[str, float, float]], sentence: str,
+                    duration: float) -> list[tuple[float, float, str]]:
+    """Where `sentence` has a bilabial word that the timed best sentence `words` lacks:
+    (start s, end s, text) for each such difference, the text being the sentence's words
+    there between the best sentence's neighbouring words (anchors), the span from the
+    start of the one before to the end of the one after (0 / `duration` at the ends)."""
+    best = [w for w, _, _ in words]
+    alt = sentence.split()
+    spans = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, best, alt, autojunk=False).get_opcodes():
+        if tag == "equal" or not (_bilabial_words(" ".join(alt[j1:j2]))
+                                  - _bilabial_words(" ".join(best[i1:i2]))):
+            continue
+        a, b = max(i1 - 1, 0), min(i2 + 1, len(words))
+        start = words[a][1] if i1 > 0 else 0.0
+        end = words[b - 1][2] if i2 < len(words) else duration
+        spans.append((start, end, " ".join(best[a:i1] + alt[j1:j2] + best[i2:b])))
+    return spans
+
+
+def alternative_bilabials(samples: np.ndarray, sentences: list[str], best: str = "",
+                          words: list[tuple[str, float, float]] | None = None) -> list[Phone]:
+    """The P/B/M of the sentences force-aligned to the samples. Only sentences with a
     bilabial word that `best` (the sentence already aligned) lacks are aligned, since only
-    those can hear a closure it missed; sentences that do not align are skipped."""
+    those can hear a closure it missed; sentences that do not align are skipped.
+    With the best sentence's timed `words` (`Heard.words`) only each differing stretch is
+    aligned, inside its span of the best sentence's timing (`differing_spans`): a second
+    of audio instead of the whole chunk per sentence."""
     found, have = [], _bilabial_words(best)
+    duration = len(samples) / RATE
+    spans = set()
     for sentence in sentences:
         if not _bilabial_words(sentence) - have:
             continue
-        try:
-            found += [p for p in align(samples, sentence)[0] if p.label in BILABIALS]
-        except ValueError:
-            continue
+        if words is None:
+            found += _bilabials_aligned(samples, sentence)
+        else:
+            spans.update(differing_spans(words, sentence, duration))
+    for start, end, text in sorted(spans):
+        a = max(int((start - ALT_PAD_S) * RATE), 0)
+        found += _bilabials_aligned(samples[a:int((end + ALT_PAD_S) * RATE)], text, a / RATE)
     return found
 
 
@@ -229,13 +393,15 @@ def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
 
 def recognise_via_words(samples: np.ndarray, press: np.ndarray,
                         progress: Progress | None = None) -> list[Phone]:
-    """Phones by recognising words and force-aligning them, chunk by chunk (as in
-    `recognise`, so long files stay cheap), plus the lip closures (P B M) that the
-    recogniser's next-best sentences or phone recognition hear where the aligned words have
-    none and the neural lip model confirms (a misrecognised word must not drop a closure);
-    a chunk with no words, or whose words do not align, gets direct phone recognition
-    instead. `press` [frames at FRAME_RATE]: the lip model's mouthPress over the whole
-    clip (`neural.runtime.MouthTrack.press`), which confirms those closures.
+    """Phones by recognising words and aligning them (`hear`: one word search, then one
+    state-level pass over its own word times), chunk by chunk (as in `recognise`, so long
+    files stay cheap), plus the lip closures (P B M) that the recogniser's next-best
+    sentences or phone recognition hear where the aligned words have none and the neural
+    lip model confirms (a misrecognised word must not drop a closure); each next-best
+    sentence is aligned only where it differs (`alternative_bilabials`). A chunk with no
+    words, or whose words do not align, gets direct phone recognition instead. `press`
+    [frames at FRAME_RATE]: the lip model's mouthPress over the whole clip
+    (`neural.runtime.MouthTrack.press`), which confirms those closures.
     `progress(share)` before each chunk."""
     phones = []
     bounds = _chunk_bounds(samples)
@@ -248,14 +414,13 @@ def recognise_via_words(samples: np.ndarray, press: np.ndarray,
             return [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
 
         heard = shift(recognise(chunk))
-        best, *others = recognise_words(chunk, NBEST)
-        try:
-            words = shift(align(chunk, best)[0])
-        except ValueError:
+        said = hear(chunk, NBEST)
+        if said.phones is None:
             phones += heard
             continue
-        words = add_bilabials(words, shift(alternative_bilabials(chunk, others, best)), press,
-                              NBEST_PRESS)
+        best, *others = said.sentences
+        words = add_bilabials(shift(said.phones), shift(alternative_bilabials(
+            chunk, others, best, said.words)), press, NBEST_PRESS)
         phones += add_bilabials(words, heard, press)
     return phones
 
@@ -274,14 +439,18 @@ def gate_silence(phones: list[Phone], level: np.ndarray) -> list[Phone]:
 
 def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | None = None,
                       words: bool = False, press: np.ndarray | None = None,
-                      progress: Progress | None = None) -> tuple[list[Phone], list[str]]:
+                      progress: Progress | None = None,
+                      segments=None) -> tuple[list[Phone], list[str]]:
     """Timed phones covering the whole clip, and warnings for the user.
 
     `samples` must be at 16 kHz (`audio.load_audio` gives that). With a transcript the
     words are force-aligned; without one, `words` recognises words first and aligns those
     (slower, fewer phone errors) instead of recognising phones directly, with `press`
     [frames at FRAME_RATE] (the lip model's, see `recognise_via_words`) confirming closures.
-    If alignment fails the phones are recognised instead (warned). `progress(share in
+    If alignment fails the phones are recognised instead (warned). `segments` (start s,
+    end s, text), a timed transcript such as Whisper's, is aligned segment by segment with
+    recognition wherever a segment does not fit the audio (`align_segments`); a
+    `transcript` takes precedence. `progress(share in
     0..1)` is called as recognition goes through the clip (30 s chunks).
     Silence, or audio too faint to hold speech, gives a single SIL.
     """
@@ -301,9 +470,23 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
             phones, warnings = align(speech, transcript)
         except ValueError as exc:
             warnings = [f"{exc}; recognising phones without it"]
+    def recognised(a: float, b: float) -> list[Phone]:
+        i, j = int(a * RATE), int(b * RATE)
+        report = progress if (a, b) == (0.0, duration) else None    # whole clip only
+        found = (recognise_via_words(speech[i:j], press[int(a * FRAME_RATE):], report)
+                 if words else recognise(speech[i:j], report))
+        return [p._replace(start=p.start + a, end=p.end + a) for p in found]
+
+    if phones is None and segments:
+        phones, warnings = align_segments(speech, segments, recognised)
+        if words:
+            # One misheard word ("clubs" as "clothes") still lets a segment fit better than
+            # the phone loop, and would cost its closure: the closures the words engine hears
+            # without the transcript are added where the lip model confirms them.
+            phones = add_bilabials(sorted(phones, key=lambda p: p.start),
+                                   recognised(0.0, duration), press, NBEST_PRESS)
     if phones is None:
-        phones = (recognise_via_words(speech, press, progress) if words
-                  else recognise(speech, progress))
+        phones = recognised(0.0, duration)
     frames = level_track(speech)
     phones = merge_silence(gate_pauses(gate_silence(phones, frames), frames), duration)
     if all(p.label == SIL for p in phones):
