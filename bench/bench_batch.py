@@ -31,7 +31,7 @@ import soundfile as sf
 
 from lab.paths import CHECKPOINTS, SHARED_DATA
 
-DRIVER = "import sys; from faceforge.ops.scale.prestart import main; sys.exit(main())"  # `faceforge`
+DRIVER = "import sys; from faceforge.ops.console import main; sys.exit(main())"  # `faceforge`
 RUNNERS = {"sequential": [], "workers 2": ["--workers", "2"],
            "ray 2": ["--cluster", "local", "--workers", "2"]}
 

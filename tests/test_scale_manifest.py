@@ -272,7 +272,7 @@ if [ "$mode" = ro ]; then umount "$out" || exit 99; else rm -f "$out/.filler"; f
 "$@" 2>"$keep.err2"; echo $? > "$keep.code2"
 cp -a "$out/." "$keep/"
 """
-_DRIVER = "import sys; from faceforge.ops.scale.prestart import main; sys.exit(main())"
+_DRIVER = "import sys; from faceforge.ops.console import main; sys.exit(main())"
 
 
 def _can_mount_privately() -> bool:

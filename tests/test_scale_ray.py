@@ -20,7 +20,7 @@ from scale_helpers import crashes_blender, save_damaged_head, save_heads
 
 pytest.importorskip("ray")
 RAY = Path(sys.executable).with_name("ray")
-DRIVER = "import sys; from faceforge.ops.scale.prestart import main; sys.exit(main())"  # `faceforge`
+DRIVER = "import sys; from faceforge.ops.console import main; sys.exit(main())"  # `faceforge`
 
 
 def _free_port() -> int:

@@ -29,6 +29,7 @@ MAX_OPENNESS = 0.35
 # Eyes built as front caps only (anime and VRoid eyes: sclera and iris shells inside the
 # face mesh, no back): a second search takes open sphere caps that face forward.
 CAP_OPENNESS = 0.98
+CAP_AXIS_GAP = 0.25     # ... whose vertices reach within this many radii of their forward axis
 MIN_VERTS = 12
 # Eyeball radius and where its centre may lie (box centre, half-size) in canonical mm:
 # human eyeballs are ~12 mm, stylised ones bigger; an estimated frame is off by ~1 cm.
@@ -134,7 +135,13 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     mean_y = np.bincount(labels, weights=local[:, 1], minlength=n_parts) / np.maximum(counts, 1)
     sized = (counts >= MIN_VERTS) & (resid <= MAX_RESIDUAL) & (radii >= RADIUS_MM[0]) & (radii <= RADIUS_MM[1])
     spherical = sized & (openness <= MAX_OPENNESS)
-    front_cap = sized & (openness <= CAP_OPENNESS) & (centres[:, 1] - mean_y > 0.3 * radii)   # -Y forward
+    # A cap covers its own forward axis in front of its centre (a disc); rings round the
+    # eye opening (tear and occlusion shells, lash rings) and socket cups behind leave it empty.
+    rel = local - centres[labels]
+    axis_gap = np.full(n_parts, np.inf)
+    np.minimum.at(axis_gap, labels, np.where(rel[:, 1] < 0, np.linalg.norm(rel[:, [0, 2]], axis=1), np.inf))
+    front_cap = (sized & (openness <= CAP_OPENNESS) & (centres[:, 1] - mean_y > 0.3 * radii)   # -Y forward
+                 & (axis_gap < CAP_AXIS_GAP * radii))
     pair = None
     # Whole eyeballs first, then front caps. Near the estimated eye line first; the
     # shape-only frame can miss it by centimetres, so then anywhere in a wide box around

@@ -8,7 +8,6 @@ imports bpy deadlocks on the import lock, and planning itself takes well under a
 from __future__ import annotations
 
 import atexit
-import sys
 
 from .plan import SCALABLE
 
@@ -66,11 +65,3 @@ def discard() -> None:
     """Kill the workers started early that no runner took (they hold no item)."""
     while _workers:
         _workers.pop().kill()
-
-
-def main() -> int:
-    """Console entry point (`faceforge`): start the run's workers, then import Blender and
-    FaceForge and run the command."""
-    begin(sys.argv[1:])
-    from ..cli import main as cli_main
-    return cli_main()
