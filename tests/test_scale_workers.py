@@ -107,6 +107,7 @@ def test_worker_killed_mid_item_is_replaced_and_the_item_committed_once(bpy_empt
 def test_workers_start_before_the_driver_plans_and_none_outlive_a_run_without_items(
         bpy_empty, tmp_path, capsys, monkeypatch):
     from faceforge.ops.scale import plan as scale_plan, prestart, runner
+    from faceforge.ops.scale import workers as scale_workers
     src = _heads(bpy_empty, tmp_path / "in", list("ab"))
     out = tmp_path / "out"
     argv = ["emotion", str(src), "-o", str(out), "--workers", "2"]
@@ -118,7 +119,7 @@ def test_workers_start_before_the_driver_plans_and_none_outlive_a_run_without_it
     at_plan = []
 
     def build_plan(*a, **kw):  # what runs while the driver plans
-        at_plan.append([w.proc for w in prestart._workers if w.proc.poll() is None])
+        at_plan.append([w.proc for w in scale_workers._early if w.proc.poll() is None])
         return real_build(*a, **kw)
 
     monkeypatch.setattr(runner, "build_plan", build_plan)
@@ -133,4 +134,4 @@ def test_workers_start_before_the_driver_plans_and_none_outlive_a_run_without_it
     assert cli.run(argv) == 0  # nothing to do: the workers started for it are ended
     assert "nothing to do" in capsys.readouterr().err
     assert len(at_plan[1]) == 2 and all(p.poll() is not None for p in at_plan[1])
-    assert not prestart._workers
+    assert not scale_workers._early

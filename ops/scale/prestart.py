@@ -7,12 +7,7 @@ Ray (`--cluster`) is not started early: a thread that starts it while this proce
 imports bpy deadlocks on the import lock, and planning itself takes well under a second."""
 from __future__ import annotations
 
-import atexit
-
 from .plan import SCALABLE
-
-_workers: list = []  # workers.Worker processes started before planning
-
 
 def requested(argv: list[str]) -> int:
     """How many local workers a command line will run its items on, as far as a plain look
@@ -38,30 +33,14 @@ def requested(argv: list[str]) -> int:
 
 def begin(argv: list[str]) -> None:
     """Start the N local workers argv's run will use (nothing if it uses none, or if
-    workers were started already)."""
+    workers were started already); `workers.take_early` hands them to the runner."""
     n = requested(argv)
-    if _workers or n < 2:
-        return
-    from .workers import Worker, blas_threads
-    for _ in range(n):
-        _workers.append(Worker(threads=blas_threads(n)))
-    atexit.unregister(discard)
-    atexit.register(discard)
-
-
-def take_workers(n: int) -> list:
-    """Up to n workers started early (still running), for the runner to keep."""
-    taken = []
-    while _workers and len(taken) < n:
-        w = _workers.pop(0)
-        if w.proc.poll() is None:
-            taken.append(w)
-        else:
-            w.close()
-    return taken
+    if n >= 2:
+        from .workers import start_early
+        start_early(n)
 
 
 def discard() -> None:
     """Kill the workers started early that no runner took (they hold no item)."""
-    while _workers:
-        _workers.pop().kill()
+    from .workers import discard_early
+    discard_early()

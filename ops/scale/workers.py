@@ -12,6 +12,8 @@ A line {"log": PATH} (no answer) sends the worker's own prints to PATH
 driver appends to that log when the worker ends."""
 from __future__ import annotations
 
+import atexit
+
 import json
 import os
 import select
@@ -24,7 +26,6 @@ import time
 from collections import deque
 from pathlib import Path
 
-from . import prestart
 from .execute import recheck
 from .manifest import MANIFEST_DIR
 
@@ -229,7 +230,7 @@ def run_items(plan, jobs, opts, journal, report) -> None:
                         report(done)
                         continue
                 if worker is None:
-                    worker = (prestart.take_workers(1) or [None])[0] or Worker(threads)
+                    worker = (take_early(1) or [None])[0] or Worker(threads)
                     try:
                         worker.use_log(log_dir / f"worker-{number}.log")
                         worker.receive(None)  # ready: Blender and FaceForge started
@@ -281,6 +282,38 @@ def run_items(plan, jobs, opts, journal, report) -> None:
     for t in lanes:
         while t.is_alive():
             t.join(0.2)
-    prestart.discard()  # started early for more items than there were
+    discard_early()  # started early for more items than there were
     if errors:
         raise errors[0]
+
+
+# ---------------------------------------------------------------- started before planning
+_early: list[Worker] = []  # started by `ops.scale.prestart` before Blender was imported
+
+
+def start_early(n: int) -> None:
+    """Start n workers now, before the driver imports Blender and plans (once)."""
+    if _early:
+        return
+    for _ in range(n):
+        _early.append(Worker(threads=blas_threads(n)))
+    atexit.unregister(discard_early)
+    atexit.register(discard_early)
+
+
+def take_early(n: int) -> list[Worker]:
+    """Up to n workers started early (still running), for the runner to keep."""
+    taken = []
+    while _early and len(taken) < n:
+        w = _early.pop(0)
+        if w.proc.poll() is None:
+            taken.append(w)
+        else:
+            w.close()
+    return taken
+
+
+def discard_early() -> None:
+    """Kill the workers started early that no runner took (they hold no item)."""
+    while _early:
+        _early.pop().kill()
