@@ -1,0 +1,86 @@
+"""The landmarker method's causal temporal network: the numpy runtime against torch, causality
+(frame t unchanged when later frames change), the untrained network is the fixed blend,
+and the bake through the shipped network."""
+import numpy as np
+import pytest
+
+from faceforge.ml import arkit
+from faceforge.ml.video import refine
+from faceforge.ml.video.temporal import DEFAULT_WEIGHTS, TemporalNet, load_temporal
+
+T, PCS, FEATS = 70, 4, 30
+
+
+def _inputs(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    shapes = rng.uniform(-0.1, 0.8, (T, 52)).astype(np.float32)
+    regressed = rng.uniform(-0.1, 0.8, (T, 52)).astype(np.float32)
+    rotation = rng.normal(0, 0.1, (T, 3)).astype(np.float32)
+    features = rng.normal(0, 1, (T, FEATS)).astype(np.float32)
+    return shapes, regressed, rotation, features
+
+
+def _export(tmp_path, zero_out: bool = False):
+    torch = pytest.importorskip("torch")
+    from lab.video.model import FacsNet
+    from lab.video.train_temporal import export
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    net = FacsNet(52 + 52 + 3 + PCS, width=16, dilations=(1, 2, 4), n_out=52)
+    if zero_out:
+        torch.nn.init.zeros_(net.out.weight), torch.nn.init.zeros_(net.out.bias)
+    z = {"pca_mean": rng.normal(size=FEATS).astype(np.float32),
+         "pca_components": rng.normal(size=(8, FEATS)).astype(np.float32)}
+    n_in = 52 + 52 + 3 + PCS
+    in_mean, in_std = rng.normal(size=n_in).astype(np.float32), rng.uniform(0.5, 2, n_in).astype(np.float32)
+    path = tmp_path / "temporal.npz"
+    export(net, in_mean, in_std, z, PCS, path, {"test": 1})
+    with np.load(path) as data:
+        return net, TemporalNet({k: data[k] for k in data.files}), z, in_mean, in_std
+
+
+def test_numpy_matches_torch(tmp_path):
+    import torch
+    net, tnet, z, in_mean, in_std = _export(tmp_path)
+    shapes, regressed, rotation, features = _inputs()
+    pcs = (features - z["pca_mean"]) @ z["pca_components"][:PCS].T
+    x = np.concatenate([shapes, regressed, rotation, pcs], 1)
+    with torch.no_grad():
+        delta = net(torch.from_numpy(((x - in_mean) / in_std).astype(np.float32))[None])[0].numpy()
+    ref = np.clip(refine.blend(shapes, regressed) + delta, 0, 1)
+    ref[:, refine.TONGUE] = 0
+    assert tnet.receptive_field == 15
+    assert np.allclose(tnet.predict(shapes, regressed, rotation, features), ref, atol=1e-4)
+
+
+def test_causal(tmp_path):
+    _, tnet, *_ = _export(tmp_path)
+    inputs = _inputs()
+    out = tnet.predict(*inputs)
+    rng = np.random.default_rng(5)
+    changed = [a.copy() for a in inputs]
+    for a in changed:
+        a[40:] += rng.normal(0, 0.3, a[40:].shape).astype(np.float32)
+    out2 = tnet.predict(*changed)
+    assert np.array_equal(out[:40], out2[:40])
+    assert not np.allclose(out[40:], out2[40:])
+
+
+def test_untrained_network_is_the_fixed_blend(tmp_path):
+    _, tnet, *_ = _export(tmp_path, zero_out=True)
+    shapes, regressed, rotation, features = _inputs(2)
+    expect = np.clip(refine.blend(shapes, regressed), 0, 1)
+    assert np.allclose(tnet.predict(shapes, regressed, rotation, features), expect, atol=1e-6)
+
+
+def test_video_like_variants():
+    from faceforge.ml.arkit import MIRROR
+    from lab.video.render_training import degrade
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (3, 24, 32, 3), dtype=np.uint8)
+    assert np.array_equal(degrade(frames, "clean", rng), frames)
+    assert np.array_equal(degrade(frames, "mirror", rng), frames[:, :, ::-1])
+    for variant in ("jpeg", "noisy", "mirror_noisy"):
+        out = degrade(frames, variant, rng)
+        assert out.shape == frames.shape and out.dtype == np.uint8 and not np.array_equal(out, frames)
+    assert MIRROR[arkit.INDEX["eyeBlinkLeft"]] == arkit.INDEX["eyeBlinkRight"]
