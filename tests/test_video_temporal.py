@@ -84,3 +84,16 @@ def test_video_like_variants():
         out = degrade(frames, variant, rng)
         assert out.shape == frames.shape and out.dtype == np.uint8 and not np.array_equal(out, frames)
     assert MIRROR[arkit.INDEX["eyeBlinkLeft"]] == arkit.INDEX["eyeBlinkRight"]
+
+
+def test_actor_calibration_scales_to_the_actors_own_range():
+    from faceforge.ml.video.temporal import actor_scaled, temporal_inputs
+    rng = np.random.default_rng(3)
+    big, small = rng.uniform(0, 0.9, 500), rng.uniform(0, 0.3, 500)
+    still = np.full(500, 0.02)
+    out = actor_scaled(np.stack([big, small, still], 1))
+    assert np.allclose(np.quantile(out[:, :2], refine.RANGE_QUANTILE, axis=0), 1.0)
+    assert np.allclose(out[:, 2], 0.02 / refine.MIN_SPAN)  # a shape the actor never moves is not blown up
+    shapes, regressed, rotation, features = _inputs()
+    x = temporal_inputs(shapes, regressed, rotation, features[:, :PCS], calibrated=True)
+    assert x.shape == (T, 52 + 52 + 3 + PCS + 104)

@@ -49,7 +49,7 @@ def prepare(src: Path, out: Path) -> None:
         truth = resample(face.times, z["weights"].astype(np.float32), grid)
         for k, v in zip(rows, (shapes, regressed, rotation, features, truth)):
             rows[k].append(v.astype(np.float32))
-        meta.append((str(z["family"]), int(z["seed"]), len(grid)))
+        meta.append((str(z["family"]), int(z["seed"]), len(grid), int(path.stem.split("_")[1])))
     feats = np.concatenate(rows.pop("features"))
     mean = feats.mean(0)
     _, _, vt = np.linalg.svd(feats - mean, full_matrices=False)
@@ -58,25 +58,32 @@ def prepare(src: Path, out: Path) -> None:
     np.savez_compressed(out, **{k: np.concatenate(v) for k, v in rows.items()}, pcs=pcs,
                         pca_mean=mean.astype(np.float32), pca_components=vt[:MAX_PCS].astype(np.float32),
                         family=np.array([m[0] for m in meta]), seed=np.array([m[1] for m in meta]),
-                        length=np.array([m[2] for m in meta]))
+                        length=np.array([m[2] for m in meta]), render=np.array([m[3] for m in meta]))
     print(f"{out}: {len(meta)} clips, {len(feats)} frames "
           f"({sum(m[0] == 'anny' for m in meta)} anny, {sum(m[0] == 'ict' for m in meta)} ict)")
 
 
-def load_clips(path: Path, pcs: int, families) -> tuple[list, list, dict]:
-    """(train clips, validation clips, the data npz) as (inputs [T,C], base [T,52], truth [T,52])."""
+def load_clips(path: Path, pcs: int, families, calibrated: bool = False) -> tuple[list, list, dict]:
+    """(train clips, validation clips, the data npz) as (inputs [T,C], base [T,52], truth [T,52]).
+    Validation: identities VAL_SEEDS, or where the data has none of them, the last fifth
+    of the renders (all variants of a render stay on one side)."""
     from faceforge.ml.video import refine
     from faceforge.ml.video.temporal import temporal_inputs
     z = dict(np.load(path))
     bounds = np.r_[0, np.cumsum(z["length"])]
     train, val = [], []
-    for i, (fam, seed) in enumerate(zip(z["family"], z["seed"])):
+    use = np.isin(z["family"], families)
+    held = use & np.isin(z["seed"], VAL_SEEDS)
+    if not held.any():
+        renders = np.unique(z["render"][use])
+        held = use & np.isin(z["render"], renders[len(renders) - max(1, len(renders) // 5):])
+    for i, fam in enumerate(z["family"]):
         if fam not in families:
             continue
         sl = slice(bounds[i], bounds[i + 1])
-        x = temporal_inputs(z["shapes"][sl], z["regressed"][sl], z["rotation"][sl], z["pcs"][sl, :pcs])
+        x = temporal_inputs(z["shapes"][sl], z["regressed"][sl], z["rotation"][sl], z["pcs"][sl, :pcs], calibrated)
         base = refine.blend(z["shapes"][sl], z["regressed"][sl])
-        (val if seed in VAL_SEEDS else train).append((x, base.astype(np.float32), z["truth"][sl]))
+        (val if held[i] else train).append((x, base.astype(np.float32), z["truth"][sl]))
     return train, val, z
 
 
@@ -85,7 +92,8 @@ def export(net, in_mean, in_std, z: dict, pcs: int, path: Path, meta: dict) -> N
     params = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
     params.update({"in_mean": in_mean, "in_std": in_std,
                    "pca.mean": z["pca_mean"], "pca.components": z["pca_components"][:pcs],
-                   "cfg.kernel": np.array(net.kernel), "cfg.dilations": np.array(net.dilations)})
+                   "cfg.kernel": np.array(net.kernel), "cfg.dilations": np.array(net.dilations),
+                   "cfg.calibrated": np.array(bool(meta.get("calibrated", False)))})
     params.update({f"meta.{k}": np.array(v) for k, v in meta.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **params)
@@ -97,7 +105,7 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
-    train_clips, val_clips, z = load_clips(args.data, args.pcs, args.families)
+    train_clips, val_clips, z = load_clips(args.data, args.pcs, args.families, args.calibrated)
     allx = np.concatenate([c[0] for c in train_clips])
     in_mean, in_std = allx.mean(0), allx.std(0) + 1e-3
     norm = lambda c: (torch.from_numpy((c[0] - in_mean) / in_std), torch.from_numpy(c[1]), torch.from_numpy(c[2]))
@@ -131,7 +139,7 @@ def train(args) -> None:
                           np.clip(np.concatenate([c[1] for c in val_clips]), 0, 1))
     print(f"validation, fixed blend (no filter): r {np.nanmean(base_s['corr'][varies(base_s)]):.3f} "
           f"MAE {base_s['mae'].mean():.4f}; network at start: r {r0[0]:.3f}", flush=True)
-    best, start, step = (-1.0, None), time.time(), 0
+    best, start, step = (r0[0], {k: v.clone() for k, v in net.state_dict().items()}), time.time(), 0
     total = args.minutes * 60
     while time.time() - start < total:
         lr = args.lr * 0.5 * (1 + np.cos(np.pi * min(1.0, (time.time() - start) / total)))
@@ -161,7 +169,7 @@ def train(args) -> None:
     r, mae, _ = validate()
     print(f"best validation r {r:.3f} MAE {mae:.4f}")
     export(net, in_mean, in_std, z, args.pcs, args.out,
-           dict(families=",".join(args.families), val_r=r, steps=step, pcs=args.pcs,
+           dict(families=",".join(args.families), val_r=r, steps=step, pcs=args.pcs, calibrated=args.calibrated,
                 vel=args.vel, acc=args.acc, frames=int(len(allx))))
     print(f"exported {args.out}")
 
@@ -177,6 +185,8 @@ def main(argv=None) -> None:
     t.add_argument("--out", type=Path, default=CHECKPOINTS / "video_temporal" / "temporal_net.npz")
     t.add_argument("--families", nargs="+", default=["anny", "ict"])
     t.add_argument("--pcs", type=int, default=16, help="landmark feature components (0..32)")
+    t.add_argument("--calibrated", action="store_true",
+                   help="also feed the inputs scaled to the actor's own range (temporal.actor_scaled)")
     t.add_argument("--width", type=int, default=64)
     t.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4])
     t.add_argument("--minutes", type=float, default=8.0)
@@ -184,8 +194,8 @@ def main(argv=None) -> None:
     t.add_argument("--weight-decay", type=float, default=1e-2)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--frames", type=int, default=64)
-    t.add_argument("--vel", type=float, default=4.0)
-    t.add_argument("--acc", type=float, default=4.0)
+    t.add_argument("--vel", type=float, default=10.0)
+    t.add_argument("--acc", type=float, default=20.0)
     t.add_argument("--every", type=int, default=100)
     t.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

@@ -21,12 +21,26 @@ DEFAULT_WEIGHTS = Path(__file__).with_name("temporal_net.npz")
 RATE = 30.0  # frames per second the network runs at (clips are resampled to it and back)
 
 
+def actor_scaled(values: np.ndarray) -> np.ndarray:
+    """Per-actor calibration of [T,C] values already relative to the neutral: each channel
+    divided by the actor's own extreme over the clip (its refine.RANGE_QUANTILE, at least
+    refine.MIN_SPAN), so 1 is as far as this actor goes."""
+    if len(values) == 0:
+        return values
+    top = np.quantile(values, refine.RANGE_QUANTILE, axis=0)
+    return values / np.maximum(top, refine.MIN_SPAN)
+
+
 def temporal_inputs(shapes: np.ndarray, regressed: np.ndarray, rotation: np.ndarray,
-                    landmark_pcs: np.ndarray) -> np.ndarray:
-    """Per-frame inputs [T, 52 + 52 + 3 + K]: blendshapes and regressor weights minus the
-    neutral [T,52] each, head rotation relative to the neutral [T,3] (radians), landmark
-    feature components [T,K]. Shared by training and the runtime."""
-    return np.concatenate([shapes, regressed, rotation, landmark_pcs], axis=1).astype(np.float32)
+                    landmark_pcs: np.ndarray, calibrated: bool = False) -> np.ndarray:
+    """Per-frame inputs [T, 52 + 52 + 3 + K (+ 104)]: blendshapes and regressor weights
+    minus the neutral [T,52] each, head rotation relative to the neutral [T,3] (radians),
+    landmark feature components [T,K]; with `calibrated` also both weight sets scaled to
+    the actor's own range (actor_scaled). Shared by training and the runtime."""
+    parts = [shapes, regressed, rotation, landmark_pcs]
+    if calibrated:
+        parts += [actor_scaled(shapes), actor_scaled(regressed)]
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 class TemporalNet:
@@ -39,6 +53,7 @@ class TemporalNet:
         self.dilations = [int(d) for d in params["cfg.dilations"]]
         self.components = self.p["pca.components"]  # [K, F] over the regressor's features
         self.pca_mean = self.p["pca.mean"]             # [F]
+        self.calibrated = bool(params["cfg.calibrated"]) if "cfg.calibrated" in params else False
 
     @property
     def receptive_field(self) -> int:
@@ -56,7 +71,7 @@ class TemporalNet:
         """[T,52] blendshapes and regressor weights minus the neutral, [T,3] relative head
         rotation, [T,F] the regressor's standardised features, all at RATE -> ARKit
         weights [T,52] in 0..1. Causal."""
-        x = temporal_inputs(shapes, regressed, rotation, self.landmark_pcs(features))
+        x = temporal_inputs(shapes, regressed, rotation, self.landmark_pcs(features), self.calibrated)
         if len(x) == 0:
             return np.zeros((0, NUM_SHAPES), np.float32)
         x = (x - self.p["in_mean"]) / self.p["in_std"]
