@@ -20,21 +20,21 @@ def _inputs(seed: int = 0):
     return shapes, regressed, rotation, features
 
 
-def _export(tmp_path, zero_out: bool = False):
+def _export(tmp_path, zero_out: bool = False, per_shape: bool = False):
     torch = pytest.importorskip("torch")
     from lab.video.model import FacsNet
     from lab.video.train_temporal import export
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
-    net = FacsNet(52 + 52 + 3 + PCS, width=16, dilations=(1, 2, 4), n_out=52)
+    n_in = 4 + 52 if per_shape else 52 + 52 + 3 + PCS
+    net = FacsNet(n_in, width=16, dilations=(1, 2, 4), n_out=1 if per_shape else 52)
     if zero_out:
         torch.nn.init.zeros_(net.out.weight), torch.nn.init.zeros_(net.out.bias)
     z = {"pca_mean": rng.normal(size=FEATS).astype(np.float32),
          "pca_components": rng.normal(size=(8, FEATS)).astype(np.float32)}
-    n_in = 52 + 52 + 3 + PCS
     in_mean, in_std = rng.normal(size=n_in).astype(np.float32), rng.uniform(0.5, 2, n_in).astype(np.float32)
     path = tmp_path / "temporal.npz"
-    export(net, in_mean, in_std, z, PCS, path, {"test": 1})
+    export(net, in_mean, in_std, z, PCS, path, {"per_shape": per_shape})
     with np.load(path) as data:
         return net, TemporalNet({k: data[k] for k in data.files}), z, in_mean, in_std
 
@@ -53,8 +53,22 @@ def test_numpy_matches_torch(tmp_path):
     assert np.allclose(tnet.predict(shapes, regressed, rotation, features), ref, atol=1e-4)
 
 
-def test_causal(tmp_path):
-    _, tnet, *_ = _export(tmp_path)
+def test_shape_shared_numpy_matches_torch(tmp_path):
+    import torch
+    from faceforge.ml.video.temporal import per_shape_inputs
+    net, tnet, _, in_mean, in_std = _export(tmp_path, per_shape=True)
+    shapes, regressed, rotation, features = _inputs(1)
+    x = (per_shape_inputs(shapes, regressed) - in_mean) / in_std   # [T,52,C]
+    with torch.no_grad():
+        delta = net(torch.from_numpy(x.astype(np.float32)).permute(1, 0, 2))[..., 0].T.numpy()
+    ref = np.clip(refine.blend(shapes, regressed) + delta, 0, 1)
+    ref[:, refine.TONGUE] = 0
+    assert np.allclose(tnet.predict(shapes, regressed, rotation, features), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("per_shape", [False, True])
+def test_causal(tmp_path, per_shape):
+    _, tnet, *_ = _export(tmp_path, per_shape=per_shape)
     inputs = _inputs()
     out = tnet.predict(*inputs)
     rng = np.random.default_rng(5)

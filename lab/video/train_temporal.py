@@ -63,12 +63,13 @@ def prepare(src: Path, out: Path) -> None:
           f"({sum(m[0] == 'anny' for m in meta)} anny, {sum(m[0] == 'ict' for m in meta)} ict)")
 
 
-def load_clips(path: Path, pcs: int, families, calibrated: bool = False) -> tuple[list, list, dict]:
+def load_clips(path: Path, pcs: int, families, calibrated: bool = False,
+               per_shape: bool = False) -> tuple[list, list, dict]:
     """(train clips, validation clips, the data npz) as (inputs [T,C], base [T,52], truth [T,52]).
     Validation: identities VAL_SEEDS, or where the data has none of them, the last fifth
     of the renders (all variants of a render stay on one side)."""
     from faceforge.ml.video import refine
-    from faceforge.ml.video.temporal import temporal_inputs
+    from faceforge.ml.video.temporal import per_shape_inputs, temporal_inputs
     z = dict(np.load(path))
     bounds = np.r_[0, np.cumsum(z["length"])]
     train, val = [], []
@@ -81,7 +82,10 @@ def load_clips(path: Path, pcs: int, families, calibrated: bool = False) -> tupl
         if fam not in families:
             continue
         sl = slice(bounds[i], bounds[i + 1])
-        x = temporal_inputs(z["shapes"][sl], z["regressed"][sl], z["rotation"][sl], z["pcs"][sl, :pcs], calibrated)
+        if per_shape:
+            x = per_shape_inputs(z["shapes"][sl], z["regressed"][sl], calibrated)
+        else:
+            x = temporal_inputs(z["shapes"][sl], z["regressed"][sl], z["rotation"][sl], z["pcs"][sl, :pcs], calibrated)
         base = refine.blend(z["shapes"][sl], z["regressed"][sl])
         (val if held[i] else train).append((x, base.astype(np.float32), z["truth"][sl]))
     return train, val, z
@@ -93,7 +97,8 @@ def export(net, in_mean, in_std, z: dict, pcs: int, path: Path, meta: dict) -> N
     params.update({"in_mean": in_mean, "in_std": in_std,
                    "pca.mean": z["pca_mean"], "pca.components": z["pca_components"][:pcs],
                    "cfg.kernel": np.array(net.kernel), "cfg.dilations": np.array(net.dilations),
-                   "cfg.calibrated": np.array(bool(meta.get("calibrated", False)))})
+                   "cfg.calibrated": np.array(bool(meta.get("calibrated", False))),
+                   "cfg.per_shape": np.array(bool(meta.get("per_shape", False)))})
     params.update({f"meta.{k}": np.array(v) for k, v in meta.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **params)
@@ -105,30 +110,40 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
-    train_clips, val_clips, z = load_clips(args.data, args.pcs, args.families, args.calibrated)
+    train_clips, val_clips, z = load_clips(args.data, args.pcs, args.families, args.calibrated,
+                                           args.per_shape)
     allx = np.concatenate([c[0] for c in train_clips])
-    in_mean, in_std = allx.mean(0), allx.std(0) + 1e-3
+    flat = allx.reshape(-1, allx.shape[-1])
+    in_mean, in_std = flat.mean(0), flat.std(0) + 1e-3
     norm = lambda c: (torch.from_numpy((c[0] - in_mean) / in_std), torch.from_numpy(c[1]), torch.from_numpy(c[2]))
     train_t, val_t = [norm(c) for c in train_clips], [norm(c) for c in val_clips]
-    net = FacsNet(allx.shape[1], width=args.width, dilations=tuple(args.dilations), n_out=52)
+    net = FacsNet(allx.shape[-1], width=args.width, dilations=tuple(args.dilations),
+                  n_out=1 if args.per_shape else 52)
     torch.nn.init.zeros_(net.out.weight), torch.nn.init.zeros_(net.out.bias)  # start at the fixed blend
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     print(f"{len(train_t)} train clips ({len(allx)} frames), {len(val_t)} validation clips; "
           f"{sum(p.numel() for p in net.parameters())} parameters, receptive field "
           f"{1 + 2 * sum(args.dilations)} frames", flush=True)
 
+    def run(x):  # [B,T,F] or per shape [B,T,52,C] -> [B,T,52]
+        if not args.per_shape:
+            return net(x)
+        b, t, k, c = x.shape
+        return net(x.permute(0, 2, 1, 3).reshape(b * k, t, c)).reshape(b, k, t).permute(0, 2, 1)
+
     def loss_of(x, base, truth):
-        pred = base + net(x)
+        pred = base + run(x)
         d1, t1 = pred.diff(dim=1), truth.diff(dim=1)
         return (((pred - truth) ** 2).mean() + args.vel * ((d1 - t1) ** 2).mean()
                 + args.acc * ((d1.diff(dim=1) - t1.diff(dim=1)) ** 2).mean())
 
-    def validate() -> tuple[float, float, float]:
+    def validate(clips=None) -> tuple[float, float, float]:
+        clips = val_t if clips is None else clips
         net.eval()
         with torch.no_grad():
-            preds = [torch.clamp(b + net(x[None])[0], 0, 1).numpy() for x, b, _ in val_t]
+            preds = [torch.clamp(b + run(x[None])[0], 0, 1).numpy() for x, b, _ in clips]
         net.train()
-        truth = np.concatenate([c[2].numpy() for c in val_t])
+        truth = np.concatenate([c[2].numpy() for c in clips])
         s = shape_scores(truth, np.concatenate(preds))
         v = varies(s)
         jit = np.mean([np.abs(np.diff(p, axis=0)).mean() for p in preds])
@@ -163,6 +178,7 @@ def train(args) -> None:
             if r > best[0]:
                 best = (r, {k: v.clone() for k, v in net.state_dict().items()})
             print(f"step {step} ({time.time() - start:.0f} s) loss {loss.item():.5f} "
+                  f"train r {validate(train_t[::4])[0]:.3f} "
                   f"val r {r:.3f} MAE {mae:.4f} mean |dw| {jit:.4f}", flush=True)
     if best[1] is not None:
         net.load_state_dict(best[1])
@@ -170,6 +186,7 @@ def train(args) -> None:
     print(f"best validation r {r:.3f} MAE {mae:.4f}")
     export(net, in_mean, in_std, z, args.pcs, args.out,
            dict(families=",".join(args.families), val_r=r, steps=step, pcs=args.pcs, calibrated=args.calibrated,
+                per_shape=args.per_shape,
                 vel=args.vel, acc=args.acc, frames=int(len(allx))))
     print(f"exported {args.out}")
 
@@ -187,6 +204,8 @@ def main(argv=None) -> None:
     t.add_argument("--pcs", type=int, default=16, help="landmark feature components (0..32)")
     t.add_argument("--calibrated", action="store_true",
                    help="also feed the inputs scaled to the actor's own range (temporal.actor_scaled)")
+    t.add_argument("--per-shape", action="store_true",
+                   help="one small network shared by all shapes (temporal.per_shape_inputs)")
     t.add_argument("--width", type=int, default=64)
     t.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4])
     t.add_argument("--minutes", type=float, default=8.0)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arkit import NUM_SHAPES
+from ..arkit import MIRROR, NUM_SHAPES
 from ..model_cache import cached_model
 from . import refine
 from .regressor import causal_forward
@@ -43,6 +43,20 @@ def temporal_inputs(shapes: np.ndarray, regressed: np.ndarray, rotation: np.ndar
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+def per_shape_inputs(shapes: np.ndarray, regressed: np.ndarray, calibrated: bool = False) -> np.ndarray:
+    """Inputs of the shape-shared network [T, 52, C]: for each shape its blendshape and
+    regressor weight, its mirror shape's two, (with `calibrated` the first two over the
+    actor's range) and a one-hot of the shape (C = 4 (+2) + 52). One small network runs
+    on every shape's sequence, so each clip trains it 52 times over."""
+    t = len(shapes)
+    parts = [shapes, regressed, shapes[:, MIRROR], regressed[:, MIRROR]]
+    if calibrated:
+        parts += [actor_scaled(shapes), actor_scaled(regressed)]
+    own = np.stack(parts, axis=-1)
+    onehot = np.broadcast_to(np.eye(NUM_SHAPES, dtype=np.float32), (t, NUM_SHAPES, NUM_SHAPES))
+    return np.concatenate([own, onehot], axis=-1).astype(np.float32)
+
+
 class TemporalNet:
     """Exported weights (lab/video/train_temporal.export) and the forward pass."""
 
@@ -54,6 +68,7 @@ class TemporalNet:
         self.components = self.p["pca.components"]  # [K, F] over the regressor's features
         self.pca_mean = self.p["pca.mean"]             # [F]
         self.calibrated = bool(params["cfg.calibrated"]) if "cfg.calibrated" in params else False
+        self.per_shape = bool(params["cfg.per_shape"]) if "cfg.per_shape" in params else False
 
     @property
     def receptive_field(self) -> int:
@@ -71,12 +86,16 @@ class TemporalNet:
         """[T,52] blendshapes and regressor weights minus the neutral, [T,3] relative head
         rotation, [T,F] the regressor's standardised features, all at RATE -> ARKit
         weights [T,52] in 0..1. Causal."""
-        x = temporal_inputs(shapes, regressed, rotation, self.landmark_pcs(features), self.calibrated)
-        if len(x) == 0:
+        if len(shapes) == 0:
             return np.zeros((0, NUM_SHAPES), np.float32)
+        if self.per_shape:
+            x = per_shape_inputs(shapes, regressed, self.calibrated)
+        else:
+            x = temporal_inputs(shapes, regressed, rotation, self.landmark_pcs(features), self.calibrated)
         x = (x - self.p["in_mean"]) / self.p["in_std"]
+        delta = causal_forward(self.p, x, self.kernel, self.dilations)
         base = refine.blend(shapes, regressed)
-        out = base + causal_forward(self.p, x, self.kernel, self.dilations)
+        out = base + (delta[..., 0] if self.per_shape else delta)
         out[:, refine.TONGUE] = 0.0
         return np.clip(out, 0.0, 1.0).astype(np.float32)
 
