@@ -111,3 +111,25 @@ def test_actor_calibration_scales_to_the_actors_own_range():
     shapes, regressed, rotation, features = _inputs()
     x = temporal_inputs(shapes, regressed, rotation, features[:, :PCS], calibrated=True)
     assert x.shape == (T, 52 + 52 + 3 + PCS + 104)
+
+
+def test_bake_path_through_a_temporal_network(shared_data, tmp_path):
+    """pipeline.temporal_solve on a real clip's Face Landmarker track: the network runs at
+    30 fps and its output comes back at the clip's 25 fps, in range, tongueOut 0."""
+    import cv2
+    from faceforge.ml.video.decode import open_video
+    from faceforge.ml.video.landmarker import track_face
+    from faceforge.ml.video.pipeline import temporal_solve
+    from faceforge.ml.video.regressor import load_regressor
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, (_, rgb) in enumerate(open_video(shared_data / "video" / "grid" / "bbaf2n.mpg")):
+        if i == 20:
+            break
+        cv2.imwrite(str(frames / f"f{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    face = track_face(open_video(frames, fps=25.0))
+    _, tnet, *_ = _export(tmp_path, per_shape=True)
+    grid, weights, rotation, neutral = temporal_solve(face, 25.0, "auto", load_regressor(), tnet)
+    assert weights.shape == (20, arkit.NUM_SHAPES) and rotation.shape == (20, 3) and len(grid) == 20
+    assert np.isfinite(weights).all() and (weights >= 0).all() and (weights <= 1).all()
+    assert (weights[:, arkit.INDEX["tongueOut"]] == 0).all() and neutral.shape == (52,)

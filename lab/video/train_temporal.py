@@ -9,7 +9,8 @@ auto neutral) and its true weights; `prepare` caches them in one small npz (the 
 GPU run would need). Loss: MSE of the weights plus MSE of their first and second
 differences (velocity and acceleration), so the output follows the truth's motion
 without the tracker's frame-to-frame noise. Identities 14 and 15 of each family are
-the validation split; the exported weights are the best validation epoch's.
+the validation split; the exported weights are the best validation r's (`--select best`,
+the fixed blend itself when training never beats it) or the last step's.
 
     python -m lab.video.train_temporal prepare
     python -m lab.video.train_temporal train --minutes 8 [--families anny] [--pcs 16]
@@ -180,7 +181,7 @@ def train(args) -> None:
             print(f"step {step} ({time.time() - start:.0f} s) loss {loss.item():.5f} "
                   f"train r {validate(train_t[::4])[0]:.3f} "
                   f"val r {r:.3f} MAE {mae:.4f} mean |dw| {jit:.4f}", flush=True)
-    if best[1] is not None:
+    if args.select == "best" and best[1] is not None:
         net.load_state_dict(best[1])
     r, mae, _ = validate()
     print(f"best validation r {r:.3f} MAE {mae:.4f}")
@@ -216,6 +217,8 @@ def main(argv=None) -> None:
     t.add_argument("--vel", type=float, default=10.0)
     t.add_argument("--acc", type=float, default=20.0)
     t.add_argument("--every", type=int, default=100)
+    t.add_argument("--select", choices=("best", "last"), default="best",
+                   help="export the best validation r (the fixed blend when nothing beats it) or the last step")
     t.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
