@@ -18,8 +18,9 @@ import numpy as np
 
 from faceforge.ml.video.decode import open_video
 from faceforge.ml.video.landmarker import face_landmarker, track_face
-from faceforge.ml.video.pipeline import VideoOptions, analyse_video
+from faceforge.ml.video.pipeline import VideoOptions, analyse_video, temporal_solve
 from faceforge.ml.video.regressor import load_regressor
+from faceforge.ml.video.temporal import DEFAULT_WEIGHTS as TEMPORAL_WEIGHTS
 from faceforge.ml.video.tracking import face_mesh, track
 from lab.paths import SHARED_DATA
 
@@ -83,6 +84,7 @@ def main(argv=None) -> None:
         frames = [rgb for _, rgb in open_video(video)]
         landmarks = track(video).landmarks
         regressor = load_regressor()
+        face_track = track_face(video) if TEMPORAL_WEIGHTS.exists() else None
         rows = [
             ("decode only (open_video, RGB)", lambda: sum(1 for _ in open_video(video))),
             ("MediaPipe only, max_faces=1 (the tracker's floor)", _mediapipe_only(frames, 1)),
@@ -99,6 +101,12 @@ def main(argv=None) -> None:
             ("whole analysis, method landmarker",
              lambda: analyse_video(video, 25.0, VideoOptions(method="landmarker"), regressor=regressor)),
         ]
+        if TEMPORAL_WEIGHTS.exists():  # a temporal network copied into ml/video (not shipped)
+            rows += [("temporal network + regressor on a tracked clip",
+                      lambda: temporal_solve(face_track, 25.0, "auto", regressor)),
+                     ("whole analysis, landmarker + temporal network",
+                      lambda: analyse_video(video, 25.0, VideoOptions(method="landmarker", temporal=True),
+                                            regressor=regressor))]
         print(f"{n} frames ({len(clips)} GRID clips, 360x288 -> 640x480 mp4v), "
               f"median of {args.runs} runs\n")
         print(f"| {'stage':<50} | {'frames/s':>8} | {'ms/frame':>8} |")

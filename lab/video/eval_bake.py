@@ -107,6 +107,19 @@ def raw_blendshapes(face: FaceTrack) -> np.ndarray:
     return out[ok[np.clip(np.searchsorted(ok, np.arange(len(out))), 0, len(ok) - 1)]]
 
 
+TEMPORAL_NETS: dict[str, Path] = {}  # extra temporal networks to score (--temporal NAME=PATH)
+
+
+def temporal_method(path: Path | None):
+    """The landmarker method through the temporal network at `path` (None: the shipped one)."""
+    from faceforge.ml.video.pipeline import temporal_solve
+    from faceforge.ml.video.temporal import load_temporal
+    def run(mesh, face, rate, reg):
+        _, w, r, _ = temporal_solve(face, rate, "auto", reg, load_temporal(path))
+        return w, r
+    return run
+
+
 def methods(reg) -> list[tuple[str, callable]]:
     """(name, fn(mesh track, face track, frame rate) -> (weights [T,52], rotation [T,3]))."""
     def bake(options, use_face):
@@ -120,6 +133,11 @@ def methods(reg) -> list[tuple[str, callable]]:
            ("FACS regressor (bake)", bake(REGRESSOR, False)),
            ("ours", bake(OURS, True))]
     out += [(name, bake(replace(OURS, **kw), True)) for name, kw in ABLATIONS]
+    from faceforge.ml.video.temporal import DEFAULT_WEIGHTS
+    nets = ({"temporal network (shipped)": None} if DEFAULT_WEIGHTS.exists() else {}) | TEMPORAL_NETS
+    for name, path in nets.items():
+        fn = temporal_method(path)
+        out.append((name, lambda mesh, face, rate, fn=fn: fn(mesh, face, rate, reg)))
     return out
 
 
@@ -175,11 +193,14 @@ def print_render(results: dict) -> None:
               f"| {len(s['dead'])} {', '.join(s['dead'])} | {s['jitter']:.5f} "
               f"| {s['jerk']:.2e} ({s['jerk_truth']:.2e}) | {s['lag']:+.1f} | {s['rot']:.2f} |")
     for family in sorted({f for f, _ in results}):
-        raw, ours = results[(family, "MediaPipe blendshapes (raw)")], results[(family, "ours")]
-        print(f"\n{family}: ours - raw mean r = {ours['corr'] - raw['corr']:+.3f}; static jitter "
-              f"ours / raw = {ours['jitter'] / raw['jitter']:.2f}")
+        raw = results[(family, "MediaPipe blendshapes (raw)")]
+        for (fam, name), s in results.items():
+            if fam == family and (name == "ours" or name.startswith("temporal")):
+                print(f"\n{family}: {name} - raw mean r = {s['corr'] - raw['corr']:+.3f}; static "
+                      f"jitter {name} / raw = {s['jitter'] / raw['jitter']:.2f}")
     for family in sorted({f for f, _ in results}):
         names = ["MediaPipe blendshapes (raw)", "FACS regressor (bake)", "ours"]
+        names += [n for f, n in results if f == family and n.startswith("temporal")]
         print(f"\n### Per-shape r, {family}\n")
         print(shape_table(names, [results[(family, n)] for n in names]))
 
@@ -336,7 +357,12 @@ def main(argv=None) -> None:
                     help="score blend shares on these training identities (rendered by "
                          "render_eval --seeds 0 1 --size 320 240) and stop")
     ap.add_argument("--eye-strips", type=Path, help="write GRID eye-crop strips here and stop")
+    ap.add_argument("--temporal", nargs="*", default=[], metavar="NAME=PATH",
+                    help="also score these temporal networks (lab/video/train_temporal.py exports)")
     args = ap.parse_args(argv)
+    for item in args.temporal:
+        name, _, path = item.partition("=")
+        TEMPORAL_NETS[f"temporal network {name}"] = Path(path)
     if args.eye_strips:
         return eye_strips(args.eye_strips)
     if args.blend_sweep is not None:

@@ -28,9 +28,11 @@ def build_painted_head(head: Head, name: str = "Synthetic Head") -> bpy.types.Ob
     return obj
 
 
-def setup_scene(scene, cam: Camera) -> None:
-    """Workbench with studio light, cavity and the paint; a camera matching `cam`."""
+def setup_scene(scene, cam: Camera, aa: str = "8") -> None:
+    """Workbench with studio light, cavity and the paint; a camera matching `cam`; `aa`:
+    Workbench's anti-aliasing ("8" samples by default; "FXAA" renders ~5x faster)."""
     scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.render_aa = aa
     scene.render.resolution_x, scene.render.resolution_y = cam.size
     scene.render.resolution_percentage = 100
     scene.render.image_settings.file_format = "PNG"
@@ -109,12 +111,13 @@ def render_rgb(scene) -> np.ndarray:
     return (np.clip(px[::-1, :, :3], 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def render_clip(head: Head, weights: np.ndarray, euler: np.ndarray, cam: Camera) -> list[np.ndarray]:
+def render_clip(head: Head, weights: np.ndarray, euler: np.ndarray, cam: Camera,
+                aa: str = "8") -> list[np.ndarray]:
     """Render a performance ([T,52] weights, [T,3] head Euler) of `head` in a fresh scene."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     obj = build_painted_head(head)
-    setup_scene(scene, cam)
+    setup_scene(scene, cam, aa)
     frames = []
     for w, e in zip(weights, euler):
         set_pose(obj, head.verts + np.tensordot(w, head.deltas, axes=1), e)

@@ -39,11 +39,13 @@ class VideoOptions:
     `smoothing`: seconds of extra causal low-pass (0: the regressor's own stability only).
     `max_side`: frames are downscaled to it before tracking (faster; landmarks are
     resolution independent).
-    `method`: "landmarker" or "regressor" (see the module). `blend`, `fill`, `ranges`,
-    `steady` switch the landmarker method's refinements (ml/video/refine.py): the blend
-    with the regressor, or else only the fill-in shapes from it; per-actor ranges; the One
-    Euro filter."""
+    `method`: "landmarker" or "regressor" (see the module). `temporal`: the landmarker
+    method reads its inputs through the causal temporal network (ml/video/temporal.py);
+    without it `blend`, `fill`, `steady` switch the fixed refinements (ml/video/refine.py):
+    the blend with the regressor, or else only the fill-in shapes from it; the One Euro
+    filter. `ranges`: per-actor ranges (both)."""
     method: str = "landmarker"
+    temporal: bool = False
     blend: bool = True
     fill: bool = True
     ranges: bool = False
@@ -205,6 +207,29 @@ def _hold_lost(track: Track, values: np.ndarray) -> np.ndarray:
     return values.reshape(len(track.times), *values.shape[2:]) if lost.any() else values
 
 
+def grid_landmarks(track, grid: np.ndarray) -> np.ndarray:
+    """The regressor's landmarks (Face Mesh's, for a landmarker FaceTrack) on `grid` [N]."""
+    mesh = getattr(track, "mesh_landmarks", None)
+    mesh = track.landmarks if mesh is None else mesh
+    return resample(track.times, _hold_lost(track, mesh), grid)
+
+
+def temporal_solve(track, rate: float, calibration, regressor, net=None):
+    """The landmarker method with the causal temporal network in place of the fixed blend
+    and filter: (grid [N] at `rate`, weights [N,52], head rotation [N,3], neutral [52]).
+    The network runs at its own 30 fps (temporal.RATE); other rates are resampled."""
+    from .temporal import RATE, load_temporal
+    net = net or load_temporal()
+    grid, shapes, regressed, rotation, neutral = landmarker_inputs(track, RATE, calibration, regressor)
+    width, height = track.size
+    features, _ = regressor.features(grid_landmarks(track, grid), width / height)
+    weights = net.predict(shapes, regressed, rotation, features)
+    out_grid = uniform_times(track.times, rate)
+    if len(out_grid) != len(grid) or not np.allclose(out_grid, grid):
+        weights, rotation = resample(grid, weights, out_grid), resample(grid, rotation, out_grid)
+    return out_grid, weights, rotation, neutral
+
+
 def landmarker_inputs(track, rate: float, calibration, regressor):
     """The landmarker method's per-frame inputs on the steady grid: (grid [N], blendshapes
     [N, 52] and the regressor's weights [N, 52] on the same landmarks, both minus the
@@ -213,8 +238,7 @@ def landmarker_inputs(track, rate: float, calibration, regressor):
     times = track.times
     grid = uniform_times(times, rate)
     width, height = track.size
-    mesh = track.mesh_landmarks if track.mesh_landmarks is not None else track.landmarks
-    landmarks = resample(times, _hold_lost(track, mesh), grid)
+    landmarks = grid_landmarks(track, grid)
     shapes = resample(times, _hold_lost(track, track.blendshapes), grid)
     rotation = matrix_euler(resample(times, _hold_lost(track, track.rotation), grid)
                             .astype(np.float64)).astype(np.float32)
@@ -239,7 +263,11 @@ def solve_track(track: Track, rate: float, options: VideoOptions,
     gains applied. Shared by the bake and the evaluation."""
     # Long losses hold the nearest tracked pose; the temporal models expect a steady rate:
     # variable-rate clips are resampled to their nominal rate first.
-    if options.method == "landmarker":
+    if options.method == "landmarker" and options.temporal:
+        grid, weights, rotation, neutral = temporal_solve(track, rate, options.calibration, regressor)
+        if options.ranges:
+            weights = np.clip(weights * refine.range_gains(weights), 0.0, 1.0)
+    elif options.method == "landmarker":
         grid, shapes, regressed, rotation, neutral = landmarker_inputs(
             track, rate, options.calibration, regressor)
         if options.blend:

@@ -28,6 +28,22 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
+def causal_forward(p: dict[str, np.ndarray], x: np.ndarray, kernel: int,
+                   dilations: list[int]) -> np.ndarray:
+    """model.FacsNet's forward pass in numpy: inputs [T,F] -> outputs [T,O]; per-frame MLP,
+    residual causal dilated convolutions (left replicate padding), linear head."""
+    h = _relu(x @ p["enc0.weight"].T + p["enc0.bias"])
+    h = _relu(h @ p["enc1.weight"].T + p["enc1.bias"])
+    steps = np.arange(len(h))
+    for b, d in enumerate(dilations):
+        w = p[f"blocks.{b}.conv.weight"]            # [out, in, kernel] (torch Conv1d)
+        y = p[f"blocks.{b}.conv.bias"].copy()
+        for k in range(kernel):                     # tap k looks (kernel-1-k)*d frames back
+            y = y + h[np.maximum(steps - (kernel - 1 - k) * d, 0)] @ w[:, :, k].T
+        h = h + _relu(y) @ p[f"blocks.{b}.mix.weight"].T + p[f"blocks.{b}.mix.bias"]
+    return h @ p["out.weight"].T + p["out.bias"]
+
+
 class FacsRegressor:
     """Exported weights (`params`: name -> array, as saved by train.export) and the forward pass."""
 
@@ -62,17 +78,7 @@ class FacsRegressor:
         return out
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        p = self.p
-        h = _relu(x @ p["enc0.weight"].T + p["enc0.bias"])
-        h = _relu(h @ p["enc1.weight"].T + p["enc1.bias"])
-        steps = np.arange(len(h))
-        for b, d in enumerate(self.dilations):
-            w = p[f"blocks.{b}.conv.weight"]            # [out, in, kernel] (torch Conv1d)
-            y = p[f"blocks.{b}.conv.bias"].copy()
-            for k in range(self.kernel):                # tap k looks (kernel-1-k)*d frames back
-                y = y + h[np.maximum(steps - (self.kernel - 1 - k) * d, 0)] @ w[:, :, k].T
-            h = h + _relu(y) @ p[f"blocks.{b}.mix.weight"].T + p[f"blocks.{b}.mix.bias"]
-        return h @ p["out.weight"].T + p["out.bias"]
+        return causal_forward(self.p, x, self.kernel, self.dilations)
 
     def predict(self, landmarks: np.ndarray, aspect: float = 4 / 3) -> tuple[np.ndarray, np.ndarray]:
         """Track.landmarks [T, NUM_LANDMARKS, 3] (gaps filled, no NaN) and the frame's
