@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Generator
 
 import numpy as np
-from scipy.signal import lfilter
 from scipy.spatial.transform import Rotation
 
 from .. import arkit
@@ -156,6 +155,7 @@ def smooth(values: np.ndarray, fps: float, seconds: float) -> np.ndarray:
         return values
     a = 1.0 - np.exp(-1.0 / (fps * seconds))
     zi = ((1.0 - a) * values[0])[None]
+    from scipy.signal import lfilter   # here: scipy.signal costs ~0.8 s to import, at every CLI start
     out, _ = lfilter([a], [1.0, a - 1.0], values, axis=0, zi=zi)
     return out.astype(values.dtype)
 
