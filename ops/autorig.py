@@ -13,6 +13,7 @@ from ..ml import arkit
 from ..ml.arkit import REGIONS
 from ..ml.autorig import infer
 from . import batch
+from .outputs import safe_name
 from .plan import find_sources
 from .scene_jobs import add_scene_job_parser, plan_scene_jobs, run_scene_jobs
 from .targets import MAX_STRENGTH, check_scale
@@ -169,12 +170,10 @@ class FACEFORGE_OT_auto_rig(bpy.types.Operator):
 SHEET_IMAGE = "FaceForge Shapes"
 
 
-def sheet_path(objects) -> Path:
+def sheet_path(mesh) -> Path:
     """Where the sheet button writes: Blender's session temp folder, named after the
-    first rigged mesh (never beside the user's file, so nothing of theirs is replaced)."""
-    name = rig_sheet.rigged_meshes(objects)[0].name
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-    return Path(bpy.app.tempdir or tempfile.gettempdir()) / f"faceforge_shapes_{safe}.png"
+    (first) rigged mesh; never beside the user's file, so nothing of theirs is replaced."""
+    return Path(bpy.app.tempdir or tempfile.gettempdir()) / f"faceforge_shapes_{safe_name(mesh.name)}.png"
 
 
 class FACEFORGE_OT_rig_sheet(bpy.types.Operator):
@@ -189,13 +188,14 @@ class FACEFORGE_OT_rig_sheet(bpy.types.Operator):
                                                                 context.scene.objects)))
 
     def execute(self, context):
-        objects = avatar.avatar_meshes(list(context.selected_objects), context.scene.objects)
-        if not rig_sheet.rigged_meshes(objects):
+        meshes = rig_sheet.rigged_meshes(avatar.avatar_meshes(list(context.selected_objects),
+                                                               context.scene.objects))
+        if not meshes:
             self.report({"ERROR"}, "select a mesh with the 52 ARKit shape keys (run Auto-Rig Face first)")
             return {"CANCELLED"}
-        path = sheet_path(objects)
+        path = sheet_path(meshes[0])
         try:
-            rig_sheet.write_sheet(objects, path)
+            rig_sheet.write_sheet(meshes, path)
         except (ValueError, RuntimeError) as exc:
             self.report({"ERROR"}, f"contact sheet failed: {exc}")
             return {"CANCELLED"}

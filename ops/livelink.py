@@ -17,6 +17,7 @@ from ..addon import keyframes, scene_files, shape_keys
 from ..ml import arkit, livelink_csv
 from . import batch, errors, outputs
 from .errors import UserError
+from .outputs import safe_name
 from .targets import NoRiggedMesh
 from .plan import Plan, PlannedItem, find_sources, output_name
 from .scene_jobs import add_run_options, check_head, execute, load_input_scene, prepare
@@ -155,10 +156,6 @@ class FACEFORGE_OT_export_livelink_csv(bpy.types.Operator, ExportHelper):
 CLASSES = (FACEFORGE_OT_import_livelink_csv, FACEFORGE_OT_export_livelink_csv)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 def import_target(args) -> Path:
     """-o: a scene file (its suffix picks the format), or a folder that gets <head>.blend."""
     out = args.output
@@ -211,7 +208,7 @@ def cmd_import_csv(args) -> int:
 
 def cmd_export_csv(args) -> int:
     """Every take of each .blend file as <out>/<name>_<take>.csv."""
-    take_part = _safe(args.take) if args.take else "*"
+    take_part = safe_name(args.take) if args.take else "*"
     items = [PlannedItem(s.path, args.output / output_name(s, f"_{take_part}.csv"), str(s.path))
              for s in find_sources(args.inputs, (".blend",))]
     plan = Plan.build("export-csv", items, args.overwrite)
@@ -223,7 +220,7 @@ def cmd_export_csv(args) -> int:
         if not takes:
             raise UserError(f"{head.name} has no animation on its ARKit shape keys")
         targets = [item.output.with_name(item.output.name.replace(f"_{take_part}.csv",
-                                                                  f"_{_safe(t)}.csv"))
+                                                                  f"_{safe_name(t)}.csv"))
                    for t in takes]
         for target in targets:  # all or none: check every name before writing any
             if target.exists() and not args.overwrite:

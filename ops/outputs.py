@@ -29,6 +29,12 @@ class OutputError(UserError):
         super().__init__(text, subject)
 
 
+def safe_name(name: str) -> str:
+    """A Blender datablock name as part of a file name: anything but letters, digits,
+    '-', '_' and '.' becomes '_'."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname().split(".")[0]) or "host"
 

@@ -144,6 +144,11 @@ def key_measures(pred: np.ndarray, true: np.ndarray, has: np.ndarray) -> dict:
             "ratio": float(np.median(ratio)), "cos": float(np.median(cos)), "keys": len(errs)}
 
 
+def mean_measures(rs: list[dict]) -> dict:
+    """`key_measures` of several heads averaged (the key count taken from the first)."""
+    return {k: float(np.mean([r[k] for r in rs])) if k != "keys" else rs[0][k] for k in rs[0]}
+
+
 def side_shares(verts_c: np.ndarray, deltas_c: np.ndarray) -> dict[str, float]:
     """Share of each one-sided shape's motion (sum of |delta|) on its own side (X > 0 for
     Left), vertices on the middle plane (|X| < 1 mm) left out."""
@@ -243,8 +248,7 @@ def face_masks(n: int) -> dict:
             pooled["whole"].append(key_measures(whole, truth, sample.has_shape))
             pooled["still"].append(key_measures(0 * truth, truth, sample.has_shape))
         for name, rs in pooled.items():
-            rows[f"{family} {name}"] = {k: float(np.mean([r[k] for r in rs])) if k != "keys" else rs[0][k]
-                                        for k in rs[0]}
+            rows[f"{family} {name}"] = mean_measures(rs)
     return rows
 
 
@@ -272,7 +276,7 @@ def cross_family(anny_only: Path, ict_only: Path, n: int) -> dict:
                 pooled[name].append(key_measures(pred, truth, s.has_shape))
         for name, rs in pooled.items():
             label = f"{train}->{test} {name}" if name != "shipped" else f"both->{test} (in-family)"
-            rows[label] = {k: float(np.mean([r[k] for r in rs])) if k != "keys" else rs[0][k] for k in rs[0]}
+            rows[label] = mean_measures(rs)
     return rows
 
 
