@@ -85,8 +85,9 @@ for i in range({heads}):
     bpy.ops.wm.save_as_mainfile(filepath=str(root / "heads" / f"head_{{i:02d}}.blend"), copy=True)
 """
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    return {"lipsync": ["lipsync", str(root / "head.blend"), str(root / "voices")],
-            "rig": ["rig", str(root / "heads"), "--no-preview"]}
+    tasks = {"lipsync": ["lipsync", str(root / "head.blend"), str(root / "voices")],
+             "rig": ["rig", str(root / "heads"), "--no-preview"]}
+    return {k: v for k, v in tasks.items() if {"lipsync": lines, "rig": heads}[k] > 0}
 
 
 def run_one(argv: list[str], out: Path, env: dict) -> dict:

@@ -17,6 +17,25 @@ from .errors import UserError  # noqa: F401  (the commands raise it from here)
 INTERRUPTED = 130  # the shell's exit status for a command ended by Ctrl-C
 
 
+def guarded(command: str, verbose: bool, run: Callable[[], int]):
+    """run() ended the way every command ends: its own exit code, or for an error outside
+    any item one line `FAILED <subject>: why` / `faceforge <command>: why` and 1 (a
+    traceback too with -v), or INTERRUPTED after Ctrl-C."""
+    try:
+        return run()
+    except UserError as exc:
+        errors.report(exc, f"faceforge {command}")
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C); no half-written file is left", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as exc:  # outside any item (a head, a plan): same style, -v for more
+        if verbose:
+            traceback.print_exc()
+        print(f"faceforge {command}: {errors.message(exc)}", file=sys.stderr)
+        return 1
+
+
 def expand_inputs(paths: Iterable[str | Path], suffixes: Sequence[str]) -> list[Path]:
     """Files given directly, plus the files with a matching suffix inside given folders
     (sorted); a missing path or an empty folder is kept so its item fails clearly."""

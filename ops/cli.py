@@ -7,13 +7,11 @@ from __future__ import annotations
 import argparse
 import atexit
 import sys
-import traceback
 
 import bpy
 
-from . import autorig, demo, emotion, errors, fit, lipsync, livelink, video
-from .batch import INTERRUPTED
-from .errors import UserError
+from . import autorig, demo, emotion, fit, lipsync, livelink, video
+from .batch import guarded
 from .scale import farm as scale_farm, runner as scale_runner
 from .scale import plan as scale_plan
 from .scale.plan import SCALABLE
@@ -47,21 +45,9 @@ def run(argv) -> int:
         return scale_farm.main(list(argv)[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.command in SCALABLE:  # planned: manifest, resume, --workers/--cluster/--shard
-            return scale_runner.run(list(argv), parser)
-        return args.func(args)
-    except UserError as exc:
-        errors.report(exc, f"faceforge {args.command}")
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted (Ctrl-C); no half-written file is left", file=sys.stderr)
-        return INTERRUPTED
-    except Exception as exc:  # outside any item (a head, a plan): same style, -v for more
-        if args.verbose:
-            traceback.print_exc()
-        print(f"faceforge {args.command}: {errors.message(exc)}", file=sys.stderr)
-        return 1
+    if args.command in SCALABLE:  # planned: manifest, resume, --workers/--cluster/--shard
+        return guarded(args.command, args.verbose, lambda: scale_runner.run(list(argv), parser))
+    return guarded(args.command, args.verbose, lambda: args.func(args))
 
 
 def main(argv=None) -> int:

@@ -135,3 +135,47 @@ def test_workers_start_before_the_driver_plans_and_none_outlive_a_run_without_it
     assert "nothing to do" in capsys.readouterr().err
     assert len(at_plan[1]) == 2 and all(p.poll() is not None for p in at_plan[1])
     assert not scale_workers._early
+
+
+_CONSOLE = ("import sys; from faceforge.ops.console import main; code = main(); "
+            "print('driver imported bpy:', 'bpy' in sys.modules, file=sys.stderr); "
+            "sys.exit(code)")
+
+
+def _console(*argv):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", _CONSOLE, *argv], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_console_driver_of_workers_never_imports_blender_and_ends_like_the_plain_run(
+        bpy_empty, tmp_path):
+    """`faceforge … --workers 2` plans on a worker: the driver's own start-up (Blender)
+    would compete with the workers' for the cores. Its summary, outputs, exit codes and
+    messages are those of the plain run."""
+    src = _heads(bpy_empty, tmp_path / "in", list("abc"))
+    args = ["emotion", str(src), "--track", "0:happiness"]
+    plain = _console(*args, "-o", str(tmp_path / "plain"))
+    assert plain.returncode == 0, plain.stderr
+    assert "driver imported bpy: True" in plain.stderr
+    run = _console(*args, "-o", str(tmp_path / "out"), "--workers", "2")
+    assert run.returncode == 0, run.stderr
+    assert "driver imported bpy: False" in run.stderr
+    assert "3 succeeded, 0 failed" in run.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.blend")) == \
+        sorted(p.name for p in (tmp_path / "plain").glob("*.blend")) == \
+        ["a.blend", "b.blend", "c.blend"]
+    assert len({r["pid"] for r in manifest.read_records(tmp_path / "out")
+                if r["state"] == "done"}) == 2
+    again = _console(*args, "-o", str(tmp_path / "out"), "--workers", "2")
+    assert again.returncode == 0 and "nothing to do: 3 of 3 items already done" in again.stderr
+    # what the command says when it stops before its items reaches the user unchanged
+    bad = _console(*args, "-o", str(tmp_path / "out"), "--workers", "2", "--bogus")
+    assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
+    missing = [str(tmp_path / "none.blend"), "--track", "0:happiness"]
+    want = _console("emotion", *missing, "-o", str(tmp_path / "m1"))
+    got = _console("emotion", *missing, "-o", str(tmp_path / "m2"), "--workers", "2")
+    assert got.returncode == want.returncode == 1
+    line = f"FAILED {tmp_path / 'none.blend'}: no such file or folder"
+    assert line in got.stderr and line in want.stderr

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 from .. import batch
@@ -18,6 +19,9 @@ from ..errors import UserError
 #: Commands that write one output per input, and so can be planned, resumed and sharded.
 SCALABLE = ("rig", "emotion", "lipsync", "video", "fit")
 #: Options that choose how a plan runs, not what it makes (not part of an item's identity).
+#: The parsed options a driver needs to run a plan built elsewhere (Plan.to_message).
+RUN_OPTIONS = ("command", "workers", "cluster", "shard", "dry_run", "item_timeout", "retries",
+               "overwrite", "verbose")
 RUNNER_FLAGS = {"--workers": 1, "--cluster": 1, "--shard": 1, "--item-timeout": 1,
                 "--retries": 1, "--dry-run": 0, "--overwrite": 0, "-v": 0, "--verbose": 0}
 
@@ -52,6 +56,18 @@ class Plan:
             return list(self.items)
         i, n = parse_shard(spec)
         return [it for it in self.items if it.index % n == i]
+
+    def to_message(self) -> dict:
+        """The plan as JSON data, without its job: what a driver that does not import
+        Blender needs to run it on workers (from_message)."""
+        return {"command": self.command, "argv": self.argv, "output_dir": str(self.output_dir),
+                "items": [asdict(i) for i in self.items],
+                "args": {k: getattr(self.args, k, None) for k in RUN_OPTIONS}}
+
+    @classmethod
+    def from_message(cls, msg: dict) -> "Plan":
+        return cls(msg["command"], list(msg["argv"]), Path(msg["output_dir"]),
+                   [Item(**i) for i in msg["items"]], args=SimpleNamespace(**msg["args"]))
 
     def run_item(self, item: Item, overwrite: bool) -> str:
         """Run the command's job for this item (in this process); returns its note."""

@@ -137,18 +137,20 @@ def _crashed_out(history, opts) -> str:
             f"--workers to keep a crash to one worker (--overwrite tries it again)")
 
 
-def run(argv: list[str], parser=None) -> int:
-    """Plan argv's command and run what is left of it; returns the exit code."""
+def run(argv: list[str], parser=None, planner=None) -> int:
+    """Plan argv's command and run what is left of it; returns the exit code.
+    planner(argv) -> Plan replaces planning here (the console driver of --workers has a
+    worker plan: ops.scale.workers.plan_on_worker)."""
     prestart.begin(argv)  # workers start (or Ray connects) while this process plans
     try:
-        return _run(argv, parser)
+        return _run(argv, planner or (lambda a: build_plan(a, parser)))
     finally:
         prestart.discard()  # whatever no runner took: plan failed, nothing to do
 
 
-def _run(argv: list[str], parser) -> int:
+def _run(argv: list[str], planner) -> int:
     try:
-        plan = build_plan(argv, parser)
+        plan = planner(argv)
     except Stopped as stop:  # the command said why (plan errors, output folder, head)
         return stop.code
     opts = plan.args

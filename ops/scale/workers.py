@@ -9,7 +9,9 @@ Protocol: the driver writes one JSON line per item to the worker's stdin; the wo
 answers one JSON line (its journal record) on the descriptor in FACEFORGE_RESULT_FD.
 A line {"log": PATH} (no answer) sends the worker's own prints to PATH
 (`<output>/.faceforge/logs/worker-K.log`); before it, they go to a temporary file that the
-driver appends to that log when the worker ends."""
+driver appends to that log when the worker ends. A line {"plan": ARGV} asks the worker to
+plan the command (`plan_on_worker`): the `faceforge` console driver of `--workers N` does
+not import Blender at all, so that its start-up does not compete with the workers'."""
 from __future__ import annotations
 
 import atexit
@@ -66,6 +68,9 @@ def main() -> int:
         if "log" in msg:
             _log_to(msg["log"])
             continue
+        if "plan" in msg:
+            out.write(json.dumps(_plan_here(msg["plan"], plans)) + "\n")
+            continue
         key = tuple(msg["argv"])
         try:
             if key not in plans:
@@ -84,6 +89,60 @@ def main() -> int:
                        attempt=msg["attempt"])
         out.write(json.dumps(rec) + "\n")
     return 0
+
+
+def _plan_here(argv: list[str], plans: dict) -> dict:
+    """Plan argv in this worker for the driver, keeping the plan for its items: {"plan":
+    Plan.to_message()} or {"stopped": exit code}, with what planning printed ("out",
+    "err"), which the driver prints as if it had planned itself."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+    from ..batch import guarded
+    from .plan import Stopped, build_plan
+    printed = {"out": io.StringIO(), "err": io.StringIO()}
+
+    def plan_it():
+        try:
+            plans[tuple(argv)] = build_plan(argv)
+        except Stopped as stop:  # the command said why (plan errors, output folder, head)
+            return stop.code
+        except SystemExit as stop:  # argparse, or a usage message
+            if isinstance(stop.code, str):
+                print(stop.code, file=sys.stderr)
+                return 1
+            return stop.code or 0
+        return None
+
+    verbose = bool({"-v", "--verbose"} & set(argv))
+    with redirect_stdout(printed["out"]), redirect_stderr(printed["err"]):
+        code = guarded(argv[0], verbose, plan_it)
+    reply = {k: v.getvalue() for k, v in printed.items()}
+    if tuple(argv) in plans:
+        return dict(reply, plan=plans[tuple(argv)].to_message())
+    return dict(reply, stopped=code if code is not None else 1)
+
+
+def plan_on_worker(argv: list[str]):
+    """The plan of argv, built by the first worker started early (it keeps the plan for
+    its items, and the driver stays free of Blender); raises plan.Stopped with the
+    command's exit code when the command ended before its items."""
+    from ..errors import UserError
+    from .plan import Plan, Stopped
+    if not _early:
+        _early.append(Worker())
+    worker = _early[0]
+    try:
+        worker.wait_ready()
+        worker.send({"plan": list(argv)})
+        reply = worker.receive(None)
+    except Died as exc:
+        raise UserError(f"a worker could not start Blender and FaceForge ({exc}): "
+                        f"{worker.printed_tail()}") from None
+    sys.stdout.write(reply["out"])
+    sys.stderr.write(reply["err"])
+    if "stopped" in reply:
+        raise Stopped(reply["stopped"])
+    return Plan.from_message(reply["plan"])
 
 
 def _log_to(path: str) -> None:
@@ -120,6 +179,13 @@ class Worker:
                                      start_new_session=True)
         os.close(write_fd)
         self.fd, self.buf = read_fd, b""
+        self.started = False  # its first line ({"ready": ...}) was read
+
+    def wait_ready(self) -> None:
+        """Wait until Blender and FaceForge have started in it (Died if it did not)."""
+        if not self.started:
+            self.receive(None)
+            self.started = True
 
     def use_log(self, path: Path) -> None:
         """Send the worker's prints to `path` from now on (its earlier ones follow them
@@ -149,6 +215,14 @@ class Worker:
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
+
+    def printed_tail(self, n: int = 1500) -> str:
+        """The end of what the worker printed before its run's log was named."""
+        try:
+            self.log.seek(0)
+            return self.log.read()[-n:].decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
 
     def death(self) -> str:
         code = self.proc.wait()
@@ -233,7 +307,7 @@ def run_items(plan, jobs, opts, journal, report) -> None:
                     worker = (take_early(1) or [None])[0] or Worker(threads)
                     try:
                         worker.use_log(log_dir / f"worker-{number}.log")
-                        worker.receive(None)  # ready: Blender and FaceForge started
+                        worker.wait_ready()
                         report.ready()
                     except Died:
                         pass  # the item's send or receive below says how it died
