@@ -14,7 +14,6 @@ from ..addon import keyframes
 from ..addon.head_rotation import object_euler
 from ..ml import tracks
 from ..ml.lipsync.audio import AudioWarning, load_audio
-from ..ml.lipsync import targets as mouth_sets
 from ..ml.lipsync import whisper
 from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
 from ..ml.lipsync.mouth_cues import EXTENDED, FORMATS, check_options, mouth_cues, write_cues
@@ -23,7 +22,7 @@ from . import batch
 from .batch import UserError
 from .plan import find_sources
 from .scene_jobs import add_head_job_parser, plan_head_jobs, run_scene_jobs
-from .targets import describe, emotion_model
+from .targets import SET_CHOICES, SET_ITEMS, bake_onto, describe, emotion_model, mouth_meshes
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 
@@ -74,7 +73,7 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     Problems that still leave usable audio (a truncated file) come back as warnings.
     """
     scene = scene or bpy.context.scene
-    targets = _mouth_meshes(objects, target)
+    targets = mouth_meshes(objects, target)
     if not take:
         raise ValueError("take needs a name")
     check_options(cue_files, **(cue_options or {}))
@@ -98,7 +97,7 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     for i, (obj, mouth_set) in enumerate(targets):
         head = (object_euler(obj, res.head_rotation) if head_motion and secondary
                 else None)
-        weights, names, keys = mouth_sets.on_head(res.weights, mouth_set, _key_names(obj))
+        weights, names, keys = bake_onto(obj, mouth_set, res.weights)
         out.results.append((obj, keyframes.bake_weights(
             obj, weights, names, start_frame=start_frame, take=take,
             head_rotation=head, scene=scene, shape_keys=keys)))
@@ -116,21 +115,6 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
             out.warnings.append(f"the animation is baked but the sound strip could not be "
                                 f"added: {exc}")
     return out
-
-
-def _key_names(obj) -> list[str]:
-    key = getattr(obj.data, "shape_keys", None) if obj.type == "MESH" else None
-    return [kb.name for kb in key.key_blocks if kb != key.reference_key] if key else []
-
-
-def _mouth_meshes(objects, target: str) -> list:
-    """(mesh, mouth-shape set) for each mesh among `objects` that carries mouth shapes of
-    `target` (any set for "auto"); ValueError worded for the user when none does."""
-    found = [(o, mouth_sets.choose(_key_names(o), target)) for o in objects if o.type == "MESH"]
-    found = [(o, s) for o, s in found if s is not None]
-    if not found:
-        raise ValueError(mouth_sets.no_mouth_message(target))
-    return found
 
 
 def summary(bake: LipSyncBake) -> str:
@@ -165,14 +149,7 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
                ("neural", "Neural", "A small causal network from the sound itself (ignores "
                 "the transcript)"),
                ("energy", "Loudness", "The jaw follows the loudness only (a baseline)")))
-    target: bpy.props.EnumProperty(
-        name="Mouth Shapes", default="auto",
-        items=(("auto", "Detect", "The set each mesh carries (ARKit first)"),
-               ("arkit", "ARKit 52", "ARKit blendshape names (jawOpen, mouthClose, ...)"),
-               ("oculus", "Oculus Visemes", "The 15 Oculus/OVR visemes (viseme_aa, viseme_PP, "
-                "...), as on Ready Player Me avatars"),
-               ("vrchat", "VRChat Visemes", "VRChat's vrc.v_* shape keys"),
-               ("vrm", "VRM Presets", "VRM expressions aa ih ou ee oh (and blink)")))
+    target: bpy.props.EnumProperty(name="Mouth Shapes", default="auto", items=SET_ITEMS)
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
                                        description="Frame where the audio starts")
     secondary: bpy.props.BoolProperty(name="Blinks and Brows", default=True,
@@ -247,7 +224,7 @@ def cmd_lipsync(args) -> int:
         raise SystemExit(f"faceforge lipsync: --transcript: no such file or folder: "
                          f"{args.transcript}")
     plan = plan_head_jobs(args, "lipsync", find_sources(args.audio, AUDIO_SUFFIXES))
-    return run_scene_jobs(args, plan, bake, head_check=lambda objects: _mouth_meshes(objects, args.target))
+    return run_scene_jobs(args, plan, bake, head_check=lambda objects: mouth_meshes(objects, args.target))
 
 
 def add_cli(sub) -> None:
@@ -263,7 +240,7 @@ def add_cli(sub) -> None:
                         "do not fit the audio are recognised without them)")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                    help=f"lip-sync engine (default {DEFAULT_ENGINE}: best in the evaluation)")
-    p.add_argument("--target", choices=("auto",) + mouth_sets.SETS, default="auto",
+    p.add_argument("--target", choices=SET_CHOICES, default="auto",
                    help="mouth-shape set to animate (default: detected per mesh, ARKit first)")
     p.add_argument("--mouth-cues", nargs="+", choices=FORMATS, metavar="FORMAT",
                    help="also write Rhubarb-style 2D mouth cues (A-H, X) as <audio name>."

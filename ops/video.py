@@ -1,5 +1,6 @@
 """Bake Video: a face clip -> the 52 ARKit weights and head rotation on every rigged mesh
-(head rotation on the mesh objects or on an armature's bone). The operator tracks in the
+(head rotation on the mesh objects or on an armature's bone); a head that carries only
+visemes or VRM presets gets its mouth (and VRM blink) retargeted from the 52 weights. The operator tracks in the
 background with progress and Esc to cancel; `faceforge video` runs the same functions."""
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ..ml.video.tracking import run_steps
 from . import batch
 from .plan import Source, find_sources
 from .scene_jobs import add_head_job_parser, plan_head_jobs, run_scene_jobs
-from .targets import bake_targets, describe
+from .targets import SET_CHOICES, SET_ITEMS, bake_onto, describe, mouth_meshes
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".mpg", ".mpeg")
 GAIN_REGIONS = ("brow", "eye", "cheek_nose", "mouth", "jaw")
@@ -42,10 +43,14 @@ class VideoBake:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_targets(objects, take: str, head: HeadTarget) -> list:
-    """The rigged meshes to bake onto; ValueError, worded for the user, when the bake cannot
-    start (checked before the clip is analysed, which takes a while)."""
-    targets = bake_targets(objects, take)
+def check_targets(objects, take: str, head: HeadTarget, target: str = "auto") -> list:
+    """(mesh, shape set) for the meshes to bake onto: those with ARKit keys, else the
+    mouth-shape set each carries (`target`: "auto" or one of ml.lipsync.targets.SETS);
+    ValueError, worded for the user, when the bake cannot start (checked before the clip
+    is analysed, which takes a while)."""
+    targets = mouth_meshes(objects, target, any_arkit=True)
+    if not take:
+        raise ValueError("take needs a name")
     if head.mode == "bone":
         arm = head.armature
         if arm is None or arm.type != "ARMATURE" or arm.pose.bones.get(head.bone) is None:
@@ -60,11 +65,12 @@ def apply_video(targets, res: VideoResult, *, take: str, start_frame: int,
                 head: HeadTarget, scene) -> VideoBake:
     """Bake an analysed clip onto checked targets; the scene's end grows to fit the clip."""
     out = VideoBake(analysis=res, warnings=list(res.warnings))
-    for obj in targets:
+    for obj, shape_set in targets:
         rotation = object_euler(obj, res.head_rotation) if head.mode == "object" else None
+        weights, names, keys = bake_onto(obj, shape_set, res.weights)
         out.results.append((obj, keyframes.bake_weights(
-            obj, res.weights, arkit.ARKIT_NAMES, start_frame=start_frame, take=take,
-            head_rotation=rotation, scene=scene)))
+            obj, weights, names, start_frame=start_frame, take=take,
+            head_rotation=rotation, scene=scene, shape_keys=keys)))
     if head.mode == "bone":
         keyframes.bake_bone_rotation(head.armature, head.bone,
                                      bone_euler(head.armature, head.bone, res.head_rotation),
@@ -79,13 +85,14 @@ def apply_video(targets, res: VideoResult, *, take: str, start_frame: int,
 
 def bake_video(objects, clip, *, options: VideoOptions | None = None, take: str = "Video",
                start_frame: int = 1, head: HeadTarget | None = None, scene=None,
-               progress=None, cancel=None) -> VideoBake:
-    """Analyse `clip` and bake it onto every rigged mesh among `objects`. Everything is
+               target: str = "auto", progress=None, cancel=None) -> VideoBake:
+    """Analyse `clip` and bake it onto every rigged mesh among `objects` (on the shape set
+    `target`, see check_targets). Everything is
     checked and analysed before the first key is written, so a failure (ValueError) or a
     cancel (`cancel()` true: tracking.Cancelled) leaves the scene as it was. `progress(share)` per frame."""
     scene = scene or bpy.context.scene
     head = head or HeadTarget()
-    targets = check_targets(objects, take, head)
+    targets = check_targets(objects, take, head, target)
     steps = analyse_steps(Path(clip), keyframes.scene_fps(scene), options)
     res = run_steps(steps, progress, cancel)
     return apply_video(targets, res, take=take, start_frame=start_frame, head=head, scene=scene)
@@ -133,6 +140,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
     smoothing: bpy.props.FloatProperty(
         name="Extra Smoothing", default=0.0, min=0.0, max=0.5, unit="TIME_ABSOLUTE",
         description="Seconds of extra smoothing (0: the tracker's own steadiness; more is calmer but slower)")
+    target: bpy.props.EnumProperty(name="Mouth Shapes", default="auto", items=SET_ITEMS)
     head_mode: bpy.props.EnumProperty(
         name="Head Rotation", default="OBJECT",
         items=(("OBJECT", "Object", "Rotate the rigged meshes"),
@@ -164,6 +172,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             row.prop(self, "neutral_start")
             row.prop(self, "neutral_end")
         layout.prop(self, "smoothing")
+        layout.prop(self, "target")
         layout.prop(self, "head_mode")
         if self.head_mode == "BONE":
             layout.prop_search(self, "armature", bpy.data, "objects")
@@ -187,7 +196,8 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         try:
-            self._targets = check_targets(context.selected_objects, self.take, self._head())
+            self._targets = check_targets(context.selected_objects, self.take, self._head(),
+                                          self.target)
             self._steps = analyse_steps(Path(self.filepath), keyframes.scene_fps(context.scene),
                                         self._options())
         except ValueError as exc:
@@ -326,11 +336,11 @@ def cmd_video(args) -> int:
     def bake(clip: Path) -> str:
         return summary(bake_video(bpy.context.scene.objects, clip, options=options,
                                   take=args.take, start_frame=args.start_frame,
-                                  head=_head_target(args.head_rotation),
+                                  head=_head_target(args.head_rotation), target=args.target,
                                   progress=batch.share_printer(clip.name, "tracking")))
 
     def head_check(objects) -> None:
-        check_targets(objects, args.take, _head_target(args.head_rotation))
+        check_targets(objects, args.take, _head_target(args.head_rotation), args.target)
 
     plan = plan_head_jobs(args, "video", expand_clips(args.clips))
     return run_scene_jobs(args, plan, bake, head_check=head_check)
@@ -352,6 +362,9 @@ def add_cli(sub) -> None:
     p.add_argument("--fps", type=float, metavar="RATE",
                    help="frame rate of image sequences (default: the rate in fps.txt beside "
                         "the images, else 30 with a warning); video files keep their own")
+    p.add_argument("--target", choices=SET_CHOICES, default="auto",
+                   help="shape set to animate (default: ARKit where a mesh has it, else the "
+                        "viseme or VRM set it carries, mouth and blink retargeted)")
     p.add_argument("--head-rotation", default="object", metavar="object|none|ARMATURE:BONE",
                    help="where the head rotation goes")
     p.set_defaults(func=cmd_video)

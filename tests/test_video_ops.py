@@ -94,10 +94,38 @@ def test_bad_clips_are_clear_errors_and_change_nothing(bpy_empty, tmp_path, make
 def test_unrigged_selection_is_refused_before_tracking(bpy_empty, clip):
     bpy = bpy_empty
     obj = tiny_rigged_mesh(keys=(), user_keys=("Smile",))
-    with pytest.raises(ValueError, match="no selected mesh has ARKit-named shape keys"):
+    with pytest.raises(ValueError, match="no mesh in it has mouth shape keys"):
         video.bake_video([obj], clip)
-    with pytest.raises(RuntimeError, match="no selected mesh"):  # the operator's ERROR report
+    with pytest.raises(RuntimeError, match="no mesh in it"):  # the operator's ERROR report
         bpy.ops.faceforge.bake_video(filepath=str(clip))
+    with pytest.raises(ValueError, match="VRM presets"):   # asked for a set it lacks
+        video.bake_video([tiny_rigged_mesh("Other")], clip, target="vrm")
+    assert not bpy.data.actions
+
+
+OCULUS_KEYS = [f"viseme_{s}" for s in ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn",
+                                       "RR", "aa", "E", "I", "O", "U")]
+VRM_KEYS = ["Fcl_MTH_A", "Fcl_MTH_I", "Fcl_MTH_U", "Fcl_MTH_E", "Fcl_MTH_O", "Fcl_EYE_Close"]
+
+
+@pytest.mark.parametrize("keys", [OCULUS_KEYS, VRM_KEYS], ids=["oculus", "vrm"])
+def test_head_with_only_visemes_or_vrm_presets_gets_the_mouth_retargeted(bpy_empty, clip,
+                                                                         keys):
+    """A Ready Player Me / VRoid head carries no ARKit keys: its own mouth shapes follow
+    the speaker (and VRM's blink the eyes); a head with ARKit keys beside them keeps ARKit."""
+    from helpers import key_curve_values
+    obj = tiny_rigged_mesh(keys=keys, user_keys=())
+    bake = video.bake_video([obj], clip)
+    rep = bake.results[0][1]
+    assert len(rep.baked) == len(keys) and not rep.missing
+    frames = np.arange(1, 76, 2)
+    mouth = [k for k in keys if not k.endswith(("sil", "Close"))]
+    values = np.stack([key_curve_values(obj, k, frames) for k in mouth], axis=1)
+    assert values.max() > 0.2 and (values.std(0) > 0.02).sum() >= 2  # the mouth moves
+    assert values.sum(1).max() <= 1.0 + 1e-4                        # a mix, as viseme rigs want
+    both = tiny_rigged_mesh("Both", keys=list(keys) + ["jawOpen", "eyeBlinkLeft"], user_keys=())
+    bake = video.bake_video([both], clip, take="Both")
+    assert "jawOpen" in bake.results[0][1].baked
 
 
 def test_cli_bakes_a_folder_and_reports_failures(bpy_empty, tmp_path, clip):
