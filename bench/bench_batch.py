@@ -85,9 +85,8 @@ for i in range({heads}):
     bpy.ops.wm.save_as_mainfile(filepath=str(root / "heads" / f"head_{{i:02d}}.blend"), copy=True)
 """
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    tasks = {"lipsync": ["lipsync", str(root / "head.blend"), str(root / "voices")],
-             "rig": ["rig", str(root / "heads"), "--no-preview"]}
-    return {k: v for k, v in tasks.items() if {"lipsync": lines, "rig": heads}[k] > 0}
+    return {"lipsync": ["lipsync", str(root / "head.blend"), str(root / "voices")],
+            "rig": ["rig", str(root / "heads"), "--no-preview"]}
 
 
 def run_one(argv: list[str], out: Path, env: dict) -> dict:
@@ -127,6 +126,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=CHECKPOINTS, prefix="bench_batch-") as tmp:
         root = Path(tmp)
         tasks = make_inputs(root, args.lines, args.heads, args.line_seconds)
+        counts = {"lipsync": args.lines, "rig": args.heads}
+        tasks = {k: v for k, v in tasks.items() if counts[k] > 0}  # --lines 0: rig only
         results: dict = {}
         capacity = [parallel_capacity()]
         for task, argv in tasks.items():
