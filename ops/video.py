@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy_extras.io_utils import ImportHelper
 
-from ..addon import keyframes
+from ..addon import keyframes, shape_keys
 from ..addon.head_rotation import bone_euler, object_euler
 from ..ml import arkit
 from ..ml.video.decode import IMAGE_EXTS
@@ -83,6 +84,44 @@ def apply_video(targets, res: VideoResult, *, take: str, start_frame: int,
     return out
 
 
+class LivePreview:
+    """While Bake Video tracks, the target meshes show the latest tracked frame on their
+    shape keys (values only, no keys written; the Face Landmarker's raw blendshapes, on
+    each mesh's own set), and `restore` puts every value back as it was."""
+
+    def __init__(self, targets):
+        self.targets = list(targets)
+        self.latest: np.ndarray | None = None
+        self.saved = {}
+        for obj, _ in self.targets:
+            blocks = obj.data.shape_keys.key_blocks
+            self.saved[obj.name] = {kb.name: kb.value for kb in blocks}
+
+    def __call__(self, weights: np.ndarray) -> None:
+        """analyse_steps' preview hook: remember the newest frame [52]."""
+        self.latest = weights
+
+    def show(self) -> bool:
+        """Put the newest frame on the meshes; False if no frame has come yet."""
+        if self.latest is None:
+            return False
+        for obj, shape_set in self.targets:
+            weights, names, keys = bake_onto(obj, shape_set, self.latest[None])
+            keys = keys or shape_keys.find_arkit_keys(obj)
+            blocks = obj.data.shape_keys.key_blocks
+            for name, value in zip(names, weights[0]):
+                if name in keys:
+                    blocks[keys[name]].value = float(value)
+        return True
+
+    def restore(self) -> None:
+        for obj, _ in self.targets:
+            blocks = obj.data.shape_keys.key_blocks
+            for name, value in self.saved[obj.name].items():
+                if name in blocks:
+                    blocks[name].value = value
+
+
 def bake_video(objects, clip, *, options: VideoOptions | None = None, take: str = "Video",
                start_frame: int = 1, head: HeadTarget | None = None, scene=None,
                target: str = "auto", progress=None, cancel=None) -> VideoBake:
@@ -141,6 +180,10 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
         name="Extra Smoothing", default=0.0, min=0.0, max=0.5, unit="TIME_ABSOLUTE",
         description="Seconds of extra smoothing (0: the tracker's own steadiness; more is calmer but slower)")
     target: bpy.props.EnumProperty(name="Mouth Shapes", default="auto", items=SET_ITEMS)
+    live_preview: bpy.props.BoolProperty(
+        name="Live Preview", default=True,
+        description="While tracking, show each tracked frame on the head (Face Landmarker; "
+                    "values are put back before the bake is written)")
     head_mode: bpy.props.EnumProperty(
         name="Head Rotation", default="OBJECT",
         items=(("OBJECT", "Object", "Rotate the rigged meshes"),
@@ -156,6 +199,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
 
     _steps = None
     _timer = None
+    _preview = None
 
     @classmethod
     def poll(cls, context):
@@ -173,6 +217,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             row.prop(self, "neutral_end")
         layout.prop(self, "smoothing")
         layout.prop(self, "target")
+        layout.prop(self, "live_preview")
         layout.prop(self, "head_mode")
         if self.head_mode == "BONE":
             layout.prop_search(self, "armature", bpy.data, "objects")
@@ -198,13 +243,16 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
         try:
             self._targets = check_targets(context.selected_objects, self.take, self._head(),
                                           self.target)
+            interactive = not bpy.app.background and context.window is not None
+            self._preview = LivePreview(self._targets) if self.live_preview and interactive \
+                else None
             self._steps = analyse_steps(Path(self.filepath), keyframes.scene_fps(context.scene),
-                                        self._options())
+                                        self._options(), preview=self._preview)
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         wm = context.window_manager
-        if bpy.app.background or context.window is None:  # headless: no events to wait for
+        if not interactive:  # headless: no events to wait for
             wm.progress_begin(0, 100)
             try:
                 res = run_steps(self._steps, lambda share: wm.progress_update(100 * share))
@@ -239,6 +287,10 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         context.window_manager.progress_update(100 * share)
         context.workspace.status_text_set(f"Bake Video: tracking {share:.0%} (Esc to cancel)")
+        if self._preview is not None and self._preview.show():
+            for area in context.screen.areas:
+                if area.type == "VIEW_3D":
+                    area.tag_redraw()
         return {"RUNNING_MODAL"}
 
     def _stop(self, context) -> None:
@@ -247,6 +299,8 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             wm.event_timer_remove(self._timer)
             self._timer = None
         self._steps.close()
+        if self._preview is not None:
+            self._preview.restore()  # the scene as it was: the bake (or nothing) follows
         wm.progress_end()
         context.workspace.status_text_set(None)
 

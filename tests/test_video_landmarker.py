@@ -155,3 +155,18 @@ def test_landmarker_calibration_takes_each_shapes_own_rest():
     assert np.abs(b[:30, squint]).max() < 1e-6 and b[45, squint] == pytest.approx(0.4, abs=0.01)
     _, b, _, _, neutral = pipeline.landmarker_inputs(track, 30.0, (1.3, 1.7), NoRegressor())
     assert neutral[jaw] > 0.5 and b[0, jaw] < -0.5  # the user's stretch is the neutral
+
+
+def test_live_preview_sees_each_tracked_frame_as_the_landmarker_reads_it(face, clip_dir):
+    """analyse_steps' preview hook gets every tracked frame's raw blendshapes, in order,
+    while tracking runs (before the first frame is tracked, nothing)."""
+    seen = []
+    steps = pipeline.analyse_steps(clip_dir, 25.0, pipeline.VideoOptions(sequence_fps=25.0),
+                                   preview=seen.append)
+    assert not seen
+    first = next(steps)
+    assert len(seen) == 1 and first == pytest.approx(1 / FRAMES)
+    from faceforge.ml.video.tracking import run_steps
+    res = run_steps(steps)
+    assert len(res.weights) > 0 and len(seen) == int(face.found.sum()) == FRAMES
+    np.testing.assert_allclose(np.stack(seen), face.blendshapes, atol=1e-6)

@@ -189,3 +189,29 @@ def test_operator_and_cli_write_the_same_keys_for_each_method(bpy_empty, tmp_pat
         bpy.ops.wm.open_mainfile(filepath=str(out / "frames.blend"))
         assert _keys(bpy.data.objects["Tiny"]) == baked[method]
     assert baked["landmarker"] != baked["regressor"]
+
+
+def test_live_preview_shows_frames_on_each_set_and_puts_every_value_back(bpy_empty):
+    """The operator's live preview (interactive sessions only) writes values, never keys,
+    on each mesh's own set, and restores them when tracking ends or is cancelled."""
+    arkit_head = tiny_rigged_mesh("A", keys=("jawOpen", "eyeBlinkLeft"), user_keys=("Mine",))
+    visemes = tiny_rigged_mesh("V", keys=OCULUS_KEYS, user_keys=())
+    arkit_head.data.shape_keys.key_blocks["Mine"].value = 0.4
+    before = [[kb.value for kb in o.data.shape_keys.key_blocks] for o in (arkit_head, visemes)]
+    targets = video.check_targets([arkit_head, visemes], "Video", video.HeadTarget())
+    preview = video.LivePreview(targets)
+    assert not preview.show()                                # nothing tracked yet
+    frame = np.zeros(52, np.float32)
+    from faceforge.ml.arkit import INDEX
+    frame[[INDEX["jawOpen"], INDEX["eyeBlinkLeft"]]] = (0.7, 0.9)
+    preview(frame)
+    assert preview.show()
+    a = arkit_head.data.shape_keys.key_blocks
+    assert (a["jawOpen"].value, a["eyeBlinkLeft"].value, a["Mine"].value) == \
+        pytest.approx((0.7, 0.9, 0.4))
+    v = visemes.data.shape_keys.key_blocks
+    assert v["viseme_aa"].value > 0.2                        # an open jaw reads as aa
+    preview.restore()
+    assert [[kb.value for kb in o.data.shape_keys.key_blocks]
+            for o in (arkit_head, visemes)] == before
+    assert arkit_head.data.shape_keys.animation_data is None  # values only, no keys

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generator
+from typing import Callable, Generator
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -160,12 +160,15 @@ def smooth(values: np.ndarray, fps: float, seconds: float) -> np.ndarray:
     return out.astype(values.dtype)
 
 
-def analyse_steps(path, fps: float, options: VideoOptions | None = None,
-                  regressor=None) -> Generator[float, None, VideoResult]:
+def analyse_steps(path, fps: float, options: VideoOptions | None = None, regressor=None,
+                  preview: Callable[[np.ndarray], None] | None = None,
+                  ) -> Generator[float, None, VideoResult]:
     """Analyse a clip step by step: the returned generator yields the share of frames
     tracked (0..1) and returns the VideoResult. Options, fps and the file are checked now,
     before any step; bad input raises ValueError (VideoError, NoFaceError) worded for the
-    user."""
+    user. `preview(weights [52])` gets the Face Landmarker's raw blendshapes of each tracked
+    frame as tracking goes (landmarker method only): a live look at the performance before
+    the neutral, blend and filter that need the whole clip."""
     options = options or VideoOptions()
     options.check()
     if not fps > 0:
@@ -174,15 +177,21 @@ def analyse_steps(path, fps: float, options: VideoOptions | None = None,
         from .regressor import load_regressor
         regressor = load_regressor()
     source = open_video(path, fps=options.sequence_fps, max_side=options.max_side)
-    return _analysis(source, fps, options, regressor)
+    return _analysis(source, fps, options, regressor, preview)
 
 
-def _analysis(source, fps: float, options: VideoOptions,
-              regressor) -> Generator[float, None, VideoResult]:
+def _analysis(source, fps: float, options: VideoOptions, regressor,
+              preview=None) -> Generator[float, None, VideoResult]:
     """The steps of analyse_steps; closing it early releases the tracker."""
     if options.method == "landmarker":
-        from .landmarker import track_face_steps
-        track = yield from track_face_steps(source, max_gap=options.max_gap)
+        from .landmarker import LandmarkerTracker, track_face_steps
+        tracker = LandmarkerTracker(hold_identity=max(1, round(options.max_gap * source.fps)))
+        try:
+            track = yield from _previewed(
+                track_face_steps(source, tracker=tracker, max_gap=options.max_gap),
+                tracker, preview)
+        finally:
+            tracker.close()
     else:
         track = yield from track_steps(source, max_gap=options.max_gap)
     grid, weights, rotation, neutral = solve_track(track, source.fps, options, regressor)
@@ -196,6 +205,27 @@ def _analysis(source, fps: float, options: VideoOptions,
                        duration=duration, tracked=float(track.found.mean()),
                        filled=int(track.filled.sum()), neutral=neutral,
                        warnings=list(track.warnings))
+
+
+def _previewed(steps: Generator, tracker, preview) -> Generator:
+    """yield from `steps`, handing preview() the raw blendshapes [52] of each frame the
+    tracker has just found (frames: LandmarkerTracker.frames)."""
+    if preview is None:
+        return (yield from steps)
+    seen = 0
+    try:
+        while True:
+            try:
+                share = next(steps)
+            except StopIteration as done:
+                return done.value
+            for extra in tracker.frames[seen:]:
+                if extra is not None:
+                    preview(extra[0])
+            seen = len(tracker.frames)
+            yield share
+    finally:
+        steps.close()
 
 
 def _hold_lost(track: Track, values: np.ndarray) -> np.ndarray:
