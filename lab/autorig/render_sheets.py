@@ -20,7 +20,8 @@ import numpy as np
 from faceforge import register
 from faceforge.addon import keyframes, mesh_io, reference_head, render
 from faceforge.ml.arkit import ARKIT_NAMES
-from faceforge.ml.autorig import floors, infer
+from faceforge.ml.autorig import floors, infer, jaw
+from faceforge.ml.autorig.frame import from_canonical, to_canonical
 from lab.autorig import data, evaluate, metrics
 from faceforge.ml.autorig.eyes import eyes_from_parts
 from faceforge.ops import autorig
@@ -70,7 +71,8 @@ def print_checks(obj, result, sample: data.Sample | None = None) -> None:
 
 def jaw_sheet(path: Path) -> None:
     """Suzanne's jawOpen before and after the jaw floor: neutral, the network's jawOpen,
-    the rebuilt jawOpen and jawOpen + mouthClose, front (top row) and her left (bottom)."""
+    the rebuilt jawOpen and jawOpen + mouthClose, front (top row) and her left (bottom),
+    close on the lower face."""
     scene = bpy.context.scene
     obj = reference_head.build_suzanne()
     floor = floors.JAW_GAP_FLOOR_MM
@@ -89,11 +91,18 @@ def jaw_sheet(path: Path) -> None:
     shown = ["jawOpen network", "jawOpen", "mouthClose"]
     weights = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 1]], np.float32)
     keyframes.bake_weights(obj, weights, shown, take="Jaw")
+    # Both views close on the lower face, centred on the mouth line the floor found.
+    a = mesh_io.read_mesh(obj)
+    verts_c = to_canonical(a.verts @ a.matrix_world[:3, :3].T + a.matrix_world[:3, 3], result.transform)
+    line = jaw.find_mouth_line(verts_c.astype(np.float64), floors.lip_strip(verts_c, np.ones(len(verts_c), bool)))
+    mouth = from_canonical(np.array([[0.0, line.front, line.z]]), result.transform)[0]
     cam = render.frame_objects(scene, [obj], margin=1.05)
+    cam.data.ortho_scale *= 0.45
+    cam.location = (mouth[0], cam.location[1], mouth[2])
     front = path.with_name(path.stem + "_front.png")
     render.render_contact_sheet(scene, range(1, 5), front, columns=4, resolution=320)
-    distance = float(obj.location[1] - cam.location[1])
-    cam.location = (obj.location[0] + distance, obj.location[1], cam.location[2])
+    distance = float(mouth[1] - cam.location[1])
+    cam.location = (mouth[0] + distance, mouth[1] + 0.3 * cam.data.ortho_scale, mouth[2])
     cam.rotation_euler = (np.pi / 2, 0.0, np.pi / 2)     # look along -X: her left side
     side = path.with_name(path.stem + "_side.png")
     render.render_contact_sheet(scene, range(1, 5), side, columns=4, resolution=320)
