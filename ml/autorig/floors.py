@@ -51,6 +51,8 @@ def lip_strip(verts: np.ndarray, skin: np.ndarray, heights=LIP_Z_MM) -> np.ndarr
     x, y, z = verts.T
     sel = np.flatnonzero(skin & (np.abs(x) < LIP_STRIP_MM) & (y < 0.0)
                          & (z > heights[0]) & (z < heights[1]))
+    if len(sel) == 0:
+        return sel
     near = np.abs(z[sel, None] - z[None, sel]) < LIP_BIN_MM
     front = np.where(near, y[None, sel], np.inf).min(axis=1)
     return sel[y[sel] < front + LIP_DEPTH_MM]
