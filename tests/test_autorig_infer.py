@@ -172,3 +172,54 @@ def test_eyes_built_as_front_caps_inside_the_face_mesh_turn_with_gaze(head, upri
         np.testing.assert_allclose(eyes.rigidify(verts[old][members], d), d, atol=1e-5)
     blink = np.linalg.norm(caps.deltas[arkit.INDEX["eyeBlinkLeft"]], axis=1)
     assert blink.max() > 5e-3 and blink[caps.eyes.members[0]].max() == 0.0
+
+
+def _caps_joined_to_the_skin(verts, tris, eye):
+    """The head's eyeballs cut to their front caps (55 deg) and joined to the skin: each
+    cap's rim edges are bridged to the nearest skin vertices, so the eye surfaces become
+    faces of the face mesh (as VRoid builds them). Returns (verts, tris, cap vertices [2])."""
+    from scipy.spatial import cKDTree
+    keep = np.ones(len(verts), bool)
+    for k in range(2):
+        idx, c, r = eye.members[k], eye.centres[k], eye.radii[k]
+        keep[idx[(verts[idx] - c) @ np.array([0.0, -1.0, 0.0]) < np.cos(np.radians(55)) * r]] = False
+    old = np.flatnonzero(keep)
+    remap = np.full(len(verts), -1)
+    remap[old] = np.arange(len(old))
+    t = remap[tris]
+    t = t[(t >= 0).all(1)]
+    labels = infer.connected_components(len(old), np.concatenate([t[:, :2], t[:, 1:]]))
+    skin = np.flatnonzero(labels == np.argmax(np.bincount(labels)))
+    tree, faces, caps = cKDTree(verts[old][skin]), [t], []
+    for k in range(2):
+        cap = remap[eye.members[k]]
+        cap = cap[cap >= 0]
+        cap = cap[labels[cap] == np.bincount(labels[cap]).argmax()]      # the eyeball's own shell
+        edges = t[np.isin(t, cap).all(1)][:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+        _, inv, count = np.unique(np.sort(edges, 1), axis=0, return_inverse=True, return_counts=True)
+        rim = edges[count[inv.ravel()] == 1]
+        a, b = (skin[tree.query(verts[old][rim[:, i]])[1]] for i in range(2))
+        faces += [np.stack([rim[:, 1], rim[:, 0], a], 1), np.stack([rim[:, 1], a, b], 1)[a != b]]
+        caps.append(cap)
+    return verts[old], clean_triangles(np.concatenate(faces)).astype(np.int32), caps
+
+
+def test_eyes_that_are_faces_of_the_skin_mesh_turn_with_gaze(head, upright):
+    """Eye surfaces joined to the lids (one connected face mesh) are found among the face
+    mesh's regions between creases: gaze turns each eye's faces rigidly (and no lid with
+    them), and the blinks close over them."""
+    from faceforge.ml.autorig import eyes
+    verts, tris, caps = _caps_joined_to_the_skin(*head, upright.eyes)
+    labels = infer.connected_components(len(verts), np.concatenate([tris[:, :2], tris[:, 1:]]))
+    assert all((labels[c] == np.argmax(np.bincount(labels))).all() for c in caps)   # one mesh
+    r = infer.rig(verts, tris)
+    assert r.eyes is not None and not any("no eyeballs" in w for w in r.warnings)
+    np.testing.assert_allclose(r.eyes.centres, upright.eyes.centres, atol=3e-3)   # metres
+    for k, name in enumerate(("eyeLookUpLeft", "eyeLookUpRight")):
+        members = r.eyes.members[k]
+        assert np.isin(caps[k], members).all() and len(members) <= len(caps[k]) + 4   # no lids
+        d = r.deltas[arkit.INDEX[name]].astype(np.float64)
+        assert np.linalg.norm(d[members], axis=1).max() > 1e-3
+        np.testing.assert_allclose(eyes.rigidify(verts[members], d[members]), d[members], atol=1e-5)
+    blink = np.linalg.norm(r.deltas[arkit.INDEX["eyeBlinkLeft"]], axis=1)
+    assert blink.max() > 5e-3 and blink[r.eyes.members[0]].max() == 0.0

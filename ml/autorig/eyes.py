@@ -6,12 +6,14 @@ than a slightly wrong angle, so eyeLook* is a rotation about the fitted sphere's
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..arkit import region_mask
-from ..geometry.mesh import scatter_sum
+from ..geometry.mesh import face_normals, scatter_sum
+from ..geometry.parts import connected_components
 from .frame import Transform, estimate_frame, from_canonical, to_canonical
 
 # Blender axes: the canonical frame's up and forward (+X is then the subject's left).
@@ -37,6 +39,11 @@ RADIUS_MM = (6.0, 24.0)
 EYE_REGION_MM = (np.array([0.0, 0.0, 0.0]), np.array([60.0, 40.0, 35.0]))
 WIDE_REGION_MM = np.array([80.0, 80.0, 100.0])  # second search when the frame guess is off
 MAX_PAIR_MISMATCH = 0.5
+# Eyes that are regions of the face mesh itself (iris and sclera faces joined to the lids):
+# with no loose pair found, the largest part is split where neighbouring faces fold more
+# than this against each other (an eye surface set into the lid opening), and the regions
+# are searched as parts.
+CREASE_DEGREES = 60.0
 # Loose parts lying within this many radii of an eyeball's centre (iris, cornea,
 # pupil) rotate with it; so does a smaller sphere whose centre lies within CONCENTRIC
 # radii of the eyeball's (an inner layer of an eyeball made of several shells).
@@ -126,10 +133,27 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     head's shape with `frame.estimate_frame`, which is why `tris` is needed); the pair
     is the two candidates most nearly mirror images about the frame's X=0 plane.
     Separate eye objects join in as extra parts: concatenate their vertices and labels.
+    Without a loose pair, eyes that are regions of the largest part (iris and sclera faces
+    joined to the lids) are looked for among its `crease_regions`; the pair's `parts` then
+    number those regions, and only loose parts join them.
     """
     labels = np.asarray(part_labels, dtype=np.int64)
     frame = frame_hint if frame_hint is not None else estimate_frame(verts, tris)
     local = to_canonical(verts, frame).astype(np.float64)
+    found = _find_pair(local, labels, frame)
+    if found is not None:
+        return found
+    index, regions = _crease_regions_once(verts, tris, labels)
+    found = _find_pair(local[index], regions, frame, absorbable=np.arange(regions.max() + 1) <= labels.max())
+    if found is None:
+        return None
+    return replace(found, members=tuple(np.unique(index[m]) for m in found.members))
+
+
+def _find_pair(local: np.ndarray, labels: np.ndarray, frame: Transform,
+               absorbable: np.ndarray | None = None) -> EyePair | None:
+    """`find_eyeballs` on canonical-frame points `local [N,3]` and parts `labels [N]`;
+    only parts marked `absorbable [P]` (default all) may join an eye as its iris or shell."""
     centres, radii, resid, openness, counts = fit_spheres(local, labels)
     n_parts = len(radii)
     mean_y = np.bincount(labels, weights=local[:, 1], minlength=n_parts) / np.maximum(counts, 1)
@@ -169,6 +193,8 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     shell = ((counts >= MIN_VERTS) & (openness <= MAX_OPENNESS) & (radii < eye_r[nearest])
              & (np.linalg.norm(centres - eye_c[nearest], axis=1) < CONCENTRIC * eye_r[nearest]))
     inside = (dist_max <= ABSORB_RADIUS * eye_r[nearest]) & (in_front | shell) & (counts > 0)
+    if absorbable is not None:
+        inside &= absorbable
     inside[pair] = True
     nearest[pair] = (0, 1)
     parts = tuple(tuple(int(p) for p in np.flatnonzero(inside & (nearest == k))) for k in range(2))
@@ -176,6 +202,46 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
                    radii=eye_r / frame.scale, parts=parts,
                    members=tuple(np.flatnonzero(np.isin(labels, parts[k])) for k in range(2)),
                    up=frame.rotation[2].copy(), forward=-frame.rotation[1])
+
+
+_last_regions: dict = {}
+
+
+def _crease_regions_once(verts, tris, labels) -> tuple[np.ndarray, np.ndarray]:
+    """`crease_regions`, kept for the last mesh seen: the rig looks for eyes once per
+    orientation it tries (up to 30), and the regions do not depend on the orientation."""
+    key = hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in (verts, tris, labels)),
+                          digest_size=16).digest()
+    if key not in _last_regions:
+        _last_regions.clear()
+        _last_regions[key] = crease_regions(verts, tris, labels)
+    return _last_regions[key]
+
+
+def crease_regions(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh's parts with the largest one split into regions of faces along its creases
+    (edges whose faces fold more than CREASE_DEGREES). Returns (vertex [N], label [N]):
+    each vertex once per region it touches (a region keeps its rim), the other parts'
+    vertices once with their own labels; the regions are numbered after the parts."""
+    labels = np.asarray(part_labels, dtype=np.int64)
+    big = int(np.argmax(np.bincount(labels)))
+    t = np.asarray(tris, np.int64)
+    t = t[(labels[t] == big).all(axis=1)]
+    n = face_normals(verts, t)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+    e = np.sort(t[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    key = e[:, 0] * len(verts) + e[:, 1]
+    order = np.argsort(key, kind="stable")
+    face = np.repeat(np.arange(len(t)), 3)[order]
+    shared = np.flatnonzero(key[order][1:] == key[order][:-1])
+    fa, fb = face[shared], face[shared + 1]
+    smooth = (n[fa] * n[fb]).sum(1) > np.cos(np.radians(CREASE_DEGREES))
+    region = connected_components(len(t), np.stack([fa[smooth], fb[smooth]], 1)).astype(np.int64)
+    n_regions = int(region.max()) + 1 if len(region) else 1
+    pair = np.unique(t * n_regions + region[:, None])           # (vertex, region) once each
+    rest = np.flatnonzero(labels != big)
+    return (np.concatenate([rest, pair // n_regions]),
+            np.concatenate([labels[rest], pair % n_regions + labels.max() + 1]))
 
 
 def eyes_from_parts(verts: np.ndarray, part_labels: np.ndarray, part_kind) -> EyePair:

@@ -292,7 +292,7 @@ def _rig(verts, tris, part_labels, options, progress, runtime) -> RigResult:
     else:
         deltas[list(GAZE)] = 0.0     # no eyeballs to turn: gaze moves nothing
     deltas = _keep_to_side(verts_c, deltas, labels, mouth_parts)
-    deltas, floor_notes = apply_floors(verts_c, deltas, skin)
+    deltas, floor_notes = apply_floors(verts_c, deltas, skin, labels, mouth_parts)
     if len(mouth_parts):
         deltas = eyes_mod.jaw_rigid(verts_c, deltas, labels, mouth_parts)
         if not options.include_mouth_interior:
