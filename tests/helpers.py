@@ -66,3 +66,14 @@ def has_audio() -> bool:
     """Whether this Blender build plays and loads sound (bpy 4.2 from PyPI has no Audaspace:
     sound strips then load no audio)."""
     return bool(getattr(bpy.app.build_options, "audaspace", True))
+
+
+def suzanne_arrays():
+    """Blender's Suzanne (the built-in copy, modifiers off) as (verts [V,3] float64,
+    tris [F,3], part labels [V])."""
+    from faceforge.addon import mesh_io, reference_head
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    obj = reference_head.build_suzanne()
+    obj.modifiers.clear()
+    a = mesh_io.read_mesh(obj)
+    return a.verts.astype(np.float64), a.tris, a.part_labels

@@ -101,14 +101,9 @@ def test_huge_mesh_moves_smoothly_through_the_mid_size_copy(head):
 
 
 def _monkey():
-    """Blender's Suzanne as arrays (no bpy needed: bmesh's monkey is in `reference_head`)."""
-    bpy = pytest.importorskip("bpy")
-    from faceforge.addon import mesh_io, reference_head
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    obj = reference_head.build_suzanne()
-    obj.modifiers.clear()
-    a = mesh_io.read_mesh(obj)
-    return a.verts.astype(np.float64), a.tris, a.part_labels
+    pytest.importorskip("bpy")
+    from helpers import suzanne_arrays
+    return suzanne_arrays()
 
 
 def test_one_sided_shapes_stay_on_their_side_of_suzanne():

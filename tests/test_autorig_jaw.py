@@ -14,13 +14,9 @@ JAW, CLOSE = arkit.INDEX["jawOpen"], arkit.INDEX["mouthClose"]
 @pytest.fixture(scope="module")
 def monkey():
     """Suzanne as arrays, rigged: (verts, tris, labels, result, canonical verts, deltas, skin)."""
-    bpy = pytest.importorskip("bpy")
-    from faceforge.addon import mesh_io, reference_head
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    obj = reference_head.build_suzanne()
-    obj.modifiers.clear()
-    a = mesh_io.read_mesh(obj)
-    verts, tris, labels = a.verts.astype(np.float64), a.tris, a.part_labels
+    pytest.importorskip("bpy")
+    from helpers import suzanne_arrays
+    verts, tris, labels = suzanne_arrays()
     result = infer.rig(verts, tris, labels)
     v, d, _ = infer.canonical_view(verts, result)
     skin = labels == np.argmax(np.bincount(labels))
