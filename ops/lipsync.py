@@ -15,7 +15,7 @@ from ..addon.head_rotation import object_euler
 from ..ml import tracks
 from ..ml.lipsync.audio import AudioWarning, load_audio
 from ..ml.lipsync import targets as mouth_sets
-from ..ml.lipsync import languages, whisper
+from ..ml.lipsync import espeak, languages, whisper
 from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
 from ..ml.lipsync.mouth_cues import EXTENDED, FORMATS, check_options, mouth_cues, write_cues
 from ..ml.lipsync.phones import Phone
@@ -94,6 +94,9 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     language = languages.check(language)
     if transcribe and languages.supported(language) and not whisper.available(language):
         raise ValueError(whisper.missing(language))
+    if transcribe and language != "en" and languages.supported(language) \
+            and not espeak.available():
+        raise ValueError(espeak.MISSING)
     res = lipsync(samples, rate, fps, transcript=transcript, engine=engine,
                   secondary=secondary, emotion=emotion, transcribe=transcribe,
                   progress=analysis_progress, language=language)
@@ -177,6 +180,12 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
                 "...), as on Ready Player Me avatars"),
                ("vrchat", "VRChat Visemes", "VRChat's vrc.v_* shape keys"),
                ("vrm", "VRM Presets", "VRM expressions aa ih ou ee oh (and blink)")))
+    language: bpy.props.EnumProperty(
+        name="Language", default=languages.DEFAULT,
+        items=[(code, name, f"The speech is in {name}" + (
+            "" if code == "en" else ": the transcript's words are pronounced by espeak-ng "
+            "(the espeakng-loader package), phones are recognised without English words"))
+            for code, (name, _) in languages.LANGUAGES.items()])
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
                                        description="Frame where the audio starts")
     secondary: bpy.props.BoolProperty(name="Blinks and Brows", default=True,
@@ -198,6 +207,7 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
             bake = bake_lipsync(
                 context.selected_objects, self.filepath, transcript=self.transcript or None,
                 take=self.take, engine=self.engine, start_frame=self.start_frame,
+                language=self.language,
                 scene=context.scene, target=self.target,
                 secondary=self.secondary, head_motion=self.head_motion,
                 add_sound=self.add_sound, progress=lambda i, n: wm.progress_update(i))
@@ -253,6 +263,9 @@ def cmd_lipsync(args) -> int:
     if (args.transcribe and languages.supported(args.language)
             and not whisper.available(args.language)):
         raise SystemExit(f"faceforge lipsync: --transcribe: {whisper.missing(args.language)}")
+    if (args.transcribe and args.language != "en" and languages.supported(args.language)
+            and not espeak.available()):
+        raise SystemExit(f"faceforge lipsync: --language {args.language}: {espeak.MISSING}")
     if args.transcript is not None and not args.transcript.exists():
         raise SystemExit(f"faceforge lipsync: --transcript: no such file or folder: "
                          f"{args.transcript}")
