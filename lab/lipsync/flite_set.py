@@ -5,6 +5,11 @@ kal a diphone voice (8 kHz). A held-out set for every engine, the neural one inc
     python -m lab.lipsync.flite_set [--voices slt rms awb kal] [--clips 8]
     python -m lab.lipsync.evaluate --fps 30 --data checkpoints/lipsync_flite/slt
 
+Training shards for the neural engine instead (other paragraphs: seed 5000 + k, augmented
+as `neural.synth` does; one shard per voice, so a voice can be kept out):
+
+    python -m lab.lipsync.flite_set --shards checkpoints/flite_ft/flite --voices slt rms kal
+
 flite is not on PyPI: fetch the packages once (no root needed) with
 
     mkdir -p checkpoints/flite && cd checkpoints/flite && apt-get download flite libflite1 \\
@@ -102,13 +107,32 @@ def make(voice: str, clips: int, out: Path) -> None:
         print(f"{stem.name}: {duration:.1f} s (segments end at {end:.2f} s)", flush=True)
 
 
+def training_shard(voice: str, count: int, path: Path) -> None:
+    """`count` augmented utterances of the voice as one `neural.synth` shard at `path`."""
+    from .neural import synth, texts
+    rng = np.random.default_rng([5000, VOICES.index(voice)])
+    items = []
+    for _ in range(count):
+        samples, phones = speak(texts.paragraph(rng), voice)
+        items.append(synth.augmented(samples, RATE, phones, rng) + (f"flite-{voice}",))
+    synth.write_shard(path, items)
+    print(f"{path.name}: {sum(len(i[1]) for i in items) / synth.FPS / 60:.1f} min", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--voices", nargs="+", choices=VOICES, default=list(VOICES))
     p.add_argument("--clips", type=int, default=8)
+    p.add_argument("--shards", type=Path, help="write training shards to this folder instead")
+    p.add_argument("--count", type=int, default=60, help="utterances per training shard")
     args = p.parse_args(argv)
     for voice in args.voices:
-        make(voice, args.clips, OUT / voice)
+        if args.shards:
+            args.shards.mkdir(parents=True, exist_ok=True)
+            if not (args.shards / f"shard_flite_{voice}.npz").exists():
+                training_shard(voice, args.count, args.shards / f"shard_flite_{voice}.npz")
+        else:
+            make(voice, args.clips, OUT / voice)
     return 0
 
 
