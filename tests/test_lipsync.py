@@ -171,7 +171,7 @@ def test_alternatives_are_aligned_only_where_they_differ(speech):
 
 
 def test_lip_press_closes_for_bilabials_in_synthetic_speech():
-    from lab.lipsync.neural import espeak
+    from faceforge.ml.lipsync import espeak
     x, rate, phones = espeak.speak("a map, a boat, a map", "en-us", rate=150)
     press = listen(audio.resample(x, rate, 16000)).press(phonemes.FRAME_RATE)
     t = np.arange(len(press)) / phonemes.FRAME_RATE

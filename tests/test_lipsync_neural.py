@@ -8,7 +8,8 @@ import torch
 from faceforge.ml.arkit import INDEX, region_mask
 from faceforge.ml.lipsync import audio, engine
 from faceforge.ml.lipsync.neural import features, runtime
-from lab.lipsync.neural import espeak, phoneset, piper, real_speech, synth
+from faceforge.ml.lipsync import espeak, ipa as phoneset
+from lab.lipsync.neural import piper, real_speech, synth
 from lab.lipsync.neural.model import LipNet
 from faceforge.ml.lipsync.controls import CONTROL_NAMES
 from faceforge.ml.frames import frame_count

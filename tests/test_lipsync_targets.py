@@ -257,7 +257,7 @@ def test_cli_transcribe_aligns_what_whisper_hears(lipsync_ops, shared_data, tmp_
                                     transcribe=True, add_sound=False)
     spoken = " ".join(p.label for p in bake.phones if p.label != "SIL")
     assert spoken == "G OW F AO R W ER D T EH N M IY T ER Z" and not bake.warnings
-    monkeypatch.setattr(whisper, "available", lambda: False)
+    monkeypatch.setattr(whisper, "available", lambda language="en": False)
     with pytest.raises(SystemExit, match="faster-whisper"):
         args.func(args)
     with pytest.raises(ValueError, match="faster-whisper"):

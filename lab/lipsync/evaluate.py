@@ -217,7 +217,8 @@ def synthetic_clips(n: int = SYNTHETIC_CLIPS, seed: int = SYNTHETIC_SEED) -> lis
     trained on a human voice, so pocketsphinx hears it much as it hears people; espeak-ng's
     formant voices, which it mishears (and whose timing varies by a few ms from run to run),
     stand in only when piper is not installed."""
-    from .neural import espeak, piper, texts
+    from faceforge.ml.lipsync import espeak
+    from .neural import piper, texts
     rng = np.random.default_rng(seed)
     clips = []
     for i in range(n):
@@ -294,17 +295,19 @@ def held_out_lipnet(clips: list[Clip]) -> str | None:
 
 
 def evaluate(clips: list[Clip], fps: float = 30.0, engines=tuple(ENGINES),
-             lipnet: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    """{engine: {clip: metrics}} over the clips, for the named rows of ENGINES. `lipnet`:
+             lipnet: str | None = None, rows=None) -> dict[str, dict[str, dict[str, float]]]:
+    """{engine: {clip: metrics}} over the clips, for the named rows of `rows` (default
+    ENGINES; a row is (engine, transcript: False / True / "whisper"[, language])). `lipnet`:
     other neural weights than the committed ones, `{clip}` in it replaced by each clip's
     name (leave-one-out models: each clip scored by a model that never heard it)."""
+    rows = rows or ENGINES
     rig = reference_rig()
     rest_gap = float(measure(np.zeros((1, 52)), rig)[0][0])
     results: dict[str, dict[str, dict[str, float]]] = {e: {} for e in engines}
     for stem, samples, text, phones in clips:
         net = load_lipnet(lipnet.format(clip=stem)) if lipnet else None
         for name in engines:
-            engine, with_text = ENGINES[name]
+            engine, with_text, *language = rows[name]
             start = time.perf_counter()
             if engine == "oracle":
                 weights = coarticulate(phones, fps, len(samples) / RATE)
@@ -312,7 +315,8 @@ def evaluate(clips: list[Clip], fps: float = 30.0, engines=tuple(ENGINES),
                 weights = lipsync(samples, RATE, fps,
                                   transcript=text if with_text is True else None,
                                   transcribe=with_text == "whisper", engine=engine,
-                                  secondary=False, net=net).weights
+                                  secondary=False, net=net,
+                                  language=language[0] if language else "en").weights
             elapsed = time.perf_counter() - start
             gap, width = measure(weights, rig)
             m = clip_metrics(gap, width, phones, fps, rest_gap)

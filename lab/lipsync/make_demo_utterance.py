@@ -12,7 +12,7 @@ import soundfile as sf
 
 from faceforge.ml.lipsync.audio import resample
 from ..paths import ROOT
-from .neural import espeak
+from faceforge.ml.lipsync import espeak
 
 TEXT = "Hello there! My lips move with every word I speak."
 VOICE, WPM, PITCH = "en-us+m1", 165, 45

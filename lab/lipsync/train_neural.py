@@ -134,7 +134,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--channels", type=int, default=96)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", type=Path, help="a checkpoint whose weights start a new run")
+    p.add_argument("--init", type=Path, help="a checkpoint (.pt) or exported weights (.npz) "
+                   "whose weights start a new run")
     p.add_argument("--real", type=Path, help="real-speech shards (neural.real_speech), "
                    "training only")
     p.add_argument("--real-share", type=float, default=0.25,
@@ -166,6 +167,11 @@ def main(argv=None) -> int:
         opt.load_state_dict(state["opt"])
         step, best = state["step"], state.get("best", np.inf)
         print(f"resumed at step {step}", flush=True)
+    elif args.init and args.init.suffix == ".npz":       # exported weights: no viseme head
+        with np.load(args.init) as d:
+            state = {k: torch.from_numpy(d[k]) for k in d.files if k not in ("dilations", "delay")}
+        model.load_state_dict(state, strict=False)
+        print(f"initialised from {args.init} (viseme head fresh)", flush=True)
     elif args.init:
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
         print(f"initialised from {args.init}", flush=True)

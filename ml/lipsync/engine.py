@@ -15,7 +15,7 @@ from .neural.runtime import listen
 from .phonemes import FRAME_RATE, RATE, phones_from_audio
 from .phones import Phone
 from .visemes import coarticulate
-from . import whisper
+from . import languages, whisper
 
 ENGINES = ("hybrid", "phonetic", "phonetic-words", "neural", "energy")
 # The engines that run the lip network (once per clip): "phonetic-words" for its press
@@ -111,7 +111,8 @@ def hybrid_blend(lip: np.ndarray, neural: np.ndarray, share: float = NEURAL_SHAR
 def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None = None,
             engine: str = DEFAULT_ENGINE, secondary: bool = True,
             emotion: np.ndarray | None = None, seed: int = 0, net=None,
-            transcribe: bool = False, progress=None) -> LipSyncResult:
+            transcribe: bool = False, progress=None,
+            language: str = languages.DEFAULT) -> LipSyncResult:
     """Animate speech: weights [T, 52] at fps (T = round(duration * fps) + 1).
 
     engine "phonetic": pocketsphinx phones (force-aligned to `transcript` if given) ->
@@ -121,8 +122,15 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     used); "hybrid": "phonetic-words" blended with NEURAL_SHARE of "neural" (the network's
     smoother opening evens out phone errors); "energy": the loudness baseline.
     `transcribe`: without a transcript, the phone engines align the one Whisper tiny.en
-    hears (`whisper.segments`, optional packages) segment by segment, recognising without
+    (the multilingual base model in another language) hears (`whisper.segments`, optional
+    packages) segment by segment, recognising without
     words wherever a segment does not fit the audio (`phonemes.align_segments`).
+    `language` (ISO 639-1, `languages.LANGUAGES`): what is said is in it. In another
+    language than English the words of the transcript (or of the multilingual Whisper
+    base model, with `transcribe`) are pronounced by espeak-ng and aligned; without
+    words the phone engines recognise phones directly (the English word recogniser is not
+    used). A language not listed runs the acoustic engines only (no transcript), with
+    a warning that says so.
     `emotion` [T', 52] (e.g. an emotion track) is laid on the upper face first;
     secondary motion is added on top of it. `net`: the neural engine's weights
     (`neural.runtime.load`), default the committed ones. `progress(share in 0..1)` is
@@ -132,10 +140,14 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
         raise ValueError(f"unknown lip-sync engine {engine!r}; choose from {ENGINES}")
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
+    language = languages.check(language)
     samples = remove_dc(np.asarray(samples, dtype=np.float32).reshape(-1))
     if len(samples) == 0:
         raise ValueError("the audio has no samples")
     warnings = []
+    if not languages.supported(language):
+        warnings.append(languages.unsupported_note(language))
+        transcript, transcribe = None, False
     if peak_dbfs(samples) < QUIET_DBFS:
         warnings.append(f"the audio is very quiet (peak {peak_dbfs(samples):.0f} dBFS); "
                         f"it was normalised")
@@ -147,11 +159,13 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     mouth = listen(samples, net) if engine in NETWORK_ENGINES else None   # once per clip
     segments = None
     if transcribe and not (transcript and transcript.strip()) and engine in PHONE_ENGINES:
-        segments = whisper.segments(samples)
+        segments = whisper.segments(samples, language)
     if engine in PHONE_ENGINES:
-        phones, notes = phones_from_audio(samples, RATE, transcript, words=engine != "phonetic",
+        phones, notes = phones_from_audio(samples, RATE, transcript,
+                                          words=engine != "phonetic" and language == "en",
                                           press=mouth.press(FRAME_RATE) if mouth else None,
-                                          progress=progress, segments=segments)
+                                          progress=progress, segments=segments,
+                                          language=language)
         lip = coarticulate(phones, fps, duration)
         if engine == "hybrid":
             lip = hybrid_blend(lip, mouth.weights(fps))

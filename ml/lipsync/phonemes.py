@@ -1,5 +1,7 @@
 """Speech -> timed ARPAbet phones with pocketsphinx's bundled US-English model: phone
-recognition (phone n-gram, no transcript) or forced alignment to a transcript.
+recognition (phone n-gram, no transcript) or forced alignment to a transcript (in English
+with the CMU dictionary, in another supported language with espeak-ng's pronunciations:
+`languages`).
 
 Output phones (`phones.Phone`) carry no stress digits; silence and every filler (breath,
 noise) are "SIL". Closures that only a second recogniser hears are confirmed by a press
@@ -10,12 +12,14 @@ from __future__ import annotations
 import functools
 import os
 import re
+import tempfile
 from collections import Counter
 from difflib import SequenceMatcher
 from typing import Callable, NamedTuple
 
 import numpy as np
 
+from . import languages
 from .audio import SILENCE_DBFS, frame_level_db, normalise, peak_dbfs
 from .phones import BILABIALS, SIL, Phone, clean_label, merge_silence, overwrite
 from .text import normalise_text
@@ -43,6 +47,14 @@ SEGMENT_PAD_S = 0.3    # a timed transcript segment is aligned this much wider a
 FALLBACK_MIN_S = 0.3   # stretches outside the kept segments this long are recognised
 ALT_PAD_S = 0.05       # an alternative's words are aligned in their span of the best sentence's
                        # timing, this much wider at each end
+# Another language's words aligned with the English model: on digital silence (exact
+# zeros, as synthetic speech and edited files have) its search loses every path to the last
+# word (6 of the Spanish set's 30 true transcripts aligned whole); a fixed noise 40 dB below
+# full scale under the (normalised) audio fixes that (28 of 30) and lets it find the pauses
+# (pause rest 0.94; 0.61 at 60 dB below, 1.00 but closure 0.80 at 30 dB), and wider beams
+# are tried after pocketsphinx's defaults where it still fails (chosen on the Spanish set).
+OTHER_LANGUAGE_DITHER = 1e-2
+OTHER_LANGUAGE_BEAMS = ({}, {"beam": 1e-80, "pbeam": 1e-80, "wbeam": 1e-60})
 
 
 def _model_file(*parts: str) -> str:
@@ -76,6 +88,34 @@ def _aligner():
     return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
                                 dict=_model_file("en-us", "cmudict-en-us.dict"),
                                 lm=None, loglevel="FATAL")
+
+
+@functools.lru_cache(maxsize=None)
+def _other_aligner(language: str, beams: int):
+    """Forced-alignment decoder for another language than English: the English acoustic
+    model at OTHER_LANGUAGE_BEAMS[beams] with an empty dictionary, which `_align_words`
+    fills with espeak-ng's pronunciations as words come."""
+    import pocketsphinx
+    with tempfile.NamedTemporaryFile("w", suffix=".dict", delete=False) as empty:
+        dictionary = empty.name
+    try:
+        return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"), dict=dictionary,
+                                    lm=None, loglevel="FATAL", **OTHER_LANGUAGE_BEAMS[beams])
+    finally:
+        os.unlink(dictionary)
+
+
+@functools.lru_cache(maxsize=8192)
+def _pronunciation(word: str, language: str) -> str:
+    """A non-English word's phones for the aligner ('' where espeak-ng gives none)."""
+    return " ".join(languages.pronounce(word, language))
+
+
+def _add_words(decoder, words: list[str], language: str) -> None:
+    """Give the decoder every word it lacks (the search is rebuilt once, after the last)."""
+    new = [w for w in dict.fromkeys(words) if decoder.lookup_word(w) is None]
+    for i, word in enumerate(new):
+        decoder.add_word(word, _pronunciation(word, language), i == len(new) - 1)
 
 
 def _pcm(samples: np.ndarray) -> bytes:
@@ -134,16 +174,36 @@ def transcript_words(text: str) -> list[str]:
     return normalise_text(text).split()
 
 
-def _align_words(samples: np.ndarray, words: list[str]) -> tuple[list[Phone], float]:
-    """Phones of dictionary words force-aligned to 16 kHz samples, and the word pass's path
-    score (comparable with `_phone_loop`'s on the same samples); ValueError where they do not
-    align."""
-    decoder = _aligner()
+def _align_words(samples: np.ndarray, words: list[str],
+                 language: str = "en") -> tuple[list[Phone], float]:
+    """Phones of dictionary words (`_known_words`) force-aligned to 16 kHz samples, and the
+    word pass's path score (comparable with `_phone_loop`'s on the same samples);
+    ValueError where they do not align."""
+    if language == "en":
+        return _align_once(_aligner(), samples, words)
+    noise = np.random.default_rng(len(samples)).standard_normal(len(samples))
+    samples = samples + (OTHER_LANGUAGE_DITHER * noise).astype(np.float32)
+    for beams in range(len(OTHER_LANGUAGE_BEAMS)):
+        decoder = _other_aligner(language, beams)
+        _add_words(decoder, words, language)
+        try:
+            return _align_once(decoder, samples, words, whole=True)
+        except ValueError as exc:
+            error = exc
+    raise error
+
+
+def _align_once(decoder, samples: np.ndarray, words: list[str],
+                whole: bool = False) -> tuple[list[Phone], float]:
+    """One alignment pass (`_align_words`); `whole`: ValueError unless the search reached
+    the last word (pocketsphinx otherwise aligns the words of its best partial path)."""
     pcm = _pcm(samples)
     try:
         decoder.set_align_text(" ".join(words))
         _decode(decoder, pcm)
         score = decoder.hyp().best_score if decoder.hyp() is not None else -np.inf
+        if whole and (decoder.hyp() is None or len(decoder.hyp().hypstr.split()) != len(words)):
+            raise RuntimeError("the search did not reach the last word")
         decoder.set_alignment()
         _decode(decoder, pcm)
         alignment = decoder.get_alignment()
@@ -155,11 +215,16 @@ def _align_words(samples: np.ndarray, words: list[str]) -> tuple[list[Phone], fl
     return phones, score
 
 
-def _known_words(transcript: str) -> tuple[list[str], list[str]]:
-    """The transcript's words the dictionary holds, and warnings for those it lacks."""
-    lookup = _aligner().lookup_word
-    words = transcript_words(transcript)
-    known = [w for w in words if lookup(w) is not None]
+def _known_words(transcript: str, language: str = "en") -> tuple[list[str], list[str]]:
+    """The transcript's words the dictionary holds (in another language than English, those
+    espeak-ng pronounces), and warnings for those it lacks."""
+    if language == "en":
+        lookup = _aligner().lookup_word
+        words = transcript_words(transcript)
+        known = [w for w in words if lookup(w) is not None]
+    else:
+        words = languages.words(transcript)
+        known = [w for w in words if _pronunciation(w, language)]
     if len(known) == len(words):
         return known, []
     unknown = sorted(set(words) - set(known))
@@ -167,15 +232,19 @@ def _known_words(transcript: str) -> tuple[list[str], list[str]]:
                    f"{', '.join(unknown[:8])}{', ...' if len(unknown) > 8 else ''}"]
 
 
-def align(samples: np.ndarray, transcript: str) -> tuple[list[Phone], list[str]]:
-    """Forced alignment of the transcript's words (those in the dictionary) to the audio.
+def align(samples: np.ndarray, transcript: str,
+          language: str = "en") -> tuple[list[Phone], list[str]]:
+    """Forced alignment of the transcript's words (those in the dictionary; in another
+    language than English, those espeak-ng can pronounce) to the audio.
 
     Raises ValueError when nothing can be aligned, so callers can fall back to recognition.
     """
-    known, warnings = _known_words(transcript)
+    known, warnings = _known_words(transcript, language)
     if not known:
-        raise ValueError("the transcript has no word the English dictionary knows")
-    return _align_words(samples, known)[0], warnings
+        raise ValueError("the transcript has no word the English dictionary knows"
+                         if language == "en" else
+                         f"the transcript has no word espeak-ng can pronounce in {language!r}")
+    return _align_words(samples, known, language)[0], warnings
 
 
 def _phone_loop(samples: np.ndarray) -> tuple[list[Phone], float]:
@@ -202,30 +271,33 @@ def segment_windows(segments, duration: float) -> list[tuple[float, float, str]]
 
 
 def align_segments(samples: np.ndarray, segments,
-                   fallback: Callable[[float, float], list[Phone]]
+                   fallback: Callable[[float, float], list[Phone]], language: str = "en"
                    ) -> tuple[list[Phone], list[str]]:
     """Phones from a timed transcript (segments (start s, end s, text), e.g. Whisper's),
     each segment force-aligned inside its own stretch (`segment_windows`) and kept only
     where its words explain the audio at least as well as free phone recognition does
     (alignment score >= the phone loop's): a recogniser's words invented in silence or
-    music, or misheard, do not fit and are not trusted. Every stretch not covered by a
+    music, or misheard, do not fit and are not trusted. In another language than English
+    (pronounced by espeak-ng, heard by the English model) a true transcript often scores
+    below the phone loop, so there a segment is kept where its words align at all. Every stretch not covered by a
     kept segment (rejected segments, and gaps of at least FALLBACK_MIN_S) gets
-    `fallback(start s, end s)`'s phones (recognition without words there)."""
+    `fallback(start s, end s)`'s phones (recognition without words there). `language`:
+    the transcript's (`languages.LANGUAGES`)."""
     duration = len(samples) / RATE
     kept, rejected, warnings = [], 0, []
     phones: list[Phone] = []
     for lo, hi, text in segment_windows(segments, duration):
         chunk = samples[int(lo * RATE):int(hi * RATE)]
-        known, notes = _known_words(text)
         try:
+            known, notes = _known_words(text, language)
             if not known:
                 raise ValueError("no known word")
-            found, score = _align_words(chunk, known)
+            found, score = _align_words(chunk, known, language)
         except ValueError:
             rejected += 1
             continue
-        if score < _phone_loop(chunk)[1]:
-            rejected += 1
+        if language == "en" and score < _phone_loop(chunk)[1]:
+            rejected += 1               # (another language's words align only where they fit)
             continue
         warnings += notes
         kept.append((lo, hi))
@@ -439,8 +511,8 @@ def gate_silence(phones: list[Phone], level: np.ndarray) -> list[Phone]:
 
 def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | None = None,
                       words: bool = False, press: np.ndarray | None = None,
-                      progress: Progress | None = None,
-                      segments=None) -> tuple[list[Phone], list[str]]:
+                      progress: Progress | None = None, segments=None,
+                      language: str = "en") -> tuple[list[Phone], list[str]]:
     """Timed phones covering the whole clip, and warnings for the user.
 
     `samples` must be at 16 kHz (`audio.load_audio` gives that). With a transcript the
@@ -450,7 +522,8 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
     If alignment fails the phones are recognised instead (warned). `segments` (start s,
     end s, text), a timed transcript such as Whisper's, is aligned segment by segment with
     recognition wherever a segment does not fit the audio (`align_segments`); a
-    `transcript` takes precedence. `progress(share in
+    `transcript` takes precedence. `language`: the transcript's and segments' (a key of
+    `languages.LANGUAGES`; word recognition is English). `progress(share in
     0..1)` is called as recognition goes through the clip (30 s chunks).
     Silence, or audio too faint to hold speech, gives a single SIL.
     """
@@ -467,7 +540,7 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
     phones = None
     if transcript and transcript.strip():
         try:
-            phones, warnings = align(speech, transcript)
+            phones, warnings = align(speech, transcript, language)
         except ValueError as exc:
             warnings = [f"{exc}; recognising phones without it"]
     def recognised(a: float, b: float) -> list[Phone]:
@@ -478,7 +551,7 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
         return [p._replace(start=p.start + a, end=p.end + a) for p in found]
 
     if phones is None and segments:
-        phones, warnings = align_segments(speech, segments, recognised)
+        phones, warnings = align_segments(speech, segments, recognised, language)
         if words:
             # One misheard word ("clubs" as "clothes") still lets a segment fit better than
             # the phone loop, and would cost its closure: the closures the words engine hears

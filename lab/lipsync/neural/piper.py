@@ -9,7 +9,7 @@ import functools
 import numpy as np
 
 from faceforge.ml.lipsync.phones import Phone
-from .phoneset import IPA_ARPABET, MARKS, events_to_phones
+from faceforge.ml.lipsync.ipa import IPA_ARPABET, MARKS, events_to_phones
 
 SINGLE = {k for k, v in IPA_ARPABET.items() if len(v) == 1}   # names that are one phone
 LONGEST_SINGLE = max(map(len, SINGLE))

@@ -25,7 +25,8 @@ from faceforge.ml.lipsync.audio import normalise
 from faceforge.ml.lipsync.controls import CONTROL_COLUMNS
 from faceforge.ml.lipsync.phones import Phone, merge_silence
 from faceforge.ml.lipsync.visemes import blend, coarticulate, segments
-from . import augment, espeak, piper, texts
+from faceforge.ml.lipsync import espeak
+from . import augment, piper, texts
 from faceforge.ml.lipsync.neural.features import log_mel
 
 FPS = 50                                      # model output rate (every 2nd mel frame)

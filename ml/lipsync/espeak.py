@@ -1,6 +1,9 @@
-"""Speech with exact phoneme timing from the espeak-ng C library (the `espeakng-loader`
-wheel), through ctypes: the synth callback hands over audio and phoneme events (IPA
-names with sample positions), so every phone's start is known to the sample."""
+"""The espeak-ng C library (the `espeakng-loader` wheel, GPL-3.0-or-later) through ctypes:
+words -> IPA phonemes in any of its languages (`phonemes`, the pronunciations other
+languages' transcripts are aligned with), and speech with exact phoneme timing (`speak`,
+the training and evaluation speech: the synth callback hands over audio and phoneme
+events, IPA names with sample positions, so every phone's start is known to the sample).
+Optional at run time: the extension does not ship it."""
 from __future__ import annotations
 
 import ctypes
@@ -9,14 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from faceforge.ml.lipsync.phones import Phone
-from .phoneset import events_to_phones
+from .ipa import events_to_phones
+from .phones import Phone
 
 SYNCHRONOUS = 2                                  # espeak_AUDIO_OUTPUT: no playback
 PHONEME_EVENTS, PHONEME_IPA, DONT_EXIT = 0x1, 0x2, 0x8000
 EVENT_END_LIST, EVENT_PHONEME = 0, 7
 POS_CHARACTER, CHARS_UTF8 = 1, 1
 RATE, PITCH, RANGE, WORDGAP = 1, 3, 4, 7          # espeak_PARAMETER
+SEPARATOR = "_"                                   # between phonemes in `phonemes` (a MARK)
+MISSING = ("pronunciations for this language need the package espeakng-loader "
+           "(pip install espeakng-loader==0.2.4); it is not part of the Blender extension")
 
 
 class _Event(ctypes.Structure):
@@ -51,11 +57,20 @@ class _Collector:
         return 0
 
 
+def available() -> bool:
+    """Whether the espeakng-loader wheel (library and voice data) is installed."""
+    from importlib.util import find_spec
+    return find_spec("espeakng_loader") is not None
+
+
 @functools.lru_cache(maxsize=1)
 def _library() -> tuple[ctypes.CDLL, int, _Collector]:
     """The loaded library, its sample rate and the installed callback (once per process)."""
     import espeakng_loader
     lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+    lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int,
+                                          ctypes.c_int]
     data_parent = str(Path(espeakng_loader.get_data_path()).parent).encode()
     rate = lib.espeak_Initialize(SYNCHRONOUS, 0, data_parent,
                                  PHONEME_EVENTS | PHONEME_IPA | DONT_EXIT)
@@ -72,8 +87,7 @@ def speak(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
     by espeak-ng `voice` (a language with an optional '+variant', e.g. 'en-gb+f3') at
     `rate` words per minute, pitch and pitch range 0-100, extra word gap (10 ms units)."""
     lib, sr, collector = _library()
-    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-        raise ValueError(f"espeak-ng has no voice {voice!r}")
+    _set_voice(lib, voice)
     for param, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range), (WORDGAP, word_gap)):
         lib.espeak_SetParameter(param, int(value), 0)
     collector.chunks.clear()
@@ -86,3 +100,24 @@ def speak(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
     starts = [s / sr for s, _ in collector.events]
     phones = events_to_phones([n for _, n in collector.events], starts, len(samples) / sr)
     return samples, sr, phones
+
+
+def _set_voice(lib, voice: str) -> None:
+    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        raise ValueError(f"espeak-ng has no voice {voice!r}")
+
+
+def phonemes(word: str, voice: str) -> list[str]:
+    """One word's IPA phoneme names as espeak-ng `voice` (a language: 'es', 'de') says it
+    alone (digits read as numbers in that language; stress marks kept); [] if none."""
+    lib, _, _ = _library()
+    _set_voice(lib, voice)
+    buf = ctypes.create_string_buffer(word.encode("utf-8"))
+    ptr = ctypes.c_void_p(ctypes.addressof(buf))
+    mode = PHONEME_IPA | (ord(SEPARATOR) << 8)
+    names: list[str] = []
+    while ptr.value:
+        out = lib.espeak_TextToPhonemes(ctypes.byref(ptr), CHARS_UTF8, mode)
+        names += [n for n in (out or b"").decode("utf-8", "replace").replace(" ", SEPARATOR)
+                  .split(SEPARATOR) if n]
+    return names

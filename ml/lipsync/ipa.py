@@ -1,8 +1,12 @@
-"""espeak-ng / piper IPA phoneme names -> the ARPAbet phones the viseme module uses.
+"""espeak-ng / piper IPA phoneme names -> the ARPAbet phones the viseme module uses: the one
+table from any language's phonemes to the engine's visemes (`visemes.PHONE_VISEME` takes
+it from ARPAbet on).
 
 Both synthesisers name phonemes in espeak's IPA spelling ("ˈoʊ", "ɑːɹ", "ɾ"). Stress and
 syllable marks are dropped; a name may stand for a sequence (r-coloured vowels, syllabic
-consonants), whose duration is then split evenly.
+consonants, palatals), whose duration is then split evenly. Sounds English lacks take the
+English phone whose mouth shape is closest: Spanish β (b between vowels) is drawn as B,
+as animators draw it; German front rounded vowels take the rounded vowel of their height.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ IPA_ARPABET: dict[str, tuple[str, ...]] = {
     "aɪ": ("AY",), "aʊ": ("AW",), "ɑɪ": ("AY",), "ʌɪ": ("AY",), "əɪ": ("AY",),
     "ei": ("EY",), "əu": ("OW",), "ʌʊ": ("OW",), "ʌʉ": ("OW",), "oɪ": ("OY",), "æʊ": ("AW",),
     "ʉ": ("UW",), "ʉː": ("UW",),
+    # front rounded vowels (German): the rounded vowel of the same height
+    "y": ("UW",), "yː": ("UW",), "ʏ": ("UH",), "ø": ("OW",), "øː": ("OW",), "œ": ("AO",),
     # r-coloured vowels and syllabic consonants
     "ɑːɹ": ("AA", "R"), "ɑɹ": ("AA", "R"), "ɔːɹ": ("AO", "R"), "ɔɹ": ("AO", "R"),
     "oːɹ": ("AO", "R"), "oɹ": ("AO", "R"), "ɛɹ": ("EH", "R"), "eɹ": ("EH", "R"),
@@ -32,6 +38,9 @@ IPA_ARPABET: dict[str, tuple[str, ...]] = {
     "ɹ": ("R",), "r": ("R",), "ɾ": ("D",), "s": ("S",), "ʃ": ("SH",), "t": ("T",),
     "ʔ": ("T",), "θ": ("TH",), "tʃ": ("CH",), "v": ("V",), "w": ("W",), "ʍ": ("W",),
     "j": ("Y",), "z": ("Z",), "ʒ": ("ZH",),
+    # consonants English lacks (Spanish, German)
+    "β": ("B",), "ɣ": ("G",), "ʝ": ("Y",), "ɟʝ": ("JH",), "ʎ": ("L", "Y"), "ɲ": ("N", "Y"),
+    "ʁ": ("G",), "χ": ("HH",),
 }
 MARKS = "ˈˌ-_'|#"          # stress, syllable and boundary marks: no sound of their own
 LONGEST = max(map(len, IPA_ARPABET))
