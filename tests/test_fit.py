@@ -127,6 +127,26 @@ def test_one_shot_translator_beats_the_average_face(toy):
     assert np.mean(errs) < 0.5 * np.sqrt((truth ** 2).mean())
 
 
+def test_detector_targets_undo_the_render_head_turn(toy):
+    """What MediaPipe saw on a turned render becomes a frontal target: turned back as the
+    solver turns the imitator, it lands on the detected points (in any similarity frame)."""
+    from lab.fit.tune_detector import detected_targets
+    _, imit = toy
+    rng = np.random.default_rng(5)
+    unit = rng.uniform(-1, 1, (4, 6))
+    pose = rng.uniform(-0.15, 0.15, (4, 2))
+    seen = []
+    for pts, (yaw, pitch) in zip(imit.landmarks(unit), pose):
+        moved = solve.project(pts, yaw, pitch) + rng.normal(size=(K, 2)) * 0.02  # the detector's shift
+        s, r, t = 2.5, solve.rotation(0.3, 0.0)[0][:2, :2], np.array([4.0, -1.0])
+        seen.append(moved @ (s * r).T + t)                    # pixels: any scale, roll, shift
+    targets = detected_targets(imit, unit, np.array(seen), pose)
+    frontal = detected_targets(imit, unit, np.array(seen))    # the turn ignored
+    for tgt, flat, d, (yaw, pitch) in zip(targets, frontal, seen, pose):
+        assert solve.nme(solve.project(tgt.astype(np.float64), yaw, pitch), d) < 1e-5
+        assert solve.nme(solve.project(flat.astype(np.float64), yaw, pitch), d) > 1e-3
+
+
 def test_similarity_nme_is_invariant_and_normalised():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(K, 2))
