@@ -72,15 +72,16 @@ class LinearFit:
                                time.perf_counter() - t0)
 
 
-def fit_all(target, imit, trans, linear) -> dict[str, solve.FitResult]:
-    """Every method's answer for one normalised target [K, 2]."""
+def fit_all(target, imit, trans, linear, prior: float = solve.PRIOR) -> dict[str, solve.FitResult]:
+    """Every method's answer for one normalised target [K, 2] (`prior`: the Gauss-Newton
+    fit's prior weight)."""
     out = {"average face": solve.FitResult(imit.rest_unit.copy(), 0, 0,
                                            solve.average_face_nme(imit, target), 0.0),
            "linear least squares": linear.fit(target), "one-shot": trans.fit(target, imit),
            "iterative (Adam)": solve.fit_iterative(imit, target, method="adam"),
-           "iterative": solve.fit_iterative(imit, target)}
+           "iterative": solve.fit_iterative(imit, target, prior=prior)}
     t0 = time.perf_counter()
-    both = solve.fit_iterative(imit, target, start=out["one-shot"].unit)
+    both = solve.fit_iterative(imit, target, start=out["one-shot"].unit, prior=prior)
     both.seconds = time.perf_counter() - t0 + out["one-shot"].seconds
     out["both"] = both
     return out
@@ -130,7 +131,8 @@ def synthetic_renders(rig, n: int, seed: int = 2026) -> tuple[np.ndarray, np.nda
     return truth, targets
 
 
-def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
+def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026,
+              prior: float = solve.PRIOR) -> dict:
     truth, targets = synthetic_renders(rig, n, seed)
     true_pts = solve.project(fit_ops.engine_landmarks(rig, truth))       # [n, K, 2] frontal
     fits = {m: [[], []] for m in METHODS}
@@ -138,7 +140,7 @@ def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
     for i in range(n):
         for v in range(2):
             target = None if np.isnan(targets[i, v, 0, 0]) else targets[i, v]
-            for m, res in (fit_all(target, imit, trans, linear) if target is not None else
+            for m, res in (fit_all(target, imit, trans, linear, prior) if target is not None else
                            {m: None for m in METHODS}).items():
                 fits[m][v].append(res)
     names = [p.name for p in rig.space.params]
@@ -167,7 +169,7 @@ def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
     return rows
 
 
-def astronaut(rig, imit, trans, linear, sheet: Path = SHEET) -> dict:
+def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solve.PRIOR) -> dict:
     rgb = read_photo(PHOTO)
     t0 = time.perf_counter()
     for _ in range(5):
@@ -179,7 +181,7 @@ def astronaut(rig, imit, trans, linear, sheet: Path = SHEET) -> dict:
     photo_id = identity.embedding(rgb, photo_pts)
     dlib_ms = (time.perf_counter() - t0) * 1000 if photo_id is not None else float("nan")
     rows = {}
-    for m, res in fit_all(target, imit, trans, linear).items():
+    for m, res in fit_all(target, imit, trans, linear, prior).items():
         render, pts = render_landmarks(rig, res.unit)
         row = dict(imitator_nme=res.nme * 100, ms=res.seconds * 1000)
         if pts is not None:
@@ -201,6 +203,8 @@ def main(argv=None) -> None:
     ap.add_argument("--identities", type=int, default=51)
     ap.add_argument("--models", type=Path, help="use the imitator/translator in this folder "
                     "(e.g. checkpoints/fit/tuned) instead of the shipped ones")
+    ap.add_argument("--prior", type=float, default=solve.PRIOR,
+                    help="the Gauss-Newton fit's prior weight (default: the runtime's)")
     ap.add_argument("--out", default="evaluation.json", help="results file in checkpoints/fit/")
     ap.add_argument("--sheet", type=Path, default=SHEET, help="contact sheet path")
     args = ap.parse_args(argv)
@@ -209,8 +213,9 @@ def main(argv=None) -> None:
     rig, imit = builtin_rig()
     trans = fit_ops.ensure_translator(imit, log=print)
     linear = LinearFit(rig, imit)
-    syn = synthetic(rig, imit, trans, linear, args.identities) if args.identities else None
-    photo = astronaut(rig, imit, trans, linear, args.sheet)
+    syn = (synthetic(rig, imit, trans, linear, args.identities, prior=args.prior)
+           if args.identities else None)
+    photo = astronaut(rig, imit, trans, linear, args.sheet, args.prior)
     out = dict(synthetic=syn, astronaut=photo, parameters=len(rig.space))
     (CHECKPOINTS / "fit").mkdir(parents=True, exist_ok=True)
     (CHECKPOINTS / "fit" / args.out).write_text(json.dumps(out, indent=1))

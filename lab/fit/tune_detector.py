@@ -6,8 +6,10 @@ that fitting MediaPipe's landmarks of a photo compares like with like. MediaPipe
 landmarks on a flat-shaded render follow the bones' deformation only partly (its face
 prior pulls them back); the bound points follow it fully. The imitator keeps predicting
 the frontal, neutral face: each render's head turn is undone (the solver fits yaw/pitch),
-and light and expression, nuisances, are averaged over. Prints the Gauss-Newton fit on
-held-out renders through the bound, the shipped and the tuned imitators.
+and light and expression, nuisances, are averaged over; the covariance of MediaPipe's
+landmarks around the tuned imitator over those conditions becomes the fit's residual
+whitening (solve.noise_whitening). Prints the Gauss-Newton fit on held-out renders through
+the bound, the shipped and the tuned imitators.
 
     python -m lab.fit.tune_detector [--samples 400] [--ship]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -151,6 +154,11 @@ def main(argv=None) -> None:
         variants[name] = train_imitator(unit[tr], targets, bound.rest, bound.rest_unit,
                                         epochs=args.epochs, lr=5e-4, val_share=0.05,
                                         key=bound.key, init=bound)
+    # The detector's spread around the tuned imitator over the tuning renders' conditions.
+    tuned = replace(variants["tuned, head turn undone"])
+    pred = np.stack([solve.project(q, y, x) for q, (y, x) in zip(tuned.landmarks(unit[tr]), pose[tr])])
+    tuned.whiten = solve.noise_whitening(solve.similarity_batch(det[tr], pred) - pred)
+    variants["tuned, head turn undone, detector noise whitened"] = tuned
     print(f"\n{n_val} held-out renders under random views ({len(unit) - n_val} tuning renders): "
           "Gauss-Newton fit through each imitator")
     print("| imitator | parameter RMSE (%) | observable (%) | identity NME (%) | "
@@ -160,7 +168,6 @@ def main(argv=None) -> None:
         sc = fit_scores(rig, imit, unit[va], det[va], pose[va])
         print(f"| {name} | {sc['rmse']:.1f} | {sc['observable']:.1f} | {sc['nme']:.2f} | "
               f"{sc['yaw_r']:.2f} | {sc['detector_nme']:.2f} |", flush=True)
-    tuned = variants["tuned, head turn undone"]
     TUNED.mkdir(parents=True, exist_ok=True)
     tuned.save(TUNED / f"{bound.key}.npz")
     trans = train_translator(tuned)
