@@ -1,17 +1,20 @@
 """Tune the built-in head's imitator to what MediaPipe sees: render the rig at random
-parameters under random viewing conditions drawn as the evaluation draws them (head
-yaw/pitch, studio-light angle, expression keys; engine.random_view, own seed), detect the
-landmarks, and fine-tune the imitator (which learnt the bound surface points) on them, so
-that fitting MediaPipe's landmarks of a photo compares like with like. MediaPipe's
-landmarks on a flat-shaded render follow the bones' deformation only partly (its face
-prior pulls them back); the bound points follow it fully. The imitator keeps predicting
-the frontal, neutral face: each render's head turn is undone (the solver fits yaw/pitch),
-and light and expression, nuisances, are averaged over; the covariance of MediaPipe's
-landmarks around the tuned imitator over those conditions becomes the fit's residual
-whitening (solve.noise_whitening). Prints the Gauss-Newton fit on held-out renders through
-the bound, the shipped and the tuned imitators.
+parameters, detect the landmarks, and fine-tune the imitator (which learnt the bound
+surface points) on them, so that fitting MediaPipe's landmarks of a photo compares like
+with like. MediaPipe's landmarks on a flat-shaded render follow the bones' deformation
+only partly (its face prior pulls them back); the bound points follow it fully.
 
-    python -m lab.fit.tune_detector [--samples 400] [--ship]
+Default (the shipped models): 300 frontal renders under one light, to
+checkpoints/fit/tuned. `--views`: 800 renders under random viewing conditions drawn as the
+evaluation draws them (head yaw/pitch, studio-light angle, expression keys;
+engine.random_view, own seed), to checkpoints/fit/tuned_views. The imitator keeps
+predicting the frontal, neutral face: each render's head turn is undone (the solver fits
+yaw/pitch), light and expression, nuisances, are averaged over; the covariance of
+MediaPipe's landmarks around the tuned imitator over those conditions becomes the fit's
+residual whitening (solve.noise_whitening). Prints the Gauss-Newton fit on held-out
+renders through the bound, the shipped and the tuned imitators.
+
+    python -m lab.fit.tune_detector [--views [--shrink 0.5]] [--samples N] [--ship]
 """
 from __future__ import annotations
 
@@ -133,8 +136,13 @@ def fit_scores(rig, imit: Imitator, unit: np.ndarray, detected: np.ndarray,
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--samples", type=int, default=400)
+    ap.add_argument("--views", action="store_true",
+                    help="render under the evaluation's viewing conditions (head turn, light, "
+                    "expression), undo the head turn, whiten the detector's noise")
+    ap.add_argument("--samples", type=int, help="renders (default 300 frontal, 800 with --views)")
     ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--shrink", type=float, default=0.5,
+                    help="with --views: the noise covariance's shrinkage towards isotropic")
     ap.add_argument("--ship", action="store_true", help="replace the shipped models with the tuned ones")
     args = ap.parse_args(argv)
     shipped_dir = fit_ops.SHIPPED
@@ -142,25 +150,31 @@ def main(argv=None) -> None:
     fit_ops.SHIPPED = TUNED.parent / "bound_only"
     rig, bound = builtin_rig()
     fit_ops.SHIPPED = shipped_dir
-    data = render_samples(rig, args.samples, views=True)
+    data = render_samples(rig, args.samples or (800 if args.views else 300), views=args.views)
     unit, det, pose = data["unit"], data["detected"], data["pose"]
     n_val = max(20, len(unit) // 10)
     tr, va = slice(n_val, None), slice(0, n_val)
     variants = {"bound surface points": bound}
     if (shipped_dir / f"{bound.key}.npz").exists():
         variants["shipped"] = Imitator.load(shipped_dir / f"{bound.key}.npz")
-    for name, turned in (("tuned, head turn ignored", None), ("tuned, head turn undone", pose[tr])):
+    runs = ((("tuned, head turn ignored", None), ("tuned, head turn undone", pose[tr]))
+            if args.views else (("tuned", None),))
+    for name, turned in runs:
         targets = detected_targets(bound, unit[tr], det[tr], turned)
         variants[name] = train_imitator(unit[tr], targets, bound.rest, bound.rest_unit,
                                         epochs=args.epochs, lr=5e-4, val_share=0.05,
                                         key=bound.key, init=bound)
-    # The detector's spread around the tuned imitator over the tuning renders' conditions.
-    tuned = replace(variants["tuned, head turn undone"])
-    pred = np.stack([solve.project(q, y, x) for q, (y, x) in zip(tuned.landmarks(unit[tr]), pose[tr])])
-    tuned.whiten = solve.noise_whitening(solve.similarity_batch(det[tr], pred) - pred)
-    variants["tuned, head turn undone, detector noise whitened"] = tuned
-    print(f"\n{n_val} held-out renders under random views ({len(unit) - n_val} tuning renders): "
-          "Gauss-Newton fit through each imitator")
+    tuned = variants[runs[-1][0]]
+    if args.views:
+        # The detector's spread around the tuned imitator over the renders' conditions.
+        tuned = replace(tuned)
+        pred = np.stack([solve.project(q, y, x)
+                         for q, (y, x) in zip(tuned.landmarks(unit[tr]), pose[tr])])
+        tuned.whiten = solve.noise_whitening(solve.similarity_batch(det[tr], pred) - pred,
+                                             shrink=args.shrink)
+        variants["tuned, head turn undone, detector noise whitened"] = tuned
+    print(f"\n{n_val} held-out renders ({'random views' if args.views else 'frontal'}; "
+          f"{len(unit) - n_val} tuning renders): Gauss-Newton fit through each imitator")
     print("| imitator | parameter RMSE (%) | observable (%) | identity NME (%) | "
           "fitted vs true yaw (r) | imitator vs MediaPipe NME (%) |")
     print("|---|---|---|---|---|---|")
@@ -168,11 +182,12 @@ def main(argv=None) -> None:
         sc = fit_scores(rig, imit, unit[va], det[va], pose[va])
         print(f"| {name} | {sc['rmse']:.1f} | {sc['observable']:.1f} | {sc['nme']:.2f} | "
               f"{sc['yaw_r']:.2f} | {sc['detector_nme']:.2f} |", flush=True)
-    TUNED.mkdir(parents=True, exist_ok=True)
-    tuned.save(TUNED / f"{bound.key}.npz")
+    out = TUNED if not args.views else TUNED.with_name("tuned_views")
+    out.mkdir(parents=True, exist_ok=True)
+    tuned.save(out / f"{bound.key}.npz")
     trans = train_translator(tuned)
-    save_translator(trans, TUNED / f"{bound.key}_translator.npz")
-    print(f"tuned models in {TUNED}")
+    save_translator(trans, out / f"{bound.key}_translator.npz")
+    print(f"tuned models in {out}")
     if args.ship:
         tuned.save(shipped_dir / f"{bound.key}.npz")
         save_translator(trans, shipped_dir / f"{bound.key}_translator.npz")
