@@ -14,7 +14,7 @@ MediaPipe's landmarks around the tuned imitator over those conditions becomes th
 residual whitening (solve.noise_whitening). Prints the Gauss-Newton fit on held-out
 renders through the bound, the shipped and the tuned imitators.
 
-    python -m lab.fit.tune_detector [--views [--shrink 0.5]] [--samples N] [--ship]
+    python -m lab.fit.tune_detector [--views [--no-expression] [--shrink 0.5]] [--samples N] [--ship]
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from lab.fit.engine import View, builtin_rig, fit_ops, random_view, render_landmarks
+from lab.fit.engine import EXPRESSION, View, builtin_rig, fit_ops, random_view, render_landmarks
 from lab.paths import CHECKPOINTS, ROOT
 from faceforge.ml.fit import solve
 from faceforge.ml.fit.imitator import Imitator, train_imitator
@@ -34,19 +34,22 @@ from faceforge.ml.fit.translator import save_translator, train_translator
 
 SAMPLES = CHECKPOINTS / "fit" / "detected_samples.npz"     # frontal, one light (the probes)
 VIEW_SAMPLES = CHECKPOINTS / "fit" / "detected_views.npz"  # the evaluation's conditions
+NEUTRAL_SAMPLES = CHECKPOINTS / "fit" / "detected_views_neutral.npz"  # the same, no expression
 TUNED = CHECKPOINTS / "fit" / "tuned"
 OBSERVABLE = ROOT / "lab" / "fit" / "observable.json"  # lab.fit.probe_observable
 # Seeds of the renders' parameters and views, apart from the evaluation's (2026) and the
 # prior-weight views' (7, lab.fit.probe_observable).
-FRONTAL_SEED, VIEW_SEED = 99, 4242
+FRONTAL_SEED, VIEW_SEED, NEUTRAL_SEED = 99, 4242, 5151
 
 
-def render_samples(rig, n: int, views: bool = False) -> dict[str, np.ndarray]:
+def render_samples(rig, n: int, views: bool = False, expression: bool = True) -> dict[str, np.ndarray]:
     """Renders at random parameters with a detected face: unit [m, P], detected normalised
     targets [m, K, 2], pose [m, 2] (head yaw, pitch) and light [m]; frontal under one light,
     or (`views`) under random viewing conditions as the evaluation draws them
-    (engine.random_view). Cached and extended in checkpoints/fit/."""
-    path = VIEW_SAMPLES if views else SAMPLES
+    (engine.random_view; without `expression`, every expression key at 0). Cached and
+    extended in checkpoints/fit/."""
+    path = (VIEW_SAMPLES if expression else NEUTRAL_SAMPLES) if views else SAMPLES
+    seed = (VIEW_SEED if expression else NEUTRAL_SEED) if views else FRONTAL_SEED
     p, k = len(rig.space), len(FIT_INDICES)
     data = dict(unit=np.zeros((0, p)), detected=np.zeros((0, k, 2)), pose=np.zeros((0, 2)),
                 light=np.zeros(0))
@@ -56,7 +59,7 @@ def render_samples(rig, n: int, views: bool = False) -> dict[str, np.ndarray]:
         m = len(data["unit"])                    # files from before pose and light: frontal
         if len(data["pose"]) != m:
             data["pose"], data["light"] = np.zeros((m, 2)), np.zeros(m)
-    rng = np.random.default_rng((VIEW_SEED if views else FRONTAL_SEED) + len(data["unit"]))
+    rng = np.random.default_rng(seed + len(data["unit"]))
     t0 = time.perf_counter()
     new = {name: [] for name in data}
 
@@ -71,7 +74,7 @@ def render_samples(rig, n: int, views: bool = False) -> dict[str, np.ndarray]:
     done = 0
     while len(data["unit"]) + len(new["unit"]) < n:
         u = rng.uniform(-1, 1, p)
-        view = random_view(rng) if views else View()
+        view = random_view(rng, expression=EXPRESSION if expression else 0.0) if views else View()
         _, pts = render_landmarks(rig, u, view)
         done += 1
         if pts is not None:
@@ -139,6 +142,8 @@ def main(argv=None) -> None:
     ap.add_argument("--views", action="store_true",
                     help="render under the evaluation's viewing conditions (head turn, light, "
                     "expression), undo the head turn, whiten the detector's noise")
+    ap.add_argument("--no-expression", action="store_true",
+                    help="with --views: no expression keys (head turn and light only)")
     ap.add_argument("--samples", type=int, help="renders (default 300 frontal, 800 with --views)")
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--shrink", type=float, default=0.5,
@@ -150,7 +155,8 @@ def main(argv=None) -> None:
     fit_ops.SHIPPED = TUNED.parent / "bound_only"
     rig, bound = builtin_rig()
     fit_ops.SHIPPED = shipped_dir
-    data = render_samples(rig, args.samples or (800 if args.views else 300), views=args.views)
+    data = render_samples(rig, args.samples or (800 if args.views else 300), views=args.views,
+                          expression=not args.no_expression)
     unit, det, pose = data["unit"], data["detected"], data["pose"]
     n_val = max(20, len(unit) // 10)
     tr, va = slice(n_val, None), slice(0, n_val)
@@ -182,7 +188,8 @@ def main(argv=None) -> None:
         sc = fit_scores(rig, imit, unit[va], det[va], pose[va])
         print(f"| {name} | {sc['rmse']:.1f} | {sc['observable']:.1f} | {sc['nme']:.2f} | "
               f"{sc['yaw_r']:.2f} | {sc['detector_nme']:.2f} |", flush=True)
-    out = TUNED if not args.views else TUNED.with_name("tuned_views")
+    out = TUNED.with_name("tuned" + ("_views" if args.views else "")
+                          + ("_neutral" if args.views and args.no_expression else ""))
     out.mkdir(parents=True, exist_ok=True)
     tuned.save(out / f"{bound.key}.npz")
     trans = train_translator(tuned)
