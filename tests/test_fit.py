@@ -147,9 +147,10 @@ def test_one_shot_translator_beats_the_average_face(toy):
     assert np.mean(errs) < 0.5 * np.sqrt((truth ** 2).mean())
 
 
-def test_detector_targets_undo_the_render_head_turn(toy):
+def test_detector_targets_undo_the_render_head_turn(toy, tmp_path, monkeypatch):
     """What MediaPipe saw on a turned render becomes a frontal target: turned back as the
     solver turns the imitator, it lands on the detected points (in any similarity frame)."""
+    monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))  # the lab engine's default, kept out
     from lab.fit.tune_detector import detected_targets
     _, imit = toy
     rng = np.random.default_rng(5)
