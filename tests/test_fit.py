@@ -111,6 +111,26 @@ def test_iterative_fit_recovers_known_parameters(toy):
     assert max(errs) < 0.08 and np.mean(after) < 0.25 * np.mean(before)
 
 
+def test_noise_whitening_discounts_what_the_detector_moves(toy):
+    """A detector that shifts the landmarks along a fixed pattern by a random amount (as
+    the light does MediaPipe's): the fit through the whitened residual recovers the
+    parameters much better than the plain one, and an isotropic noise leaves it as is."""
+    from dataclasses import replace
+    engine, imit = toy
+    rng = np.random.default_rng(8)
+    pattern = rng.normal(size=(K, 2)) * 0.03
+    noise = lambda n: rng.normal(size=(n, 1, 1)) * pattern + rng.normal(size=(n, K, 2)) * 0.002  # noqa: E731
+    white = replace(imit, whiten=solve.noise_whitening(noise(400)))
+    iso = solve.noise_whitening(rng.normal(size=(2000, K, 2)) * 0.01, shrink=0.5)
+    assert np.abs(iso - np.eye(2 * K)).max() < 0.2
+    plain_err, white_err = [], []
+    for t, n in zip(rng.uniform(-0.8, 0.8, (6, 6)), noise(6)):
+        target = _target(engine(t)[0]) + n
+        plain_err.append(np.abs(solve.fit_iterative(imit, target).unit - t).mean())
+        white_err.append(np.abs(solve.fit_iterative(white, target).unit - t).mean())
+    assert np.mean(white_err) < 0.5 * np.mean(plain_err)
+
+
 def test_fit_stays_within_limits_for_an_impossible_face(toy):
     engine, imit = toy
     target = _target(engine(np.full(6, 3.0))[0])  # far outside the limits
@@ -125,6 +145,27 @@ def test_one_shot_translator_beats_the_average_face(toy):
     truth = rng.uniform(-0.8, 0.8, (8, 6))
     errs = [np.sqrt(((trans.fit(_target(engine(t)[0]), imit).unit - t) ** 2).mean()) for t in truth]
     assert np.mean(errs) < 0.5 * np.sqrt((truth ** 2).mean())
+
+
+def test_detector_targets_undo_the_render_head_turn(toy, tmp_path, monkeypatch):
+    """What MediaPipe saw on a turned render becomes a frontal target: turned back as the
+    solver turns the imitator, it lands on the detected points (in any similarity frame)."""
+    monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))  # the lab engine's default, kept out
+    from lab.fit.tune_detector import detected_targets
+    _, imit = toy
+    rng = np.random.default_rng(5)
+    unit = rng.uniform(-1, 1, (4, 6))
+    pose = rng.uniform(-0.15, 0.15, (4, 2))
+    seen = []
+    for pts, (yaw, pitch) in zip(imit.landmarks(unit), pose):
+        moved = solve.project(pts, yaw, pitch) + rng.normal(size=(K, 2)) * 0.02  # the detector's shift
+        s, r, t = 2.5, solve.rotation(0.3, 0.0)[0][:2, :2], np.array([4.0, -1.0])
+        seen.append(moved @ (s * r).T + t)                    # pixels: any scale, roll, shift
+    targets = detected_targets(imit, unit, np.array(seen), pose)
+    frontal = detected_targets(imit, unit, np.array(seen))    # the turn ignored
+    for tgt, flat, d, (yaw, pitch) in zip(targets, frontal, seen, pose):
+        assert solve.nme(solve.project(tgt.astype(np.float64), yaw, pitch), d) < 1e-5
+        assert solve.nme(solve.project(flat.astype(np.float64), yaw, pitch), d) > 1e-3
 
 
 def test_similarity_nme_is_invariant_and_normalised():

@@ -34,9 +34,18 @@ class View:
     expression: dict | None = None
 
 
-def random_view(rng: np.random.Generator, turn: float = 0.15, expression: float = 0.3) -> View:
-    keys = rng.choice(EXPRESSIONS, 3, replace=False)
-    return View(*rng.uniform(-turn, turn, 2), float(rng.uniform(-1.0, 1.0)),
+# The viewing conditions' ranges, one definition for the detector-tuning renders, the
+# evaluation and the probes: head yaw/pitch (radians), studio-light angle (radians), and
+# EXPRESSION_KEYS random expression keys up to EXPRESSION.
+TURN = 0.15
+LIGHT = 1.0
+EXPRESSION = 0.3
+EXPRESSION_KEYS = 3
+
+
+def random_view(rng: np.random.Generator, turn: float = TURN, expression: float = EXPRESSION) -> View:
+    keys = rng.choice(EXPRESSIONS, EXPRESSION_KEYS, replace=False)
+    return View(*rng.uniform(-turn, turn, 2), float(rng.uniform(-LIGHT, LIGHT)),
                 {str(k): float(rng.uniform(0, expression)) for k in keys})
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.fit import engine
 from lab.fit.engine import builtin_rig, fit_ops, random_view, render_landmarks
 from lab.paths import CHECKPOINTS, ROOT, SHARED_DATA
 from faceforge.ml.fit import landmarks as lm
@@ -71,15 +72,16 @@ class LinearFit:
                                time.perf_counter() - t0)
 
 
-def fit_all(target, imit, trans, linear) -> dict[str, solve.FitResult]:
-    """Every method's answer for one normalised target [K, 2]."""
+def fit_all(target, imit, trans, linear, prior: float = solve.PRIOR) -> dict[str, solve.FitResult]:
+    """Every method's answer for one normalised target [K, 2] (`prior`: the Gauss-Newton
+    fit's prior weight)."""
     out = {"average face": solve.FitResult(imit.rest_unit.copy(), 0, 0,
                                            solve.average_face_nme(imit, target), 0.0),
            "linear least squares": linear.fit(target), "one-shot": trans.fit(target, imit),
            "iterative (Adam)": solve.fit_iterative(imit, target, method="adam"),
-           "iterative": solve.fit_iterative(imit, target)}
+           "iterative": solve.fit_iterative(imit, target, prior=prior)}
     t0 = time.perf_counter()
-    both = solve.fit_iterative(imit, target, start=out["one-shot"].unit)
+    both = solve.fit_iterative(imit, target, start=out["one-shot"].unit, prior=prior)
     both.seconds = time.perf_counter() - t0 + out["one-shot"].seconds
     out["both"] = both
     return out
@@ -107,24 +109,40 @@ def region_iou(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 # -------------------------------------------------------------------- the evaluation
-def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
+def synthetic_renders(rig, n: int, seed: int = 2026) -> tuple[np.ndarray, np.ndarray]:
+    """truth [n, P] and normalised MediaPipe targets [n, 2, K, 2] (nan where no face was
+    detected) of the n identities' two renders under random views; cached in
+    checkpoints/fit/ per (n, seed), so that other models are evaluated on the same renders."""
+    path = CHECKPOINTS / "fit" / f"evaluation_renders_{n}_{seed}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return z["truth"], z["targets"]
     rng = np.random.default_rng(seed)
     truth = rng.uniform(-1, 1, (n, len(rig.space)))
-    true_pts = solve.project(fit_ops.engine_landmarks(rig, truth))       # [n, K, 2] frontal
-    fits = {m: [[], []] for m in METHODS}
-    missed = 0
+    targets = np.full((n, 2, len(lm.FIT_INDICES), 2), np.nan)
     for i in range(n):
         for v in range(2):
             _, pts = render_landmarks(rig, truth[i], random_view(rng))
-            if pts is None:
-                missed += 1
-                target = None
-            else:
-                target = solve.normalise_target(pts)
-            for m, res in (fit_all(target, imit, trans, linear) if target is not None else
+            if pts is not None:
+                targets[i, v] = solve.normalise_target(pts)
+        print(f"  identity {i + 1}/{n} rendered", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, truth=truth, targets=targets)
+    return truth, targets
+
+
+def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026,
+              prior: float = solve.PRIOR) -> dict:
+    truth, targets = synthetic_renders(rig, n, seed)
+    true_pts = solve.project(fit_ops.engine_landmarks(rig, truth))       # [n, K, 2] frontal
+    fits = {m: [[], []] for m in METHODS}
+    missed = int(np.isnan(targets[:, :, 0, 0]).sum())
+    for i in range(n):
+        for v in range(2):
+            target = None if np.isnan(targets[i, v, 0, 0]) else targets[i, v]
+            for m, res in (fit_all(target, imit, trans, linear, prior) if target is not None else
                            {m: None for m in METHODS}).items():
                 fits[m][v].append(res)
-        print(f"  identity {i + 1}/{n}", flush=True)
     names = [p.name for p in rig.space.params]
     observable = (np.isin(names, json.loads(OBSERVABLE.read_text())["observable"])
                   if OBSERVABLE.exists() else np.ones(len(names), bool))
@@ -151,7 +169,7 @@ def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026) -> dict:
     return rows
 
 
-def astronaut(rig, imit, trans, linear) -> dict:
+def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solve.PRIOR) -> dict:
     rgb = read_photo(PHOTO)
     t0 = time.perf_counter()
     for _ in range(5):
@@ -163,7 +181,7 @@ def astronaut(rig, imit, trans, linear) -> dict:
     photo_id = identity.embedding(rgb, photo_pts)
     dlib_ms = (time.perf_counter() - t0) * 1000 if photo_id is not None else float("nan")
     rows = {}
-    for m, res in fit_all(target, imit, trans, linear).items():
+    for m, res in fit_all(target, imit, trans, linear, prior).items():
         render, pts = render_landmarks(rig, res.unit)
         row = dict(imitator_nme=res.nme * 100, ms=res.seconds * 1000)
         if pts is not None:
@@ -174,7 +192,7 @@ def astronaut(rig, imit, trans, linear) -> dict:
         rows[m] = row
         if m in ("average face", "iterative", "one-shot"):
             tiles.append((m, face_crop(render, pts)))
-    write_rgb(SHEET, labelled_row(tiles))
+    write_rgb(sheet, labelled_row(tiles))
     rows["mediapipe_ms"] = mediapipe_ms
     rows["dlib_ms"] = dlib_ms
     return rows
@@ -185,26 +203,32 @@ def main(argv=None) -> None:
     ap.add_argument("--identities", type=int, default=51)
     ap.add_argument("--models", type=Path, help="use the imitator/translator in this folder "
                     "(e.g. checkpoints/fit/tuned) instead of the shipped ones")
+    ap.add_argument("--prior", type=float, default=solve.PRIOR,
+                    help="the Gauss-Newton fit's prior weight (default: the runtime's)")
+    ap.add_argument("--out", default="evaluation.json", help="results file in checkpoints/fit/")
+    ap.add_argument("--sheet", type=Path, default=SHEET, help="contact sheet path")
     args = ap.parse_args(argv)
     if args.models:
         fit_ops.SHIPPED = args.models
     rig, imit = builtin_rig()
     trans = fit_ops.ensure_translator(imit, log=print)
     linear = LinearFit(rig, imit)
-    syn = synthetic(rig, imit, trans, linear, args.identities) if args.identities else None
-    photo = astronaut(rig, imit, trans, linear)
+    syn = (synthetic(rig, imit, trans, linear, args.identities, prior=args.prior)
+           if args.identities else None)
+    photo = astronaut(rig, imit, trans, linear, args.sheet, args.prior)
     out = dict(synthetic=syn, astronaut=photo, parameters=len(rig.space))
     (CHECKPOINTS / "fit").mkdir(parents=True, exist_ok=True)
-    (CHECKPOINTS / "fit" / "evaluation.json").write_text(json.dumps(out, indent=1))
+    (CHECKPOINTS / "fit" / args.out).write_text(json.dumps(out, indent=1))
 
     if syn:
         _print_synthetic(syn, args.identities, len(rig.space))
-    _print_photo(photo)
+    _print_photo(photo, args.sheet)
 
 
 def _print_synthetic(syn: dict, n: int, n_params: int) -> None:
     print(f"\nSynthetic truth: {n} identities x 2 Blender renders (yaw/pitch "
-          f"<= 0.15 rad, light angle, 3 expression keys <= 0.3), {n_params} parameters; "
+          f"<= {engine.TURN} rad, light angle <= {engine.LIGHT} rad, {engine.EXPRESSION_KEYS} "
+          f"expression keys <= {engine.EXPRESSION}), {n_params} parameters; "
           f"{syn['renders without a detected face']} renders without a detected face")
     n_obs = syn["observable parameters"]
     print(f"RMSE over all {n_params} parameters, the {n_obs} observable ones (MediaPipe R^2 >= 0.5, "
@@ -219,7 +243,7 @@ def _print_synthetic(syn: dict, n: int, n_params: int) -> None:
               f"{r['fit_nme']:.2f} | {r['rank1']:.0f} | {r['ms']:.1f} |")
 
 
-def _print_photo(photo: dict) -> None:
+def _print_photo(photo: dict, sheet: Path = SHEET) -> None:
     print(f"\nAstronaut photo (MediaPipe {photo['mediapipe_ms']:.0f} ms, dlib embedding "
           f"{photo['dlib_ms']:.0f} ms per photo): MediaPipe on the fitted character's render "
           f"against the photo; dlib distance (same person below {identity.SAME_PERSON})")
@@ -230,7 +254,7 @@ def _print_photo(photo: dict) -> None:
         print(f"| {m} | {r.get('render_nme', float('nan')):.2f} | "
               f"{r.get('region_iou', float('nan')):.3f} | {r.get('dlib_distance', float('nan')):.3f} | "
               f"{r['imitator_nme']:.2f} | {r['ms']:.1f} |")
-    print(f"\ncontact sheet: {SHEET.relative_to(ROOT)}")
+    print(f"\ncontact sheet: {sheet}")
 
 
 if __name__ == "__main__":

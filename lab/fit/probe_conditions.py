@@ -2,7 +2,7 @@
 same random identities rendered frontal under the default light, then with only the
 studio light turned, only the head turned (yaw/pitch), only expression keys, and all
 three; a ridge regression from MediaPipe's landmarks to the parameters trained on the
-frontal detector-tuning renders (checkpoints/fit/detected_samples.npz), and the
+frontal renders of lab.fit.probe_observable (checkpoints/fit/detected_samples.npz), and the
 Gauss-Newton fit, on each; parameter RMSE over all and the observable parameters.
 
     python -m lab.fit.probe_conditions [--identities 20]
@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 from lab.fit.engine import View, builtin_rig, random_view, render_landmarks
-from lab.fit.probe_observable import OBSERVABLE, _ridge
-from lab.fit.tune_detector import SAMPLES
+from lab.fit.probe_observable import FRONTAL_RENDERS, OBSERVABLE, _ridge
+from lab.fit.tune_detector import render_samples
 from faceforge.ml.fit import solve
 
 
@@ -25,8 +25,8 @@ def main(argv=None) -> None:
     ap.add_argument("--identities", type=int, default=20)
     args = ap.parse_args(argv)
     rig, imit = builtin_rig()
-    with np.load(SAMPLES) as z:
-        unit, det = z["unit"], z["detected"]
+    data = render_samples(rig, FRONTAL_RENDERS)
+    unit, det = data["unit"], data["detected"]
     mean = det.mean(0)
     feats = lambda t: solve.similarity_batch(t, np.broadcast_to(mean, t.shape)).reshape(len(t), -1)  # noqa: E731
     x = feats(det)

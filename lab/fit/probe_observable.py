@@ -1,8 +1,8 @@
 """Which rig parameters can a photo's landmarks tell at all, and how strong should the
 fit's prior be.
 
-1. Observability: on Blender renders of the built-in rig at random parameters (the
-   detector-tuning renders, checkpoints/fit/detected_samples.npz), a ridge regression
+1. Observability: on 300 frontal Blender renders of the built-in rig at random
+   parameters under one light (checkpoints/fit/detected_samples.npz), a ridge regression
    from the aligned landmarks to each parameter, 5-fold cross-validated; R^2 per
    parameter from MediaPipe's landmarks of the render, and from the exact landmarks
    (Blender's deformation of the bound points) at the same parameters. A parameter is
@@ -23,13 +23,14 @@ import json
 import numpy as np
 
 from lab.fit.engine import builtin_rig, fit_ops, random_view, render_landmarks
-from lab.fit.tune_detector import SAMPLES
+from lab.fit.tune_detector import render_samples
 from lab.paths import CHECKPOINTS, ROOT
 from faceforge.ml.fit import solve
 
 OBSERVABLE_R2 = 0.5
 OBSERVABLE = ROOT / "lab" / "fit" / "observable.json"
 VIEWS = CHECKPOINTS / "fit" / "prior_views.npz"
+FRONTAL_RENDERS = 300
 PRIORS = (0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 
 
@@ -67,9 +68,9 @@ def _ridge(x, y, alpha):
     return np.linalg.solve(x.T @ x + alpha * len(x) * np.eye(x.shape[1]), x.T @ y)
 
 
-def observability(rig) -> dict:
-    with np.load(SAMPLES) as z:
-        unit, det = z["unit"], z["detected"]
+def observability(rig, n: int = FRONTAL_RENDERS) -> dict:
+    data = render_samples(rig, n)
+    unit, det = data["unit"], data["detected"]
     exact = solve.project(fit_ops.engine_landmarks(rig, unit))
     exact = (exact - exact.mean(1, keepdims=True)) / np.linalg.norm(
         exact[:, solve._EYES[1]] - exact[:, solve._EYES[0]], axis=-1)[:, None, None]
@@ -141,8 +142,6 @@ def main(argv=None) -> None:
     ap.add_argument("--views", type=int, default=40)
     args = ap.parse_args(argv)
     rig, imit = builtin_rig()
-    if not SAMPLES.exists():
-        raise SystemExit(f"{SAMPLES} missing: run python -m lab.fit.tune_detector first")
     obs = observability(rig)
     if args.views:
         prior_sweep(rig, imit, obs, args.views)

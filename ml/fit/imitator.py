@@ -21,13 +21,16 @@ FORMAT = 1
 @dataclass
 class Imitator:
     """mlp: [P] unit parameters -> [K*3] (landmarks - rest) / scale; rest [K, 3] the
-    landmarks and rest_unit [P] the parameters of the rest pose (the average face)."""
+    landmarks and rest_unit [P] the parameters of the rest pose (the average face);
+    whiten [K*2, K*2] or None: the detector's noise whitening for the fit's residual
+    (see solve.noise_whitening)."""
     mlp: MLP
     rest: np.ndarray
     scale: float
     rest_unit: np.ndarray
     key: str = ""
     report: dict = field(default_factory=dict)
+    whiten: np.ndarray | None = None
 
     @property
     def n_params(self) -> int:
@@ -53,14 +56,16 @@ class Imitator:
         tmp = Path(path).with_suffix(".tmp.npz")
         np.savez_compressed(tmp, format=FORMAT, rest=self.rest.astype(np.float32),
                             scale=self.scale, key=self.key,
-                            rest_unit=self.rest_unit.astype(np.float32), **self.mlp.state("imit_"))
+                            rest_unit=self.rest_unit.astype(np.float32), **self.mlp.state("imit_"),
+                            **({} if self.whiten is None else {"whiten": self.whiten.astype(np.float32)}))
         tmp.replace(path)
 
     @classmethod
     def load(cls, path) -> Imitator:
         with np.load(path) as z:
             return cls(MLP.from_state(z, "imit_"), z["rest"].astype(np.float32),
-                       float(z["scale"]), z["rest_unit"].astype(np.float64), str(z["key"]))
+                       float(z["scale"]), z["rest_unit"].astype(np.float64), str(z["key"]),
+                       whiten=z["whiten"].astype(np.float64) if "whiten" in z.files else None)
 
 
 def face_units(points: np.ndarray, pivot: np.ndarray, unit: float) -> np.ndarray:

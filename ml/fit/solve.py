@@ -132,7 +132,8 @@ def fit_iterative(imit: Imitator, target: np.ndarray, *, method: str = "gauss-ne
 def _residual(imit: Imitator, x: np.ndarray, target: np.ndarray, jac: bool):
     """Residual [K*2] of the imitator's landmarks at x = [unit.., yaw, pitch] aligned onto
     target [K, 2] (best similarity) and, with `jac`, its Jacobian [K*2, P+2] at that
-    alignment (held fixed: the envelope theorem makes the gradient exact)."""
+    alignment (held fixed: the envelope theorem makes the gradient exact), both whitened
+    by the imitator's detector-noise whitening when it has one."""
     unit, yaw, pitch = x[:-2], x[-2], x[-1]
     pts = imit.landmarks(unit[None])[0].astype(np.float64)             # [K, 3]
     r, dr_yaw, dr_pitch = rotation(yaw, pitch)
@@ -140,12 +141,28 @@ def _residual(imit: Imitator, x: np.ndarray, target: np.ndarray, jac: bool):
     pred = np.stack([q[:, 0], -q[:, 2]], axis=1)
     s, rot, t = similarity(pred, target)
     res = (pred @ (s * rot).T + t - target).ravel()
+    w = imit.whiten
     if not jac:
-        return res, None
+        return (res if w is None else w @ res), None
     ju = np.einsum("kcp,dc->kdp", imit.jacobian(unit), r)              # [K, 3, P] rotated
     jp = np.concatenate([ju, (pts @ dr_yaw.T)[..., None], (pts @ dr_pitch.T)[..., None]], -1)
     jpred = np.stack([jp[:, 0], -jp[:, 2]], axis=1)                    # [K, 2, P+2]
-    return res, np.einsum("de,kep->kdp", s * rot, jpred).reshape(len(res), -1)
+    j = np.einsum("de,kep->kdp", s * rot, jpred).reshape(len(res), -1)
+    return (res, j) if w is None else (w @ res, w @ j)
+
+
+def noise_whitening(residuals: np.ndarray, shrink: float = 0.5) -> np.ndarray:
+    """[N, K, 2] residuals of the detector against the imitator (at the true parameters
+    and head pose, over viewing conditions) -> W [K*2, K*2] with W^T W the inverse of
+    their covariance, shrunk by `shrink` towards its mean variance, and scaled so that an
+    isotropic residual keeps its energy (the prior's weight keeps its meaning). The fit
+    then trusts less the directions light, expression and head turn move the detector's
+    landmarks along (generalised least squares)."""
+    r = residuals.reshape(len(residuals), -1)
+    cov = np.cov(r.T)
+    mean_var = np.trace(cov) / len(cov)
+    vals, vecs = np.linalg.eigh((1 - shrink) * cov + shrink * mean_var * np.eye(len(cov)))
+    return vecs @ np.diag(np.sqrt(mean_var / vals)) @ vecs.T
 
 
 def fit_gauss_newton(imit: Imitator, target: np.ndarray, *, start: np.ndarray | None = None,
