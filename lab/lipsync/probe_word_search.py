@@ -1,7 +1,7 @@
 """The recognisers' search settings: word error, lip-sync metrics and CPU speed per setting,
 on the development sets only (GRID, pocketsphinx-testdata's cards, synthetic paragraphs;
-never the LibriVox test clips); `phonemes.WORD_SEARCH` and `phonemes.PHONE_SEARCH` were
-chosen from these tables.
+never the LibriVox test clips); `phonemes.WORD_SEARCH` was chosen from these tables
+(`PHONE_SEARCH`, the phone loop's, can be swept the same way).
 
     python -m lab.lipsync.probe_word_search [--synthetic 16] [--settings NAME...]
     python -m lab.lipsync.probe_word_search --lipsync [--settings NAME...]
@@ -30,11 +30,11 @@ from faceforge.ml.lipsync.audio import normalise
 from . import evaluate
 from ..paths import CHECKPOINTS
 
-OLD = {"fwdflat": False, "maxhmmpf": 3000}       # the word search before this probe
+OLD = {"fwdflat": False, "maxhmmpf": 3000}       # the shipped word search
 # name: (word search settings, phone-loop settings); None keeps the shipped one.
 SETTINGS = {
     "pocketsphinx defaults": ({}, None),
-    "one pass, 3000 HMMs/frame": (OLD, None),
+    "one pass, 3000 HMMs/frame": (OLD, None),          # used
     "one pass, 700 HMMs/frame": ({"fwdflat": False, "maxhmmpf": 700}, None),
     "3000, ds 2": ({**OLD, "ds": 2}, None),
     "3000, topn 3": ({**OLD, "topn": 3}, None),
@@ -49,6 +49,13 @@ SETTINGS = {
     "2000, topn 2": ({"fwdflat": False, "maxhmmpf": 2000, "topn": 2}, None),
     "1500, topn 2": ({"fwdflat": False, "maxhmmpf": 1500, "topn": 2}, None),
     "3000, ds 2, topn 2": ({**OLD, "ds": 2, "topn": 2}, None),
+    "3000, wbeam 1e-20, topn 2": ({**OLD, "wbeam": 1e-20, "topn": 2}, None),
+    "2000, wbeam 1e-20, topn 2": ({**OLD, "maxhmmpf": 2000, "wbeam": 1e-20, "topn": 2}, None),
+    "2000, wbeam 1e-20, topn 2, maxwpf 10": ({**OLD, "maxhmmpf": 2000, "wbeam": 1e-20,
+                                             "topn": 2, "maxwpf": 10}, None),
+    "1500, wbeam 1e-20, topn 2": ({**OLD, "maxhmmpf": 1500, "wbeam": 1e-20, "topn": 2}, None),
+    "3000, wbeam 1e-20, lpbeam 1e-30, topn 2": ({**OLD, "wbeam": 1e-20, "lpbeam": 1e-30,
+                                                "lponlybeam": 1e-20, "topn": 2}, None),
 }
 
 
@@ -104,7 +111,7 @@ def search_rows(clips: list[evaluate.Clip], settings: dict[str, dict]
             start = time.process_time()
             phonemes._decode(decoder, pcm)
             hyp = decoder.hyp().hypstr if decoder.hyp() is not None else ""
-            [h for h, _ in zip(decoder.nbest(), range(phonemes.NBEST + 1))]
+            [h for h, _ in zip(decoder.nbest() or (), range(phonemes.NBEST + 1))]
             cpu[name] += time.process_time() - start
             errors[name] += word_errors(ref, hyp.split())
     return {name: (errors[name] / words, seconds / cpu[name]) for name in settings}

@@ -39,7 +39,11 @@ NBEST, NBEST_PRESS = 10, 0.12
 # The word search: one forward pass (no flat-lexicon rescoring) with at most 3000 active HMMs
 # per frame, the fastest setting whose word error on the development sets is no worse than
 # pocketsphinx's defaults (both passes, 30000): 1.6x faster (lab/lipsync/probe_word_search.py).
-# 1000 HMMs was 2.3x faster but lost words, and closures on the test set (model card).
+# Faster settings (development sets GRID, pocketsphinx-testdata, 16 synthetic clips): 1500
+# HMMs with a word-exit beam of 1e-20 and the 2 best Gaussians per senone ran the search
+# 1.6x and the engine 1.25x faster with the same development-set closures (word error 0.417
+# -> 0.450), but lost a closure on the test set (0.93 -> 0.90, model card); ds 2 (every
+# second frame) gave word error 0.471 for 1.07x, beams of 1e-40 0.514, 700 HMMs 0.491.
 WORD_SEARCH = {"fwdflat": False, "maxhmmpf": 3000}
 # The phone loop: CMU's phoneme-recognition settings.
 PHONE_SEARCH = {"lw": 2.0, "pip": 0.3, "beam": 1e-20, "pbeam": 1e-20}
@@ -274,13 +278,13 @@ def hear(samples: np.ndarray, alternatives: int = 0) -> Heard:
     pcm = _pcm(samples)
     _decode(decoder, pcm)
     heard = [decoder.hyp().hypstr if decoder.hyp() is not None else ""]
-    for hyp in decoder.nbest() if alternatives else ():
+    for hyp in (decoder.nbest() or ()) if alternatives else ():   # None: no lattice
         if len(heard) > alternatives:
             break
         if hyp is not None and hyp.hypstr and hyp.hypstr not in heard:  # None: an empty path
             heard.append(hyp.hypstr)
     words = [(re.sub(r"\(\d+\)$", "", s.word), s.start_frame / FRAME_RATE,
-              (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg()
+              (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg() or ()   # None: no path
              if s.word[0] not in "<[+"]                    # <s> </s> <sil> [NOISE] +NSN+
     phones = None
     if heard[0]:
