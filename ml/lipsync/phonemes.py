@@ -283,6 +283,8 @@ def hear(samples: np.ndarray, alternatives: int = 0) -> Heard:
             break
         if hyp is not None and hyp.hypstr and hyp.hypstr not in heard:  # None: an empty path
             heard.append(hyp.hypstr)
+    # No path (hyp, seg and nbest None) where the pruned search reaches no final word, as on
+    # one synthetic development clip: nothing heard, the caller falls back to the phone loop.
     words = [(re.sub(r"\(\d+\)$", "", s.word), s.start_frame / FRAME_RATE,
               (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg() or ()   # None: no path
              if s.word[0] not in "<[+"]                    # <s> </s> <sil> [NOISE] +NSN+
