@@ -1,6 +1,7 @@
 """Lip-sync: audio loading (formats, bad files), phones, coarticulation rules, the engine on
 real speech, the evaluation's geometry, and the Blender bake, operator and command line."""
 import argparse
+import os
 
 import numpy as np
 import pytest
@@ -140,6 +141,47 @@ def test_word_alternatives_of_noise():
     heard = phonemes.recognise_words(noise, 10)
     assert isinstance(heard[0], str) and all(heard[1:])
     phonemes.recognise_via_words(noise, np.zeros(101, np.float32))
+
+
+def test_phone_loop_runs_only_where_the_lips_press_without_a_bilabial():
+    """The phone loop's bilabials count only where the lip model presses and the words have
+    none: only those stretches (padded, merged, inside the chunk) are decoded."""
+    words = [Phone("SIL", 0.0, 0.5), Phone("M", 0.5, 0.6), Phone("AA", 0.6, 3.0)]
+    press = np.zeros(300)
+    press[52:58] = 0.3                            # on the words' M: explained
+    press[150:155] = 0.3                          # unexplained
+    press[165:170] = 0.3                          # unexplained, near the last: merged
+    rate, pad = phonemes.RATE, phonemes.LOOP_PAD_S
+    assert phonemes.press_windows(words, press, 0, 3 * rate) == [
+        (int((1.5 - pad) * rate), int((1.7 + pad) * rate))]
+    assert phonemes.press_windows(words, press, 0, int(1.6 * rate)) == [
+        (int((1.5 - pad) * rate), int(1.6 * rate))]                  # clipped to the chunk
+    assert phonemes.press_windows(words, np.zeros(300), 0, 3 * rate) == []
+    silent = np.zeros(3 * rate, np.float32)
+    assert phonemes.unexplained_bilabials(silent, words, np.zeros(300)) == []
+
+
+def test_chunks_shared_with_a_worker_process_give_the_same_phones(speech, monkeypatch):
+    """A clip of several chunks is decoded by this process and a spawned worker together,
+    with the same phones as in one process; "0" in WORKERS_ENV keeps it in one."""
+    x, rate = speech
+    x = phonemes.normalise(np.tile(x, 2))
+    press = listen(x).press(phonemes.FRAME_RATE)
+    monkeypatch.setattr(phonemes, "MAX_CHUNK_S", 2.0)
+    assert len(phonemes._chunk_bounds(x)) >= 4
+    monkeypatch.setenv(phonemes.WORKERS_ENV, "0")
+    alone = phonemes.recognise_via_words(x, press)
+    assert phonemes._ChunkWorker.pool is None
+    monkeypatch.delenv(phonemes.WORKERS_ENV)
+    try:
+        shared = phonemes.recognise_via_words(x, press)
+        pool = phonemes._ChunkWorker.pool
+        assert pool is not None and pool.submit(os.getpid).result() != os.getpid()
+    finally:
+        if phonemes._ChunkWorker.pool is not None:
+            phonemes._ChunkWorker.pool.shutdown()
+        phonemes._ChunkWorker.pool = None
+    assert shared == alone and any(p.label == "M" for p in shared)
 
 
 def test_next_best_sentences_give_bilabial_candidates(speech):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 import tempfile
+import types
 from collections import Counter
 from difflib import SequenceMatcher
 from typing import Callable, NamedTuple
@@ -41,10 +43,22 @@ NBEST, NBEST_PRESS = 10, 0.12
 # The word search: one forward pass (no flat-lexicon rescoring) with at most 3000 active HMMs
 # per frame, the fastest setting whose word error on the development sets is no worse than
 # pocketsphinx's defaults (both passes, 30000): 1.6x faster (lab/lipsync/probe_word_search.py).
-# 1000 HMMs was 2.3x faster but lost words, and closures on the test set (model card).
+# Faster settings (development sets GRID, pocketsphinx-testdata, 16 synthetic clips): 1500
+# HMMs with a word-exit beam of 1e-20 and the 2 best Gaussians per senone ran the search
+# 1.6x and the engine 1.25x faster with the same development-set closures (word error 0.417
+# -> 0.450), but lost a closure on the test set (0.93 -> 0.90, model card); ds 2 (every
+# second frame) gave word error 0.471 for 1.07x, beams of 1e-40 0.514, 700 HMMs 0.491.
 WORD_SEARCH = {"fwdflat": False, "maxhmmpf": 3000}
+# The phone loop: CMU's phoneme-recognition settings.
+PHONE_SEARCH = {"lw": 2.0, "pip": 0.3, "beam": 1e-20, "pbeam": 1e-20}
 SEGMENT_PAD_S = 0.3    # a timed transcript segment is aligned this much wider at each end
 FALLBACK_MIN_S = 0.3   # stretches outside the kept segments this long are recognised
+# The phone loop's bilabials only count where the lip model presses (CONFIRM_PRESS) and the
+# words have none, so it runs only on those stretches, this much wider at each end.
+LOOP_PAD_S = 0.5
+# A clip of several chunks is decoded by this process and one spawned worker process
+# together; "0" in this environment variable keeps every chunk in this process.
+WORKERS_ENV = "FACEFORGE_LIPSYNC_WORKERS"
 ALT_PAD_S = 0.05       # an alternative's words are aligned in their span of the best sentence's
                        # timing, this much wider at each end
 # Another language's words aligned with the English model: on digital silence (exact
@@ -68,8 +82,7 @@ def _recogniser():
     import pocketsphinx
     return pocketsphinx.Decoder(hmm=_model_file("en-us", "en-us"),
                                 allphone=_model_file("en-us", "en-us-phone.lm.bin"),
-                                lm=None, lw=2.0, pip=0.3, beam=1e-20, pbeam=1e-20,
-                                loglevel="FATAL")
+                                lm=None, loglevel="FATAL", **PHONE_SEARCH)
 
 
 @functools.lru_cache(maxsize=1)
@@ -337,13 +350,15 @@ def hear(samples: np.ndarray, alternatives: int = 0) -> Heard:
     pcm = _pcm(samples)
     _decode(decoder, pcm)
     heard = [decoder.hyp().hypstr if decoder.hyp() is not None else ""]
-    for hyp in decoder.nbest() if alternatives else ():
+    for hyp in (decoder.nbest() or ()) if alternatives else ():   # None: no lattice
         if len(heard) > alternatives:
             break
         if hyp is not None and hyp.hypstr and hyp.hypstr not in heard:  # None: an empty path
             heard.append(hyp.hypstr)
+    # No path (hyp, seg and nbest None) where the pruned search reaches no final word, as on
+    # one synthetic development clip: nothing heard, the caller falls back to the phone loop.
     words = [(re.sub(r"\(\d+\)$", "", s.word), s.start_frame / FRAME_RATE,
-              (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg()
+              (s.end_frame + 1) / FRAME_RATE) for s in decoder.seg() or ()   # None: no path
              if s.word[0] not in "<[+"]                    # <s> </s> <sil> [NOISE] +NSN+
     phones = None
     if heard[0]:
@@ -463,6 +478,148 @@ def gate_pauses(phones: list[Phone], level: np.ndarray) -> list[Phone]:
         Phone(SIL, a, b) for a, b in runs if b - a >= PAUSE_S - 2 * PAUSE_EDGE_S])
 
 
+def press_windows(phones: list[Phone], press: np.ndarray, lo: int, hi: int,
+                  pad: float = LOOP_PAD_S) -> list[tuple[int, int]]:
+    """Sample ranges [start, end) within samples lo..hi where a phone-loop bilabial could
+    still be confirmed: each run of `press` [frames at FRAME_RATE] above CONFIRM_PRESS that
+    no bilabial of `phones` comes within BILABIAL_SLACK_S of, `pad` s wider at each end,
+    overlapping ranges merged."""
+    f0, f1 = lo * FRAME_RATE // RATE, min(-(-hi * FRAME_RATE // RATE), len(press))
+    pressed = np.r_[False, press[f0:f1] > CONFIRM_PRESS, False].astype(np.int8)
+    runs = np.flatnonzero(np.diff(pressed)).reshape(-1, 2) + f0        # [start, end) frames
+    slack = BILABIAL_SLACK_S * FRAME_RATE
+    own = np.array([(p.start * FRAME_RATE - slack, p.end * FRAME_RATE + slack)
+                    for p in phones if p.label in BILABIALS]).reshape(-1, 2)
+    windows: list[tuple[int, int]] = []
+    for start, end in runs:
+        if ((own[:, 0] < end) & (start < own[:, 1])).any():
+            continue
+        a = max(int((start / FRAME_RATE - pad) * RATE), lo)
+        b = min(int((end / FRAME_RATE + pad) * RATE), hi)
+        if windows and a <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], b)
+        else:
+            windows.append((a, b))
+    return windows
+
+
+def unexplained_bilabials(samples: np.ndarray, phones: list[Phone], press: np.ndarray,
+                          lo: int = 0, hi: int | None = None) -> list[Phone]:
+    """The phone loop's phones (`recognise`) on the stretches of samples lo..hi where the
+    lip model presses the lips and `phones` have no bilabial (`press_windows`): the only
+    places its bilabials can be confirmed (`add_bilabials`), a fraction of the audio."""
+    found: list[Phone] = []
+    for a, b in press_windows(phones, press, lo, len(samples) if hi is None else hi):
+        found += [p._replace(start=p.start + a / RATE, end=p.end + a / RATE)
+                  for p in recognise(samples[a:b])]
+    return found
+
+
+def _words_chunk(chunk: np.ndarray, press: np.ndarray) -> list[Phone]:
+    """`recognise_via_words` on one chunk: times from its start; `press` [frames at
+    FRAME_RATE from its start]. Runs in the chunk worker too (`_ChunkWorker`)."""
+    said = hear(chunk, NBEST)
+    if said.phones is None:
+        return recognise(chunk)
+    best, *others = said.sentences
+    words = add_bilabials(said.phones, alternative_bilabials(chunk, others, best, said.words),
+                          press, NBEST_PRESS)
+    return add_bilabials(words, unexplained_bilabials(chunk, words, press), press)
+
+
+def _load_models() -> None:
+    """The chunk worker's start: every decoder loaded once, before its first chunk."""
+    _word_recogniser(), _recogniser(), _aligner()
+
+
+def start_worker():
+    """A pool of one spawned process, already started and loading the models
+    (`_load_models`). "spawn" would run the caller's main script again in it (a script
+    without a `__main__` guard, and any script's imports), so it starts with an empty one."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"))
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        pool.submit(_load_models)           # the first submit starts the process
+    except Exception:
+        pool.shutdown(wait=False)
+        raise
+    finally:
+        sys.modules["__main__"] = main
+    return pool
+
+
+class _ChunkWorker:
+    """One spawned process that decodes chunks beside this one (pocketsphinx holds the
+    interpreter lock, so threads would not overlap): started on the first clip with
+    several chunks, models loaded once, reused for every later clip of the process.
+    "spawn", never fork (Blender's process must not be forked); only where this module
+    imports under its own name (`faceforge.ml...`, not inside Blender's extension
+    loader), WORKERS_ENV is not "0" and the process may use two cores."""
+    pool = None
+    broken = False
+
+    @classmethod
+    def get(cls):
+        """The running worker pool, started now if need be; None where it may not run."""
+        if os.environ.get(WORKERS_ENV) == "0":
+            return None
+        if cls.pool is None and not cls.broken:
+            cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                     else os.cpu_count() or 1)
+            if not __name__.startswith("faceforge.") or cores < 2:
+                cls.broken = True                   # inside Blender, or one core
+                return None
+            try:
+                cls.pool = start_worker()
+            except Exception:                       # no process could be started
+                cls.broken = True
+        return cls.pool
+
+    @classmethod
+    def fail(cls) -> None:
+        """A worker that died or could not start: this process decodes alone from now on."""
+        if cls.pool is not None:
+            cls.pool.shutdown(wait=False, cancel_futures=True)
+        cls.pool, cls.broken = None, True
+
+
+def _run_chunks(jobs: list[tuple[np.ndarray, np.ndarray]], shares: list[float],
+                progress: Progress | None) -> list[list[Phone]]:
+    """`_words_chunk(*job)` for every job, in order. With two or more jobs and a chunk
+    worker (`_ChunkWorker`), the jobs are shared out before any starts (longest first, each
+    to whichever process has less audio so far): pocketsphinx holds the interpreter lock for
+    a whole chunk, so this process could not hand out work while it decodes. A job the
+    worker fails on is decoded here. `progress(shares[i])` before this process starts job i."""
+    results: list[list[Phone] | None] = [None] * len(jobs)
+    pool = _ChunkWorker.get() if len(jobs) >= 2 else None
+    futures = {}
+    if pool is not None:
+        load = [0, 0]                                # audio samples: this process, worker
+        for i in sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0])):
+            if load[1] < load[0]:
+                try:
+                    futures[i] = pool.submit(_words_chunk, *jobs[i])
+                except Exception:                    # it died: decode the rest here
+                    _ChunkWorker.fail()
+                    break
+            load[load[1] < load[0]] += len(jobs[i][0])
+    for i, job in enumerate(jobs):
+        if i not in futures:
+            if progress:
+                progress(shares[i])
+            results[i] = _words_chunk(*job)
+    for i, future in futures.items():
+        try:
+            results[i] = future.result()
+        except Exception:       # BrokenProcessPool, a failed start: decode it here instead
+            _ChunkWorker.fail()
+            results[i] = _words_chunk(*jobs[i])
+    return results
+
+
 def recognise_via_words(samples: np.ndarray, press: np.ndarray,
                         progress: Progress | None = None) -> list[Phone]:
     """Phones by recognising words and aligning them (`hear`: one word search, then one
@@ -470,30 +627,20 @@ def recognise_via_words(samples: np.ndarray, press: np.ndarray,
     files stay cheap), plus the lip closures (P B M) that the recogniser's next-best
     sentences or phone recognition hear where the aligned words have none and the neural
     lip model confirms (a misrecognised word must not drop a closure); each next-best
-    sentence is aligned only where it differs (`alternative_bilabials`). A chunk with no
-    words, or whose words do not align, gets direct phone recognition instead. `press`
-    [frames at FRAME_RATE]: the lip model's mouthPress over the whole clip
-    (`neural.runtime.MouthTrack.press`), which confirms those closures.
-    `progress(share)` before each chunk."""
-    phones = []
+    sentence is aligned only where it differs (`alternative_bilabials`), the phone loop
+    runs only where the lip model presses and the words have no bilabial
+    (`unexplained_bilabials`). A chunk with no words, or whose words do not align, gets
+    direct phone recognition instead. `press` [frames at FRAME_RATE]: the lip model's
+    mouthPress over the whole clip (`neural.runtime.MouthTrack.press`), which confirms
+    those closures. A clip of several chunks shares them with a second process
+    (`_run_chunks`). `progress(share)` before each chunk this process decodes."""
     bounds = _chunk_bounds(samples)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        if progress:
-            progress(a / len(samples))
-        chunk, offset = samples[a:b], a / RATE
-
-        def shift(found: list[Phone]) -> list[Phone]:
-            return [p._replace(start=p.start + offset, end=p.end + offset) for p in found]
-
-        heard = shift(recognise(chunk))
-        said = hear(chunk, NBEST)
-        if said.phones is None:
-            phones += heard
-            continue
-        best, *others = said.sentences
-        words = add_bilabials(shift(said.phones), shift(alternative_bilabials(
-            chunk, others, best, said.words)), press, NBEST_PRESS)
-        phones += add_bilabials(words, heard, press)
+    starts = bounds[:-1]
+    jobs = [(samples[a:b], press[a * FRAME_RATE // RATE:]) for a, b in zip(starts, bounds[1:])]
+    phones = []
+    for a, found in zip(starts, _run_chunks(jobs, [a / len(samples) for a in starts],
+                                            progress)):
+        phones += [p._replace(start=p.start + a / RATE, end=p.end + a / RATE) for p in found]
     return phones
 
 
