@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import languages
+from . import CHUNK_WORKERS_ENV, languages
 from .audio import SILENCE_DBFS, frame_level_db, normalise, peak_dbfs
 from .phones import BILABIALS, SIL, Phone, clean_label, merge_silence, overwrite
 from .text import normalise_text
@@ -58,7 +58,7 @@ FALLBACK_MIN_S = 0.3   # stretches outside the kept segments this long are recog
 LOOP_PAD_S = 0.5
 # A clip of several chunks is decoded by this process and one spawned worker process
 # together; "0" in this environment variable keeps every chunk in this process.
-WORKERS_ENV = "FACEFORGE_LIPSYNC_WORKERS"
+WORKERS_ENV = CHUNK_WORKERS_ENV
 ALT_PAD_S = 0.05       # an alternative's words are aligned in their span of the best sentence's
                        # timing, this much wider at each end
 # Another language's words aligned with the English model: on digital silence (exact

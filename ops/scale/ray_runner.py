@@ -15,6 +15,7 @@ from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 
+from ...ml.lipsync import CHUNK_WORKERS_ENV
 from ..errors import UserError
 from .execute import FAULT_ENV, recheck
 
@@ -82,6 +83,7 @@ def connect(address: str, cpus: int):
         root = str(Path(__file__).resolve().parents[3])  # the folder holding the package
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        env[CHUNK_WORKERS_ENV] = "0"  # each actor has its CPU; a long clip stays on it
         common = dict(runtime_env={"env_vars": env}, log_to_driver=False,
                       logging_level="WARNING", configure_logging=True)
         if address == "local":

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from ...ml.lipsync import CHUNK_WORKERS_ENV
 from .execute import recheck
 from .manifest import MANIFEST_DIR
 
@@ -174,6 +175,7 @@ class Worker:
         env = dict(os.environ, **{RESULT_FD_ENV: str(write_fd)})
         if "OMP_NUM_THREADS" not in env and "OPENBLAS_NUM_THREADS" not in env:
             env["OMP_NUM_THREADS"] = str(threads)  # its share of the cores, as Ray does
+        env[CHUNK_WORKERS_ENV] = "0"  # a long clip's chunks stay in the worker, on its core
         self.proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env, pass_fds=(write_fd,),
                                      start_new_session=True)
