@@ -369,15 +369,23 @@ def main(argv=None) -> int:
              None: lambda: test_clips(args.data)}[args.dev]()
     lipnet = args.lipnet or (held_out_lipnet(clips) if args.dev is None else None)
     results = evaluate(clips, args.fps, args.engines, lipnet)
-    print(f"fps {args.fps:g}; gap/width in mm on the built-in head at {EYE_DISTANCE_MM:g} mm "
-          f"eye distance; jerk = mean squared jerk of the gap in (m/s^3)^2; neural weights "
-          f"{lipnet or WEIGHTS}")
-    pauses = sum(m["pauses"] for m in next(iter(results.values())).values())
-    print(f"{len(clips)} clips; {pauses} pauses >= {PAUSE_MIN_S * 1000:.0f} ms inside speech")
-    print(format_table(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=float))
+    report(results, len(clips), f"fps {args.fps:g}; gap/width in mm on the built-in head at "
+           f"{EYE_DISTANCE_MM:g} mm eye distance; jerk = mean squared jerk of the gap in "
+           f"(m/s^3)^2; neural weights {lipnet or WEIGHTS}", args.json)
     return 0
+
+
+def report(results: dict, n_clips: int, header: str, json_path=None, extra=()) -> None:
+    """Print an evaluation: header, clip and pause counts, `extra` lines, the table; and
+    the results as JSON to json_path if given."""
+    print(header)
+    pauses = sum(m["pauses"] for m in next(iter(results.values())).values())
+    print(f"{n_clips} clips; {pauses} pauses >= {PAUSE_MIN_S * 1000:.0f} ms inside speech")
+    for line in extra:
+        print(line)
+    print(format_table(results))
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ reference phones (its ceiling). Rows whose packages are missing are left out (sa
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from faceforge.ml.lipsync import whisper
 from faceforge.ml.lipsync.neural.runtime import WEIGHTS
 from . import language_set
-from .evaluate import EYE_DISTANCE_MM, PAUSE_MIN_S, evaluate, format_table, test_clips
+from .evaluate import EYE_DISTANCE_MM, evaluate, report, test_clips
 
 
 def rows(language: str) -> dict[str, tuple]:
@@ -76,14 +75,9 @@ def main(argv=None) -> int:
             print(f"left out ({whisper.missing(args.language)}): {', '.join(skipped)}")
     clips = test_clips(data)[:args.first]
     results = evaluate(clips, args.fps, names, rows=table)
-    print(f"language {args.language}; fps {args.fps:g}; gap/width in mm on the built-in head at "
-          f"{EYE_DISTANCE_MM:g} mm eye distance; neural weights {WEIGHTS}")
-    pauses = sum(m["pauses"] for m in next(iter(results.values())).values())
-    print(f"{len(clips)} clips; {pauses} pauses >= {PAUSE_MIN_S * 1000:.0f} ms inside speech")
-    print(summary(results))
-    print(format_table(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=float))
+    report(results, len(clips), f"language {args.language}; fps {args.fps:g}; gap/width in mm "
+           f"on the built-in head at {EYE_DISTANCE_MM:g} mm eye distance; neural weights "
+           f"{WEIGHTS}", args.json, extra=[summary(results)])
     return 0
 
 
