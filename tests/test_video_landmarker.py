@@ -160,9 +160,8 @@ def test_landmarker_calibration_takes_each_shapes_own_rest():
 def test_live_preview_sees_each_tracked_frame_as_the_landmarker_reads_it(face, clip_dir):
     """analyse_steps' preview hook gets every tracked frame's raw blendshapes, in order,
     while tracking runs (before the first frame is tracked, nothing)."""
-    seen = []
-    steps = pipeline.analyse_steps(clip_dir, 25.0, pipeline.VideoOptions(sequence_fps=25.0),
-                                   preview=seen.append)
+    seen = []   # the frames' times as track_face gave them (the sequence's default rate)
+    steps = pipeline.analyse_steps(clip_dir, 25.0, pipeline.VideoOptions(), preview=seen.append)
     assert not seen
     first = next(steps)
     assert len(seen) == 1 and first == pytest.approx(1 / FRAMES)

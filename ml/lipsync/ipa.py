@@ -10,7 +10,7 @@ as animators draw it; German front rounded vowels take the rounded vowel of thei
 """
 from __future__ import annotations
 
-from faceforge.ml.lipsync.phones import SIL, Phone
+from .phones import SIL, Phone
 
 IPA_ARPABET: dict[str, tuple[str, ...]] = {
     # vowels and diphthongs
