@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 _LOCK = threading.Lock()
@@ -19,6 +21,16 @@ def cached_model(kind: str, path: str | Path, read: Callable[[Path], T]) -> T:
         if key not in _MODELS:
             _MODELS[key] = read(Path(path))
         return _MODELS[key]  # type: ignore[return-value]
+
+
+def read_arrays(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of the .npz weights file at `path`; FileNotFoundError naming `what`
+    (e.g. "FACS regressor weights") when it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
 
 
 def clear() -> None:

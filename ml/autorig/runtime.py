@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arkit import NUM_SHAPES
-from ..model_cache import cached_model
+from ..model_cache import cached_model, read_arrays
 from .encoding import fourier_features
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("autorig_net.npz")
@@ -37,11 +37,7 @@ class AutoRigRuntime:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "AutoRigRuntime":
-        path = Path(path or DEFAULT_WEIGHTS)
-        if not path.exists():
-            raise FileNotFoundError(f"auto-rig weights not found: {path}")
-        with np.load(path) as data:
-            return cls({k: data[k] for k in data.files})
+        return cls(read_arrays(path or DEFAULT_WEIGHTS, "auto-rig weights"))
 
     @classmethod
     def cached(cls, path: str | Path | None = None) -> "AutoRigRuntime":

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arkit import NUM_SHAPES
-from ..model_cache import cached_model
+from ..model_cache import cached_model, read_arrays
 from .features import frame_features
 from .rotation import matrix_euler
 from .tracking import NUM_LANDMARKS
@@ -100,10 +100,7 @@ class FacsRegressor:
 
 
 def _read_regressor(path: Path) -> FacsRegressor:
-    if not path.exists():
-        raise FileNotFoundError(f"FACS regressor weights not found: {path}")
-    with np.load(path) as data:
-        return FacsRegressor({k: data[k] for k in data.files})
+    return FacsRegressor(read_arrays(path, "FACS regressor weights"))
 
 
 def load_regressor(path: str | Path | None = None) -> FacsRegressor:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arkit import MIRROR, NUM_SHAPES
-from ..model_cache import cached_model
+from ..model_cache import cached_model, read_arrays
 from . import refine
 from .regressor import causal_forward
 
@@ -101,10 +101,7 @@ class TemporalNet:
 
 
 def _read(path: Path) -> TemporalNet:
-    if not path.exists():
-        raise FileNotFoundError(f"temporal network weights not found: {path}")
-    with np.load(path) as data:
-        return TemporalNet({k: data[k] for k in data.files})
+    return TemporalNet(read_arrays(path, "temporal network weights"))
 
 
 def load_temporal(path: str | Path | None = None) -> TemporalNet:
