@@ -6,7 +6,6 @@ than a slightly wrong angle, so eyeLook* is a rotation about the fitted sphere's
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -125,7 +124,7 @@ def _best_pair(c: np.ndarray, r: np.ndarray, o: np.ndarray) -> tuple[int, int] |
 
 
 def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
-                  frame_hint: Transform | None = None) -> EyePair | None:
+                  frame_hint: Transform | None = None, regions=None) -> EyePair | None:
     """Find the two eyeballs among the loose parts `part_labels [V]`, or None.
 
     A candidate part is sphere-like (small fit residual, closed-ish), of eyeball size
@@ -135,7 +134,9 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     Separate eye objects join in as extra parts: concatenate their vertices and labels.
     Without a loose pair, eyes that are regions of the largest part (iris and sclera faces
     joined to the lids) are looked for among its `crease_regions`; the pair's `parts` then
-    number those regions, and only loose parts join them.
+    number those regions, and only loose parts join them. `regions`: a function giving
+    `crease_regions` of this mesh (a caller that looks for eyes in several frames computes
+    them once), called only when no loose pair is found.
     """
     labels = np.asarray(part_labels, dtype=np.int64)
     frame = frame_hint if frame_hint is not None else estimate_frame(verts, tris)
@@ -143,7 +144,7 @@ def find_eyeballs(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray,
     found = _find_pair(local, labels, frame)
     if found is not None:
         return found
-    index, regions = _crease_regions_once(verts, tris, labels)
+    index, regions = regions() if regions is not None else crease_regions(verts, tris, labels)
     found = _find_pair(local[index], regions, frame, absorbable=np.arange(regions.max() + 1) <= labels.max())
     if found is None:
         return None
@@ -202,20 +203,6 @@ def _find_pair(local: np.ndarray, labels: np.ndarray, frame: Transform,
                    radii=eye_r / frame.scale, parts=parts,
                    members=tuple(np.flatnonzero(np.isin(labels, parts[k])) for k in range(2)),
                    up=frame.rotation[2].copy(), forward=-frame.rotation[1])
-
-
-_last_regions: dict = {}
-
-
-def _crease_regions_once(verts, tris, labels) -> tuple[np.ndarray, np.ndarray]:
-    """`crease_regions`, kept for the last mesh seen: the rig looks for eyes once per
-    orientation it tries (up to 30), and the regions do not depend on the orientation."""
-    key = hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in (verts, tris, labels)),
-                          digest_size=16).digest()
-    if key not in _last_regions:
-        _last_regions.clear()
-        _last_regions[key] = crease_regions(verts, tris, labels)
-    return _last_regions[key]
 
 
 def crease_regions(verts: np.ndarray, tris: np.ndarray, part_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

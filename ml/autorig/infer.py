@@ -7,6 +7,7 @@ eyeballs -> strengths -> back to the mesh's own space.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -131,11 +132,12 @@ class Orientation:
     face_found: bool
 
 
-def _frame_for(verts, tris, labels, forward: str, up: str, eye_hint=None):
+def _frame_for(verts, tris, labels, forward: str, up: str, eye_hint=None, regions=None):
     """(Transform, EyePair or None): the canonical frame for a head facing `forward` with
     `up` up, from its eyeballs when it has them, else from its shape alone; `eye_hint`
     [2,3] (eye centres found beforehand) replaces the shape's guess, and makes
-    orientations whose side axis does not run along the eye line give None."""
+    orientations whose side axis does not run along the eye line give None. `regions`:
+    see `eyes.find_eyeballs`."""
     if eye_hint is None:
         rough = estimate_frame(verts, tris, forward, up)
     else:
@@ -146,7 +148,7 @@ def _frame_for(verts, tris, labels, forward: str, up: str, eye_hint=None):
         if abs(along) < EYE_LINE_ALONG_SIDE:
             return None
         rough = canonical_transform(hint if along > 0 else hint[::-1], axis_vector(up), axis_vector(forward))
-    eye = eyes_mod.find_eyeballs(verts, tris, labels, frame_hint=rough)
+    eye = eyes_mod.find_eyeballs(verts, tris, labels, frame_hint=rough, regions=regions)
     if eye is None:
         return rough, None
     return canonical_transform(eye.centres, axis_vector(up), axis_vector(forward)), eye
@@ -176,9 +178,11 @@ def orient(verts, tris, labels, options: RigOptions, eye_hint=None) -> Orientati
     axis stands (face_found False). `eye_hint`: see `_frame_for`."""
     skin = np.asarray(labels) == np.argmax(np.bincount(labels))  # the face is on the biggest part
     may_have_eyes = eye_hint is not None or _sphere_parts(verts, labels) >= 2
+    # the skin's crease regions (eyes built into it) do not depend on the orientation
+    regions = functools.cache(lambda: eyes_mod.crease_regions(verts, tris, labels))
     tried = []
     for forward, up in orientations(options.forward_axis, _up_axis(options)):
-        framed = _frame_for(verts, tris, labels, forward, up, eye_hint)
+        framed = _frame_for(verts, tris, labels, forward, up, eye_hint, regions)
         if framed is None:
             continue
         T, eye = framed
