@@ -30,7 +30,7 @@ FADE_REACH = (1.8, 2.4)
 FADE_FRONT = (0.0, 0.3)
 
 
-def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Smoothstep from 0 at lo to 1 at hi (descending when lo > hi)."""
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3 - 2 * t)
@@ -85,11 +85,11 @@ def close_blink(verts: np.ndarray, blink: np.ndarray, eye: EyePair, k: int, skin
     need, meet, hi, moved = found
     # Full extra turn on the middle of the upper margin, fading toward the eye's corners,
     # up the lid toward the crease, and onto skin the blink hardly moves (the lower lid).
-    spread = (_ramp(np.abs(x), SPREAD_ACROSS[1] * r, SPREAD_ACROSS[0] * r)
-              * _ramp(z - hi, SPREAD_UP[1] * r, SPREAD_UP[0] * r)
+    spread = (ramp(np.abs(x), SPREAD_ACROSS[1] * r, SPREAD_ACROSS[0] * r)
+              * ramp(z - hi, SPREAD_UP[1] * r, SPREAD_UP[0] * r)
               * np.clip(turn / moved, 0.0, 1.0)
-              * _ramp(dist, FADE_REACH[1] * r, FADE_REACH[0] * r)
-              * _ramp(y, FADE_FRONT[0] * r, FADE_FRONT[1] * r) * movable)
+              * ramp(dist, FADE_REACH[1] * r, FADE_REACH[0] * r)
+              * ramp(y, FADE_FRONT[0] * r, FADE_FRONT[1] * r) * movable)
     angle = np.minimum(need * spread, _turn_to(meet, y1, z1))
     return (_rotate(posed, eye.centres[k], eye.left_axis, angle) - verts).astype(np.asarray(blink).dtype)
 

@@ -19,7 +19,7 @@ from ..geometry.mesh import clean_triangles
 from ..geometry.parts import connected_components, weld_index
 from ..geometry.remesh import PASSES, closest_points, decimate, smooth_transfer, transfer
 from . import eyes as eyes_mod
-from .blink import close_blink
+from .blink import close_blink, ramp
 from .features import mesh_inputs
 from .floors import apply_floors
 from .frame import Transform, axis_vector, canonical_transform, estimate_frame, from_canonical, to_canonical
@@ -392,8 +392,7 @@ def _keep_to_side(verts_c, deltas, labels, mouth_parts) -> np.ndarray:
     or sneer reach the right side of heads unlike its training artists'). Teeth and
     tongue are left to the jaw step."""
     x = verts_c[:, 0]
-    t = np.clip((x + SIDE_BLEND_MM) / (2 * SIDE_BLEND_MM), 0.0, 1.0)
-    left = (t * t * (3 - 2 * t)).astype(deltas.dtype)          # 0 right of the middle, 1 left
+    left = ramp(x, -SIDE_BLEND_MM, SIDE_BLEND_MM).astype(deltas.dtype)  # 0 right of the middle, 1 left
     free = np.isin(labels, mouth_parts)
     for i in ONE_SIDED:
         w = left if ARKIT_NAMES[i].endswith("Left") else 1 - left

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .blink import _ramp
+from .blink import ramp
 from .eyes import rotation
 
 HINGE_BEHIND = 1.4      # D behind the front of the lips (ICT: TMJ ~100 mm behind them)
@@ -95,9 +95,9 @@ def jaw_weights(verts: np.ndarray, m: MouthLine) -> np.ndarray:
     x, y, z = np.abs(verts[:, 0]), verts[:, 1], verts[:, 2]
     d = m.depth
     band = max(m.upper - m.lower, MIN_BAND_MM) + WIDEN * np.maximum(x - CORNER_D * d, 0.0)
-    w = _ramp(m.z - z, -band / 2, band / 2)
-    w *= _ramp(y, m.hinge[1], m.hinge[1] - FRONT_SHARE * (m.hinge[1] - m.front))
-    w *= _ramp(z, m.z - NECK_D[1] * d, m.z - NECK_D[0] * d)
+    w = ramp(m.z - z, -band / 2, band / 2)
+    w *= ramp(y, m.hinge[1], m.hinge[1] - FRONT_SHARE * (m.hinge[1] - m.front))
+    w *= ramp(z, m.z - NECK_D[1] * d, m.z - NECK_D[0] * d)
     return w
 
 
