@@ -1,7 +1,9 @@
 """Frames/s of video face tracking on 640x480 video: decode only, MediaPipe only (Face Mesh
 and the Face Landmarker: the floors any tracker built on them pays), decode + track, the
 FACS regressor alone, and the whole Bake Video analysis (decode + track + regress +
-calibrate + resample) end to end with both methods. Median of several runs.
+calibrate + resample) end to end with both methods, the landmarker method with one tracker
+(the default: Face Mesh + the blendshape model in numpy) and with two (the Face Landmarker
+task beside Face Mesh). Median of several runs.
 
     python -m bench.bench_video [--runs 5] [--grid ../shared/data/video/grid]
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceforge.ml.video.blendshape_mixer import load_mixer
 from faceforge.ml.video.decode import open_video
 from faceforge.ml.video.landmarker import face_landmarker, track_face
 from faceforge.ml.video.pipeline import VideoOptions, analyse_video, temporal_solve
@@ -84,7 +87,8 @@ def main(argv=None) -> None:
         frames = [rgb for _, rgb in open_video(video)]
         landmarks = track(video).landmarks
         regressor = load_regressor()
-        face_track = track_face(video) if TEMPORAL_WEIGHTS.exists() else None
+        face_track = track_face(video, two_trackers=True) if TEMPORAL_WEIGHTS.exists() else None
+        mixer = load_mixer()
         rows = [
             ("decode only (open_video, RGB)", lambda: sum(1 for _ in open_video(video))),
             ("MediaPipe only, max_faces=1 (the tracker's floor)", _mediapipe_only(frames, 1)),
@@ -96,10 +100,16 @@ def main(argv=None) -> None:
              lambda: regressor.predict(landmarks, aspect=SIZE[0] / SIZE[1])),
             ("whole analysis, method regressor (Face Mesh)",
              lambda: analyse_video(video, 25.0, VideoOptions(method="regressor"), regressor=regressor)),
-            ("Face Landmarker only (the landmarker method's floor)", _landmarker_only(frames)),
-            ("decode + track (Face Landmarker, track_face)", lambda: track_face(video)),
-            ("whole analysis, method landmarker",
+            ("blendshape model only (numpy, on tracked landmarks)",
+             lambda: mixer.scores(landmarks, SIZE)),
+            ("decode + track, one tracker (track_face)", lambda: track_face(video)),
+            ("whole analysis, method landmarker (default, one tracker)",
              lambda: analyse_video(video, 25.0, VideoOptions(method="landmarker"), regressor=regressor)),
+            ("Face Landmarker only (the two-tracker floor)", _landmarker_only(frames)),
+            ("decode + track, two trackers (track_face)", lambda: track_face(video, two_trackers=True)),
+            ("whole analysis, method landmarker, two trackers",
+             lambda: analyse_video(video, 25.0, VideoOptions(method="landmarker", two_trackers=True),
+                                   regressor=regressor)),
         ]
         if TEMPORAL_WEIGHTS.exists():  # a temporal network copied into ml/video (not shipped)
             rows += [("temporal network + regressor on a tracked clip",

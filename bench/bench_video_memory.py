@@ -1,7 +1,8 @@
 """Peak memory of Bake Video's analysis against clip length, at 1080p: clips of a few
-lengths made by looping the GRID clips upscaled to 1920x1080, each analysed (default
-method) in a child process whose peak resident memory is read after it ends. The growth
-per minute of video, fitted over the lengths, says what a 10-minute clip needs.
+lengths made by looping the GRID clips upscaled to 1920x1080, each analysed in a child
+process whose peak resident memory is read after it ends: the default (one tracker) and
+the landmarker method with two trackers. The growth per minute of video, fitted over the
+lengths, says what a 10-minute clip needs.
 
     python -m bench.bench_video_memory [--seconds 20 60 120]
 """
@@ -30,7 +31,7 @@ CHILD = f"""
 import json, sys, time
 from faceforge.ml.video.pipeline import VideoOptions, analyse_video
 start = time.perf_counter()
-res = analyse_video(sys.argv[1], 30.0, VideoOptions())
+res = analyse_video(sys.argv[1], 30.0, VideoOptions(**json.loads(sys.argv[2])))
 print(json.dumps({{"frames": len(res.weights), "seconds": time.perf_counter() - start,
                   "peak_mb": {PEAK}}}))
 """
@@ -39,6 +40,9 @@ import json
 import faceforge.ml.video.pipeline, mediapipe, cv2
 print(json.dumps({{"peak_mb": {PEAK}}}))
 """
+
+
+CONFIGS = {"default (one tracker)": {}, "two trackers": {"two_trackers": True}}
 
 
 def grid_frames(folder: Path) -> list[np.ndarray]:
@@ -86,23 +90,25 @@ def main(argv=None) -> None:
     frames = grid_frames(args.grid)
     base = run_child(BASELINE)["peak_mb"]
     print(f"imports alone (numpy, OpenCV, MediaPipe, FaceForge): {base:.0f} MB peak\n")
-    print("| clip | frames | analysis s | peak MB | above imports MB |")
-    print("|---|---:|---:|---:|---:|")
-    rows = []
+    print("| options | clip | frames | analysis s | peak MB | above imports MB |")
+    print("|---|---|---:|---:|---:|---:|")
+    rows: dict[str, list] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory() as tmp:
         for seconds in args.seconds:
             clip = Path(tmp) / f"clip_{seconds:g}s.mp4"
             write_clip(clip, frames, seconds)
-            r = run_child(CHILD, clip)
+            for name, options in CONFIGS.items():
+                r = run_child(CHILD, clip, json.dumps(options))
+                rows[name].append((seconds, r["peak_mb"]))
+                print(f"| {name} | {seconds:g} s, 1920x1080 | {r['frames']} | {r['seconds']:.0f} "
+                      f"| {r['peak_mb']:.0f} | {r['peak_mb'] - base:.0f} |", flush=True)
             clip.unlink()
-            rows.append((seconds, r["peak_mb"]))
-            print(f"| {seconds:g} s, 1920x1080 | {r['frames']} | {r['seconds']:.0f} "
-                  f"| {r['peak_mb']:.0f} | {r['peak_mb'] - base:.0f} |", flush=True)
-    if len(rows) >= 2:
-        s, mb = np.array(rows).T
-        slope, icpt = np.polyfit(s / 60.0, mb, 1)
-        print(f"\ngrowth {slope:.1f} MB per minute of video (fit over {len(rows)} lengths); "
-              f"a 10-minute 1080p clip: about {icpt + 10 * slope:.0f} MB peak")
+    for name, points in rows.items():
+        if len(points) >= 2:
+            s, mb = np.array(points).T
+            slope, icpt = np.polyfit(s / 60.0, mb, 1)
+            print(f"\n{name}: growth {slope:.1f} MB per minute of video (fit over {len(points)} "
+                  f"lengths); a 10-minute 1080p clip: about {icpt + 10 * slope:.0f} MB peak")
 
 
 if __name__ == "__main__":

@@ -169,6 +169,11 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
         items=(("LANDMARKER", "Face Landmarker",
                 "MediaPipe's blendshapes (trained on real faces), filled, calibrated and steadied"),
                ("REGRESSOR", "FACS Regressor", "FaceForge's landmark regressor (Face Mesh)")))
+    two_trackers: bpy.props.BoolProperty(
+        name="Face Landmarker Task", default=VideoOptions().two_trackers,
+        description="Run MediaPipe's Face Landmarker task beside Face Mesh (its own landmarks "
+                    "and head matrix) instead of its blendshape model on Face Mesh's "
+                    "landmarks: about 2.5x slower")
     calibration: bpy.props.EnumProperty(
         name="Neutral", default="AUTO",
         items=(("AUTO", "Quietest Frames", "The actor's neutral face from the clip's calmest frames"),
@@ -210,6 +215,8 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
         layout.prop(self, "take")
         layout.prop(self, "start_frame")
         layout.prop(self, "method")
+        if self.method == "LANDMARKER":
+            layout.prop(self, "two_trackers")
         layout.prop(self, "calibration")
         if self.calibration == "RANGE":
             row = layout.row(align=True)
@@ -233,8 +240,8 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             self.calibration, (self.neutral_start, self.neutral_end))
         gains = {r: getattr(self, f"gain_{r}") for r in GAIN_REGIONS
                  if getattr(self, f"gain_{r}") != 1.0}
-        return VideoOptions(method=self.method.lower(), calibration=calibration, gains=gains,
-                            smoothing=self.smoothing)
+        return VideoOptions(method=self.method.lower(), two_trackers=self.two_trackers,
+                            calibration=calibration, gains=gains, smoothing=self.smoothing)
 
     def _head(self) -> HeadTarget:
         return HeadTarget(self.head_mode.lower(), bpy.data.objects.get(self.armature), self.bone)
@@ -378,7 +385,8 @@ def _check_head_rotation(spec: str) -> None:
 
 def cmd_video(args) -> int:
     """One output scene per clip: the head with a video take."""
-    options = VideoOptions(method=args.method, calibration=parse_calibration(args.neutral),
+    options = VideoOptions(method=args.method, two_trackers=args.two_trackers,
+                           calibration=parse_calibration(args.neutral),
                            gains=parse_gains(args.gain), smoothing=args.smoothing,
                            sequence_fps=args.fps)
     try:
@@ -408,6 +416,10 @@ def add_cli(sub) -> None:
     p.add_argument("--method", choices=METHODS, default=VideoOptions().method,
                    help="landmarker: MediaPipe Face Landmarker blendshapes, refined; "
                         "regressor: FaceForge's landmark regressor")
+    p.add_argument("--two-trackers", action="store_true",
+                   help="landmarker: run MediaPipe's Face Landmarker task beside Face Mesh "
+                        "(its own landmarks and head matrix; ~2.5x slower) instead of its "
+                        "blendshape model on Face Mesh's landmarks")
     p.add_argument("--neutral", default="auto",
                    help="actor's neutral: auto (from the clip's calm frames), none, or START-END seconds")
     p.add_argument("--gain", nargs="+", metavar="REGION=GAIN",

@@ -74,8 +74,13 @@ CHILD = textwrap.dedent('''
     from bl_ext.user_default.faceforge.ml.video.tracking import FaceTracker
     with FaceTracker() as tracker:
         assert tracker(np.zeros((120, 160, 3), np.uint8)) is None  # a blank frame: no face
-    # ... and so does the bundled Face Landmarker model (the default Bake Video method).
-    from bl_ext.user_default.faceforge.ml.video.landmarker import LandmarkerTracker
+    # ... and so do the bundled blendshape model (the default Bake Video tracker) and the
+    # Face Landmarker task (its two-tracker option).
+    from bl_ext.user_default.faceforge.ml.video.landmarker import LandmarkerTracker, MeshTracker
+    with MeshTracker() as tracker:
+        assert tracker(np.zeros((120, 160, 3), np.uint8), 0.0) is None
+        pts = np.random.default_rng(0).uniform(0.3, 0.7, (1, 478, 3)).astype(np.float32)
+        assert tracker.mixer.scores(pts, (160, 120)).shape == (1, 52)
     with LandmarkerTracker() as tracker:
         assert tracker(np.zeros((120, 160, 3), np.uint8), 0.0) is None
 

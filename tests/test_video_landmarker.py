@@ -30,6 +30,11 @@ def clip_dir(shared_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def face(clip_dir):
+    return track_face(clip_dir, two_trackers=True)
+
+
+@pytest.fixture(scope="module")
+def one(clip_dir):
     return track_face(clip_dir)
 
 
@@ -58,11 +63,43 @@ def test_real_clip_gives_landmarks_blendshapes_and_head_pose(face, clip_dir):
     np.testing.assert_allclose(face.mesh_landmarks, mesh.landmarks, atol=1e-6)
 
 
+def test_numpy_blendshape_model_equals_the_face_landmarkers(face, one, clip_dir):
+    """The blendshape model exported to numpy gives the Face Landmarker's own scores on its
+    own landmarks; the one-tracker path reads it on Face Mesh's landmarks, frame by frame
+    as tracked and in one batch alike."""
+    from faceforge.ml.video.blendshape_mixer import load_mixer
+    from faceforge.ml.video.landmarker import with_blendshapes
+    mixer = load_mixer()
+    assert mixer is load_mixer()  # loaded once per process
+    np.testing.assert_allclose(mixer.scores(face.landmarks, face.size), face.blendshapes, atol=1e-4)
+    assert one.rotation is None and one.mesh_landmarks is None
+    np.testing.assert_allclose(one.landmarks, face.mesh_landmarks, atol=1e-6)
+    np.testing.assert_allclose(one.blendshapes, with_blendshapes(track(clip_dir)).blendshapes, atol=1e-5)
+    assert np.abs(one.blendshapes - face.blendshapes).mean() < 0.05
+    assert (one.blendshapes[:, arkit.INDEX["tongueOut"]] == 0).all()
+
+
+def test_committed_blendshape_weights_are_the_export_of_the_bundled_task():
+    """ml/video/data/blendshape_mixer.npz is what lab/video/export_blendshapes.py reads out
+    of the shipped face_landmarker.task, array for array."""
+    pytest.importorskip("tflite")
+    import zipfile
+    from faceforge.ml.video.blendshape_mixer import MODEL
+    from lab.video.export_blendshapes import extract, landmark_subset
+    with zipfile.ZipFile(landmarker.MODEL) as z:
+        arrays = extract(z.read("face_blendshapes.tflite"))
+    arrays["landmarks"] = landmark_subset()
+    committed = np.load(MODEL)
+    assert sorted(committed.files) == sorted(arrays)
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(committed[k], v)
+
+
 def test_mirrored_frames_mirror_the_head_pose(face, clip_dir, tmp_path):
     """Flipping the image keeps the pitch (about X) and negates roll (Y) and yaw (Z)."""
     for p in sorted(clip_dir.glob("*.png")):
         cv2.imwrite(str(tmp_path / p.name), cv2.imread(str(p))[:, ::-1])
-    flipped = track_face(tmp_path)
+    flipped = track_face(tmp_path, two_trackers=True)
     euler = matrix_euler(face.rotation.astype(np.float64))
     mirrored = matrix_euler(flipped.rotation.astype(np.float64)) * [1, -1, -1]
     np.testing.assert_allclose(mirrored, euler, atol=np.radians(2.5))
@@ -157,7 +194,7 @@ def test_landmarker_calibration_takes_each_shapes_own_rest():
     assert neutral[jaw] > 0.5 and b[0, jaw] < -0.5  # the user's stretch is the neutral
 
 
-def test_live_preview_sees_each_tracked_frame_as_the_landmarker_reads_it(face, clip_dir):
+def test_live_preview_sees_each_tracked_frame_as_the_landmarker_reads_it(one, clip_dir):
     """analyse_steps' preview hook gets every tracked frame's raw blendshapes, in order,
     while tracking runs (before the first frame is tracked, nothing)."""
     seen = []   # the frames' times as track_face gave them (the sequence's default rate)
@@ -167,5 +204,5 @@ def test_live_preview_sees_each_tracked_frame_as_the_landmarker_reads_it(face, c
     assert len(seen) == 1 and first == pytest.approx(1 / FRAMES)
     from faceforge.ml.video.tracking import run_steps
     res = run_steps(steps)
-    assert len(res.weights) > 0 and len(seen) == int(face.found.sum()) == FRAMES
-    np.testing.assert_allclose(np.stack(seen), face.blendshapes, atol=1e-6)
+    assert len(res.weights) > 0 and len(seen) == int(one.found.sum()) == FRAMES
+    np.testing.assert_allclose(np.stack(seen), one.blendshapes, atol=1e-6)

@@ -118,6 +118,21 @@ def test_causal(tmp_path, committed):
     assert not np.allclose(w[40:], w2[40:])
 
 
+def test_predict_in_chunks_equals_the_whole_clip(committed, monkeypatch):
+    """Long clips stream through features and network a chunk at a time (the running
+    neutral and the receptive field carried over): the same outputs as one pass."""
+    clip = random_clip(np.random.default_rng(6), _model(committed), 90, load_noise("missing"))
+    x, rot = committed.features(clip.landmarks, 4 / 3)
+    raw = committed.network(x)
+    monkeypatch.setattr(regressor_mod, "CHUNK", 16)
+    streamed, srot = committed._stream(clip.landmarks, 4 / 3)
+    assert np.allclose(streamed, raw, atol=1e-5) and np.allclose(srot, rot)
+    w, e = committed.predict(clip.landmarks, 4 / 3)
+    monkeypatch.setattr(regressor_mod, "CHUNK", 1024)
+    w2, e2 = committed.predict(clip.landmarks, 4 / 3)
+    assert np.allclose(w, w2, atol=1e-5) and np.allclose(e, e2, atol=1e-5)
+
+
 def test_committed_predict_shapes_and_ranges(committed):
     clip = random_clip(np.random.default_rng(5), _model(committed), 50, load_noise("missing"))
     w, e = committed.predict(clip.landmarks, clip.camera.size[0] / clip.camera.size[1])

@@ -27,8 +27,8 @@ import numpy as np
 from faceforge.ml.arkit import ARKIT_NAMES, INDEX
 from faceforge.ml.video import refine
 from faceforge.ml.video.decode import VideoSource
-from faceforge.ml.video.landmarker import FaceTrack, track_face
-from faceforge.ml.video.pipeline import VideoOptions, landmarker_inputs, solve_track
+from faceforge.ml.video.landmarker import FaceTrack, track_face, with_blendshapes
+from faceforge.ml.video.pipeline import VideoOptions, _hold_lost, landmarker_inputs, solve_track
 from faceforge.ml.video.regressor import load_regressor
 from faceforge.ml.video.rotation import matrix_euler
 from faceforge.ml.video.tracking import track
@@ -40,7 +40,10 @@ from ..paths import SHARED_DATA
 
 GRID = SHARED_DATA / "video" / "grid"
 FPS = 30.0
-OURS = VideoOptions(method="landmarker")
+OURS = VideoOptions(method="landmarker", two_trackers=True)
+ONE_TRACKER = VideoOptions(method="landmarker")  # the default: Face Mesh + blendshape model
+MESH_METHODS = ("FACS regressor (bake)", "ours, one tracker (default)",
+                "blendshape model on Face Mesh (raw)")  # methods reading Face Mesh's track
 REGRESSOR = VideoOptions(method="regressor")
 ABLATIONS = (("ours, fill-in shapes only (no blend)", dict(blend=False)),
              ("ours with per-actor ranges", dict(ranges=True)),
@@ -95,7 +98,7 @@ def render_tracks(family: str, seed: int, frames: int):
         z = np.load(frames_path(family, seed, frames))
         rgb = z["frames"]
         mesh = track(ArraySource(rgb, FPS, f"{family}_{seed}"))
-        face = track_face(ArraySource(rgb, FPS, f"{family}_{seed}"))
+        face = track_face(ArraySource(rgb, FPS, f"{family}_{seed}"), two_trackers=True)
         _save_tracks(path, mesh, face, weights=z["weights"], euler=z["euler"])
     return _load_tracks(path)
 
@@ -127,11 +130,20 @@ def methods(reg) -> list[tuple[str, callable]]:
             _, w, r, _ = solve_track(face if use_face else mesh, rate, options, reg)
             return w, r
         return run
+    def one_tracker(options):
+        def run(mesh, face, rate):
+            _, w, r, _ = solve_track(with_blendshapes(mesh), rate, options, reg)
+            return w, r
+        return run
     out = [("MediaPipe blendshapes (raw)",
             lambda mesh, face, rate: (raw_blendshapes(face), matrix_euler(
                 np.nan_to_num(face.rotation).astype(np.float64)))),
            ("FACS regressor (bake)", bake(REGRESSOR, False)),
-           ("ours", bake(OURS, True))]
+           ("ours", bake(OURS, True)),
+           ("ours, one tracker (default)", one_tracker(ONE_TRACKER)),
+           ("blendshape model on Face Mesh (raw)",
+            lambda mesh, face, rate: (raw_blendshapes(with_blendshapes(mesh)),
+                                      reg.predict(_hold_lost(mesh, mesh.landmarks), aspect=mesh.size[0] / mesh.size[1])[1]))]
     out += [(name, bake(replace(OURS, **kw), True)) for name, kw in ABLATIONS]
     from faceforge.ml.video.temporal import DEFAULT_WEIGHTS
     nets = ({"temporal network (shipped)": None} if DEFAULT_WEIGHTS.exists() else {}) | TEMPORAL_NETS
@@ -195,11 +207,12 @@ def print_render(results: dict) -> None:
     for family in sorted({f for f, _ in results}):
         raw = results[(family, "MediaPipe blendshapes (raw)")]
         for (fam, name), s in results.items():
-            if fam == family and (name == "ours" or name.startswith("temporal")):
+            if fam == family and (name.startswith("ours") or name.startswith("temporal")):
                 print(f"\n{family}: {name} - raw mean r = {s['corr'] - raw['corr']:+.3f}; static "
                       f"jitter {name} / raw = {s['jitter'] / raw['jitter']:.2f}")
     for family in sorted({f for f, _ in results}):
-        names = ["MediaPipe blendshapes (raw)", "FACS regressor (bake)", "ours"]
+        names = ["MediaPipe blendshapes (raw)", "FACS regressor (bake)", "ours",
+                 "ours, one tracker (default)"]
         names += [n for f, n in results if f == family and n.startswith("temporal")]
         print(f"\n### Per-shape r, {family}\n")
         print(shape_table(names, [results[(family, n)] for n in names]))
@@ -219,7 +232,7 @@ def grid_tracks(clip: Path):
     path = CACHE / f"grid2_{clip.stem}.npz"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        _save_tracks(path, track(clip), track_face(clip))
+        _save_tracks(path, track(clip), track_face(clip, two_trackers=True))
     return _load_tracks(path)
 
 
@@ -277,7 +290,7 @@ def grid(reg, sweep: bool) -> None:
         still = still_frames(env)
         for name, fn in methods(reg):
             w = fn(mesh, face, rate)[0]
-            found = mesh.found if "regressor" in name else face.found
+            found = mesh.found if name in MESH_METHODS else face.found
             rows.setdefault(name, []).append(dict(clip=clip.stem, **grid_row(
                 w, found, env, still, BLINKS_SEEN[clip.stem])))
         if sweep:

@@ -128,7 +128,7 @@ def make_landmarker_clip(k: int, frames: int, size: tuple[int, int], out: Path) 
         mirror = variant.startswith("mirror")
         try:
             mesh = track(ArraySource(video, fps, f"clip{k}"))
-            face = track_face(ArraySource(video, fps, f"clip{k}"))
+            face = track_face(ArraySource(video, fps, f"clip{k}"), two_trackers=True)
         except NoFaceError:
             print(f"{path.name}: no face tracked", flush=True)
             continue

@@ -42,19 +42,28 @@ def align(points: np.ndarray, rot, s, t) -> np.ndarray:
 
 
 def running_neutral(aligned: np.ndarray, template: np.ndarray,
-                    prior: float = NEUTRAL_PRIOR) -> np.ndarray:
+                    prior: float = NEUTRAL_PRIOR, carry: dict | None = None) -> np.ndarray:
     """Causal neutral estimate [T,478,3]: the mean aligned shape of frames <= t, started
-    from the template with `prior` frames' weight (the clip's average face)."""
-    count = np.arange(1, len(aligned) + 1, dtype=np.float64)[:, None, None]
-    return (prior * template + np.cumsum(aligned, axis=0)) / (prior + count)
+    from the template with `prior` frames' weight (the clip's average face). `carry`
+    ({"sum", "count"} of the frames before these, updated) continues a clip given in
+    chunks, with the same result as the whole clip at once."""
+    before = carry.get("sum", 0.0) if carry is not None else 0.0
+    seen = carry.get("count", 0) if carry is not None else 0
+    count = seen + np.arange(1, len(aligned) + 1, dtype=np.float64)[:, None, None]
+    out = (prior * template + before + np.cumsum(aligned, axis=0)) / (prior + count)
+    if carry is not None:
+        carry["sum"], carry["count"] = before + aligned.sum(axis=0), seen + len(aligned)
+    return out
 
 
 def frame_features(landmarks: np.ndarray, aspect: float, template: np.ndarray,
-                   stable: np.ndarray, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   stable: np.ndarray, subset: np.ndarray,
+                   carry: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """[T,478,3] landmarks -> (features [T, 2*len(subset)*3 + 3] float32, head rotation
     [T,3,3]) with the landmarks of `subset` (indices) in the shape features.
     Features: the aligned shape minus the template, minus the running neutral, and the
-    head's image position and log scale (perspective cues for the rotation)."""
+    head's image position and log scale (perspective cues for the rotation). `carry`: the
+    running neutral's state when a clip comes in chunks (running_neutral)."""
     pts = to_metric(np.asarray(landmarks, dtype=np.float64), aspect)
     rot, s, t = similarity(pts, template, stable)
     aligned = align(pts[:, subset], rot, s, t)
@@ -62,6 +71,6 @@ def frame_features(landmarks: np.ndarray, aspect: float, template: np.ndarray,
     n = len(aligned)
     feats = np.concatenate([
         ((aligned - ref) * FEATURE_SCALE).reshape(n, -1),
-        ((aligned - running_neutral(aligned, ref)) * FEATURE_SCALE).reshape(n, -1),
+        ((aligned - running_neutral(aligned, ref, carry=carry)) * FEATURE_SCALE).reshape(n, -1),
         np.stack([t[:, 0] * 4, t[:, 2] * 4, np.log(s)], axis=1)], axis=1)
     return feats.astype(np.float32), rot

@@ -1,9 +1,14 @@
-"""Follow one face with MediaPipe's Face Landmarker (`data/face_landmarker.task`, Tasks API,
-VIDEO running mode): per frame the 478 landmarks, the 52 blendshape scores of Google's
-model trained on real faces (mapped to ARKit order; tongueOut is never output) and the
-head's facial transformation matrix (head rotation in Blender's axes); beside it Face
-Mesh's 478 landmarks of the same face, the input the FACS regressor was trained on (it
-reads the Face Landmarker's own landmarks markedly worse).
+"""Follow one face and read Google's blendshape model (trained on real faces; 52 scores
+mapped to ARKit order, tongueOut never output) on every frame. Two ways:
+
+- one tracker (default, `MeshTracker`): Face Mesh's 478 landmarks, and the blendshape model
+  run in numpy on them (`blendshape_mixer.py`); the head rotation comes later from the FACS
+  regressor's fit to the same landmarks;
+- two trackers (`LandmarkerTracker`): MediaPipe's Face Landmarker task
+  (`data/face_landmarker.task`, Tasks API, VIDEO running mode) gives its own landmarks,
+  blendshapes and the head's facial transformation matrix, and Face Mesh runs beside it for
+  the FACS regressor (which reads the Face Landmarker's landmarks markedly worse); about
+  2.5x the cost per frame.
 
 Identity handling is FaceTracker's: the short-range detector runs only while nothing is
 followed, picks the largest face (or the one overlapping the last box) and hides the
@@ -18,6 +23,7 @@ import numpy as np
 
 from .. import arkit
 from ..model_cache import cached_model
+from .blendshape_mixer import BlendshapeMixer, load_mixer
 from .decode import VideoSource, open_video
 from .tracking import MAX_GAP_S, MIN_IOU, FaceTracker, Track, _boxes, _iou, face_mesh, landmarks_array, track_steps
 
@@ -30,10 +36,11 @@ MP_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 @dataclass
 class FaceTrack(Track):
-    """A Track plus, per frame, `blendshapes [T, 52]` (ARKit order, tongueOut 0) and
-    `rotation [T, 3, 3]` (head rotation in Blender's axes) and `mesh_landmarks [T, 478, 3]`
-    (Face Mesh's; the Face Landmarker's where Face Mesh missed), NaN where the face is lost
-    (short losses are filled like the landmarks)."""
+    """A Track plus, per frame, `blendshapes [T, 52]` (ARKit order, tongueOut 0) and, from
+    the two-tracker path only (None otherwise), `rotation [T, 3, 3]` (head rotation in
+    Blender's axes) and `mesh_landmarks [T, 478, 3]` (Face Mesh's; the Face Landmarker's
+    where Face Mesh missed); NaN where the face is lost (short losses are filled like the
+    landmarks)."""
     blendshapes: np.ndarray | None = None
     rotation: np.ndarray | None = None
     mesh_landmarks: np.ndarray | None = None
@@ -119,6 +126,25 @@ class LandmarkerTracker(FaceTracker):
         return pts
 
 
+class MeshTracker(FaceTracker):
+    """FaceTracker (Face Mesh) that also reads the blendshape model on each found frame's
+    landmarks; `frames` keeps each call's (blendshapes [52],) or None, like
+    LandmarkerTracker's, for live previews."""
+
+    def __init__(self, min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5, hold_identity: int = 8,
+                 mixer: BlendshapeMixer | None = None):
+        super().__init__(min_detection_confidence, min_tracking_confidence, hold_identity)
+        self.mixer = mixer or load_mixer()
+        self.frames: list[tuple[np.ndarray] | None] = []
+
+    def __call__(self, rgb: np.ndarray, time: float | None = None) -> np.ndarray | None:
+        pts = super().__call__(rgb, time)
+        size = (rgb.shape[1], rgb.shape[0])
+        self.frames.append(None if pts is None else (self.mixer.scores(pts[None], size)[0],))
+        return pts
+
+
 class _Landmarker:
     """Holds the Tasks landmarker behind Face Mesh's process/reset/close interface."""
 
@@ -158,35 +184,57 @@ def _fill_like(values: np.ndarray, times, found, filled) -> np.ndarray:
     return out
 
 
-def track_face_steps(video, *, tracker: LandmarkerTracker | None = None,
-                     max_gap: float = MAX_GAP_S) -> Generator[float, None, FaceTrack]:
-    """track_steps with the Face Landmarker: yields progress (0..1) and returns a FaceTrack.
-    Raises NoFaceError when no frame shows a face."""
+def face_tracker(fps: float, max_gap: float = MAX_GAP_S, two_trackers: bool = False):
+    """The tracker of a clip at `fps`: MeshTracker, or LandmarkerTracker with `two_trackers`."""
+    kind = LandmarkerTracker if two_trackers else MeshTracker
+    return kind(hold_identity=max(1, round(max_gap * fps)))
+
+
+def track_face_steps(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP_S,
+                     two_trackers: bool = False) -> Generator[float, None, FaceTrack]:
+    """track_steps reading the blendshape model too (a MeshTracker or LandmarkerTracker;
+    by default a new one, `two_trackers` choosing which): yields progress (0..1) and
+    returns a FaceTrack. Raises NoFaceError when no frame shows a face."""
     source = video if isinstance(video, VideoSource) else open_video(video)
     own = tracker is None
-    tracker = tracker or LandmarkerTracker(hold_identity=max(1, round(max_gap * source.fps)))
+    tracker = tracker or face_tracker(source.fps, max_gap, two_trackers)
     try:
         track = yield from track_steps(source, tracker=tracker, max_gap=max_gap)
     finally:
         if own:
             tracker.close()
     found = track.found
+    fill = (track.times, found, track.filled)
     shapes = np.full((len(found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
+    if not isinstance(tracker, LandmarkerTracker):
+        for i, extra in enumerate(tracker.frames):
+            if extra is not None:
+                shapes[i] = extra[0]
+        return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
+                         track.warnings, blendshapes=_fill_like(shapes, *fill))
     rot = np.full((len(found), 3, 3), np.nan, dtype=np.float32)
     mesh = np.full_like(track.landmarks, np.nan)
     for i, extra in enumerate(tracker.frames):
         if extra is not None:
             shapes[i], rot[i], pts = extra
             mesh[i] = track.landmarks[i] if pts is None else pts
-    fill = (track.times, found, track.filled)
     return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
                      track.warnings, blendshapes=_fill_like(shapes, *fill),
                      rotation=_fill_like(rot, *fill), mesh_landmarks=_fill_like(mesh, *fill))
 
 
-def track_face(video, *, tracker: LandmarkerTracker | None = None,
-               max_gap: float = MAX_GAP_S) -> FaceTrack:
-    """Track the face through `video` with the Face Landmarker in one call."""
+def with_blendshapes(track: Track, mixer: BlendshapeMixer | None = None) -> FaceTrack:
+    """A Face Mesh Track as the one-tracker path's FaceTrack: the blendshape model read on
+    its landmarks (found and filled frames), in one batch."""
+    mixer = mixer or load_mixer()
+    return FaceTrack(track.times, track.landmarks, track.found, track.filled, track.size,
+                     track.warnings, blendshapes=mixer.scores(track.landmarks, track.size))
+
+
+def track_face(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP_S,
+               two_trackers: bool = False) -> FaceTrack:
+    """Track the face through `video` and read its blendshapes, in one call."""
     from .tracking import run_steps
-    return run_steps(track_face_steps(video, tracker=tracker, max_gap=max_gap))
+    return run_steps(track_face_steps(video, tracker=tracker, max_gap=max_gap,
+                                      two_trackers=two_trackers))
 

@@ -38,12 +38,16 @@ class VideoOptions:
     `smoothing`: seconds of extra causal low-pass (0: the regressor's own stability only).
     `max_side`: frames are downscaled to it before tracking (faster; landmarks are
     resolution independent).
-    `method`: "landmarker" or "regressor" (see the module). `temporal`: the landmarker
+    `method`: "landmarker" or "regressor" (see the module). `two_trackers`: the landmarker
+    method runs MediaPipe's Face Landmarker task beside Face Mesh (its own landmarks and
+    head matrix; ~2.5x slower) instead of the blendshape model on Face Mesh's landmarks
+    (ml/video/landmarker.py). `temporal`: the landmarker
     method reads its inputs through the causal temporal network (ml/video/temporal.py);
     without it `blend`, `fill`, `steady` switch the fixed refinements (ml/video/refine.py):
     the blend with the regressor, or else only the fill-in shapes from it; the One Euro
     filter. `ranges`: per-actor ranges (both)."""
     method: str = "landmarker"
+    two_trackers: bool = False
     temporal: bool = False
     blend: bool = True
     fill: bool = True
@@ -97,7 +101,10 @@ def uniform_times(times: np.ndarray, rate: float) -> np.ndarray:
 
 
 def resample(times: np.ndarray, values: np.ndarray, new_times: np.ndarray) -> np.ndarray:
-    """Linear interpolation of values [T, ...] sampled at `times` onto `new_times`."""
+    """Linear interpolation of values [T, ...] sampled at `times` onto `new_times` (the
+    values themselves, not a copy, when the times are the same)."""
+    if len(new_times) == len(times) and np.allclose(new_times, times, rtol=0.0, atol=1e-9):
+        return values
     flat = values.reshape(len(values), -1)
     idx = np.clip(np.searchsorted(times, new_times) - 1, 0, max(len(times) - 2, 0))
     if len(times) == 1:
@@ -184,8 +191,8 @@ def _analysis(source, fps: float, options: VideoOptions, regressor,
               preview=None) -> Generator[float, None, VideoResult]:
     """The steps of analyse_steps; closing it early releases the tracker."""
     if options.method == "landmarker":
-        from .landmarker import LandmarkerTracker, track_face_steps
-        tracker = LandmarkerTracker(hold_identity=max(1, round(options.max_gap * source.fps)))
+        from .landmarker import face_tracker, track_face_steps
+        tracker = face_tracker(source.fps, options.max_gap, options.two_trackers)
         try:
             track = yield from _previewed(
                 track_face_steps(source, tracker=tracker, max_gap=options.max_gap),
@@ -209,7 +216,7 @@ def _analysis(source, fps: float, options: VideoOptions, regressor,
 
 def _previewed(steps: Generator, tracker, preview) -> Generator:
     """yield from `steps`, handing preview() the raw blendshapes [52] of each frame the
-    tracker has just found (frames: LandmarkerTracker.frames)."""
+    tracker has just found (frames: MeshTracker.frames, LandmarkerTracker.frames)."""
     if preview is None:
         return (yield from steps)
     seen = 0
@@ -264,15 +271,17 @@ def landmarker_inputs(track, rate: float, calibration, regressor):
     """The landmarker method's per-frame inputs on the steady grid: (grid [N], blendshapes
     [N, 52] and the regressor's weights [N, 52] on the same landmarks, both minus the
     actor's neutral (not clipped), head rotation [N, 3] relative to the neutral, the
-    blendshapes' neutral [52])."""
+    blendshapes' neutral [52]). The rotation is the Face Landmarker's head matrix where the
+    track has one (two trackers), else the regressor's fit to the same landmarks."""
     times = track.times
     grid = uniform_times(times, rate)
     width, height = track.size
     landmarks = grid_landmarks(track, grid)
     shapes = resample(times, _hold_lost(track, track.blendshapes), grid)
-    rotation = matrix_euler(resample(times, _hold_lost(track, track.rotation), grid)
-                            .astype(np.float64)).astype(np.float32)
-    regressed, _ = regressor.predict(landmarks, aspect=width / height)
+    regressed, rotation = regressor.predict(landmarks, aspect=width / height)
+    if track.rotation is not None:
+        rotation = matrix_euler(resample(times, _hold_lost(track, track.rotation), grid)
+                                .astype(np.float64)).astype(np.float32)
     if calibration == "none":
         return grid, shapes, regressed, rotation, np.zeros(shapes.shape[1], np.float32)
     if isinstance(calibration, str):  # "auto"

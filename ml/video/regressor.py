@@ -21,7 +21,7 @@ from .tracking import NUM_LANDMARKS
 DEFAULT_WEIGHTS = Path(__file__).with_name("facs_regressor.npz")
 ROTATION_STEP = 0.1   # radians per unit of the network's rotation outputs
 ROTATION_OUTPUTS = 3  # corrections of the fitted head rotation's XYZ Euler, after the weights
-CHUNK = 4096          # frames per forward pass (bounded memory on long clips)
+CHUNK = 512           # frames per features and forward pass (bounded memory on long clips)
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -62,10 +62,12 @@ class FacsRegressor:
         convolutions; the running neutral in the features looks at the whole past."""
         return 1 + (self.kernel - 1) * sum(self.dilations)
 
-    def features(self, landmarks: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
-        """Standardised per-frame features [T,F] and the fitted head rotation [T,3,3]."""
+    def features(self, landmarks: np.ndarray, aspect: float,
+                 carry: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised per-frame features [T,F] and the fitted head rotation [T,3,3];
+        `carry` continues a clip given in chunks (features.running_neutral)."""
         feats, rot = frame_features(landmarks, aspect, self.template, self.stable,
-                                    self.subset)
+                                    self.subset, carry)
         return (feats - self.p["feat_mean"]) / self.p["feat_std"], rot
 
     def network(self, x: np.ndarray) -> np.ndarray:
@@ -76,6 +78,22 @@ class FacsRegressor:
             start = max(0, lo - reach)
             out[lo:lo + CHUNK] = self._forward(x[start:lo + CHUNK])[lo - start:]
         return out
+
+    def _stream(self, landmarks: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
+        """features() then network() a chunk of frames at a time (the last receptive field's
+        features carried over): raw outputs [T, O] and fitted rotations [T,3,3], equal to
+        the whole clip at once, with only a chunk's float64 features alive at a time."""
+        out = np.empty((len(landmarks), len(self.p["out.bias"])), dtype=np.float32)
+        rot = np.empty((len(landmarks), 3, 3))
+        carry: dict = {}
+        context = None
+        reach = self.receptive_field - 1
+        for lo in range(0, len(landmarks), CHUNK):
+            x, rot[lo:lo + CHUNK] = self.features(landmarks[lo:lo + CHUNK], aspect, carry)
+            window = x if context is None else np.concatenate([context, x])
+            out[lo:lo + len(x)] = self._forward(window)[len(window) - len(x):]
+            context = window[max(0, len(window) - reach):] if reach else window[:0]
+        return out, rot
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         return causal_forward(self.p, x, self.kernel, self.dilations)
@@ -92,8 +110,7 @@ class FacsRegressor:
                     np.zeros((0, ROTATION_OUTPUTS), np.float32))
         if not np.isfinite(landmarks).all():
             raise ValueError("landmarks contain NaN/inf: fill tracking gaps first")
-        x, rot = self.features(landmarks, float(aspect))
-        raw = self.network(x)
+        raw, rot = self._stream(landmarks, float(aspect))
         weights = np.clip(raw[:, :NUM_SHAPES], 0.0, 1.0).astype(np.float32)
         euler = matrix_euler(rot) + ROTATION_STEP * raw[:, NUM_SHAPES:NUM_SHAPES + ROTATION_OUTPUTS]
         return weights, euler.astype(np.float32)

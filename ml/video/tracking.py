@@ -238,6 +238,33 @@ def _gap_warnings(times: np.ndarray, found: np.ndarray, filled: np.ndarray) -> l
     return out
 
 
+class _LandmarkBuffer:
+    """Landmarks [T, 478, 3] float32 gathered frame by frame into one array sized by the
+    container's frame count (grown by half when that was short), NaN where no face: one
+    copy of the clip's landmarks in memory, never a list of per-frame arrays plus a stack."""
+
+    def __init__(self, expected: int):
+        self.data = np.full((max(expected, 16), NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
+        self.found: list[bool] = []
+
+    def append(self, pts: np.ndarray | None) -> None:
+        n = len(self.found)
+        if n == len(self.data):
+            grown = np.full((n + n // 2, NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
+            grown[:n] = self.data
+            self.data = grown
+        if pts is not None:
+            self.data[n] = pts
+        self.found.append(pts is not None)
+
+    def __len__(self) -> int:
+        return len(self.found)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(landmarks [T, 478, 3], found [T]); the landmarks a view of the buffer."""
+        return self.data[:len(self.found)], np.array(self.found, dtype=bool)
+
+
 def track_steps(video, *, tracker: FaceTracker | None = None,
                 max_gap: float = MAX_GAP_S) -> Generator[float, None, Track]:
     """track() one frame at a time, for progress and cancelling: yields the share of the
@@ -247,7 +274,7 @@ def track_steps(video, *, tracker: FaceTracker | None = None,
     total = max(source.frame_count, 1)
     own = tracker is None
     tracker = tracker or FaceTracker(hold_identity=max(1, round(max_gap * source.fps)))
-    times, frames = [], []
+    times, frames = [], _LandmarkBuffer(source.frame_count)
     try:
         for t, rgb in source:
             times.append(t)
@@ -256,13 +283,11 @@ def track_steps(video, *, tracker: FaceTracker | None = None,
     finally:
         if own:
             tracker.close()
-    found = np.array([f is not None for f in frames], dtype=bool)
+    landmarks, found = frames.result()
     if not found.any():
         raise NoFaceError(
             f"{Path(source.path)}: no face found in {len(frames)} frame(s); the face may be "
             "too small, too dark, turned away or covered (crop closer to the face)")
-    landmarks = np.full((len(frames), NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
-    landmarks[found] = np.stack([f for f in frames if f is not None])
     times = np.asarray(times, dtype=np.float64)
     filled = fill_gaps(times, landmarks, found, max_gap)
     return Track(times, landmarks, found, filled, source.size,
