@@ -8,6 +8,7 @@ Choices are made on leave-one-family-out (LOFO) only; Face Cap is a test.
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend infamily  # its cost on held-out heads
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend facecap   # the LOFO rule on Face Cap
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend mouthclose
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend mirror
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend ensemble --second NET.npz
 
 - `dump` caches under checkpoints/blend/, for LOFO (4 held-out heads of each family, the
@@ -21,6 +22,7 @@ Choices are made on leave-one-family-out (LOFO) only; Face Cap is a test.
   network's own families; `facecap` applies the LOFO rule to the Face Cap head.
 - `mouthclose`: where each artist's lips meet in mouthClose, and the error of mouthClose
   rebuilt from the rig's jawOpen as the jaw floor does (`jaw.close_weights`) on LOFO.
+- `mirror`: each LOFO rig averaged with the rig of the mirrored head (keys swapped back).
 - `ensemble`: the anny-only network averaged with a second one trained on the same data
   from other initial weights (`train --torch-seed 1`), anny -> ICT.
 """
@@ -352,9 +354,41 @@ def mouth_close() -> None:
               + ", ".join(f"{n} {np.mean(e):.2f}" for n, e in errs.items()))
 
 
+def mirrored_rig(verts, tris, labels, net) -> np.ndarray:
+    """The rig of the head's mirror image (x -> -x), mirrored back with Left and Right
+    keys swapped: [52,V,3]."""
+    from faceforge.ml.arkit import ARKIT_NAMES, INDEX
+    from faceforge.ml.autorig import infer
+    flip = np.array([-1.0, 1.0, 1.0])
+    d = infer.rig(verts * flip, tris[:, ::-1], labels, runtime=net).deltas * flip.astype(np.float32)
+    twin = [INDEX.get(n.replace("Left", "Right") if "Left" in n else n.replace("Right", "Left"), i)
+            for i, n in enumerate(ARKIT_NAMES)]
+    return d[twin]
+
+
+def mirror(n: int) -> None:
+    """LOFO with the network's rig averaged with the rig of the mirrored head."""
+    from faceforge.ml.autorig import infer
+    from faceforge.ml.autorig.runtime import AutoRigRuntime
+    from lab.autorig import evaluate
+    from lab.autorig.out_of_family import key_measures, mean_measures, table
+    rows = {}
+    for train, test, weights in LOFO:
+        net = AutoRigRuntime.load(weights)
+        pooled = {"network": [], "mirror mean": []}
+        for s in evaluate.test_heads(test, "plain", n):
+            plain = infer.rig(s.verts, s.tris, s.part_labels, runtime=net).deltas
+            both = 0.5 * (plain + mirrored_rig(s.verts, s.tris, s.part_labels, net))
+            pooled["network"].append(key_measures(plain, s.deltas, s.has_shape))
+            pooled["mirror mean"].append(key_measures(both, s.deltas, s.has_shape))
+        rows.update({f"{train}->{test} {k}": mean_measures(v) for k, v in pooled.items()})
+    print(table(rows))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=("dump", "report", "fast", "infamily", "facecap", "ensemble", "mouthclose"))
+    p.add_argument("what", choices=("dump", "report", "fast", "infamily", "facecap", "ensemble",
+                                    "mouthclose", "mirror"))
     p.add_argument("--w", type=float, default=0.5)
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--second", type=Path, default=OUT / "anny_s1.npz",
@@ -365,6 +399,8 @@ def main(argv=None) -> None:
         dump(args.n)
     elif args.what == "infamily":
         infamily(args.n, args.w, args.nodes)
+    elif args.what == "mirror":
+        mirror(args.n)
     elif args.what == "mouthclose":
         mouth_close()
     elif args.what == "ensemble":
