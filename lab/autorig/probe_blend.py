@@ -8,6 +8,7 @@ Choices are made on leave-one-family-out (LOFO) only; Face Cap is a test.
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend infamily  # its cost on held-out heads
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend facecap   # the LOFO rule on Face Cap
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend mouthclose
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend jawgap
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend mirror
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m lab.autorig.probe_blend ensemble --second NET.npz
 
@@ -22,6 +23,8 @@ Choices are made on leave-one-family-out (LOFO) only; Face Cap is a test.
   network's own families; `facecap` applies the LOFO rule to the Face Cap head.
 - `mouthclose`: where each artist's lips meet in mouthClose, and the error of mouthClose
   rebuilt from the rig's jawOpen as the jaw floor does (`jaw.close_weights`) on LOFO.
+- `jawgap`: jawOpen and mouthClose scaled up where the network parts the lips less than
+  a human mouth's gap (the dumped LOFO rigs).
 - `mirror`: each LOFO rig averaged with the rig of the mirrored head (keys swapped back).
 - `ensemble`: the anny-only network averaged with a second one trained on the same data
   from other initial weights (`train --torch-seed 1`), anny -> ICT.
@@ -385,10 +388,34 @@ def mirror(n: int) -> None:
     print(table(rows))
 
 
+def jaw_gap() -> None:
+    """LOFO with jawOpen (and mouthClose with it) scaled up where the network parts the
+    lips less than G mm, G near both families' own 29-35 mm (jaw travel sized to a
+    human mouth rather than left to the network)."""
+    from faceforge.ml.arkit import INDEX
+    from faceforge.ml.autorig import floors
+    from lab.autorig.out_of_family import table
+    j, c = INDEX["jawOpen"], INDEX["mouthClose"]
+
+    def scaled(target):
+        def pred(h):
+            d = h["net"].copy()
+            g = floors.inner_lip_gap_mm(h["verts"], d, h["kind"] == "skin")
+            s = max(1.0, target / g) if np.isfinite(g) and g >= floors.JAW_GAP_FLOOR_MM else 1.0
+            d[[j, c]] *= s
+            return d
+        return pred
+    rows = {}
+    for d, heads in load_lofo().items():
+        for target in (0, 28, 32, 34):
+            rows[f"{d} G={target}"] = measures(heads, scaled(target))
+    print(table(rows))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("what", choices=("dump", "report", "fast", "infamily", "facecap", "ensemble",
-                                    "mouthclose", "mirror"))
+                                    "mouthclose", "mirror", "jawgap"))
     p.add_argument("--w", type=float, default=0.5)
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--second", type=Path, default=OUT / "anny_s1.npz",
@@ -399,6 +426,8 @@ def main(argv=None) -> None:
         dump(args.n)
     elif args.what == "infamily":
         infamily(args.n, args.w, args.nodes)
+    elif args.what == "jawgap":
+        jaw_gap()
     elif args.what == "mirror":
         mirror(args.n)
     elif args.what == "mouthclose":
