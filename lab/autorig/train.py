@@ -106,6 +106,9 @@ def main(argv=None) -> None:
     p.add_argument("--fourier", type=int, default=7, help="position-encoding octaves (0: none)")
     p.add_argument("--loss", choices=("squared", "norm"), default="squared")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--torch-seed", type=int, default=None,
+                   help="seed of the initial weights and sample order only (default: --seed); "
+                        "another value trains a second network on the same data")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--run", default=None, help="checkpoint name (default: from the families)")
@@ -117,7 +120,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     run = args.run or "-".join(args.families)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    torch_seed = args.seed if args.torch_seed is None else args.torch_seed
+    torch.manual_seed(torch_seed)
 
     t0 = time.time()
     train_paths = prepare(args.families, "train", args.n_train, args.seed, args.workers, args.p_mask)
@@ -146,7 +150,7 @@ def main(argv=None) -> None:
         print(f"resumed {ckpt} at epoch {start}", flush=True)
     print(f"model: {sum(p.numel() for p in model.parameters())} parameters, {asdict(cfg)}", flush=True)
 
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(torch_seed)
     for epoch in range(start, args.epochs):
         t = time.time()
         model.train()
