@@ -326,20 +326,26 @@ def grid(reg, sweep: bool) -> None:
                   f"| {np.nanmean([r['jitter'] for r in rs]):.5f} |")
 
 
-def blend_sweep(reg, seeds, frames: int) -> None:
+def blend_sweep(reg, seeds, frames: int, one_tracker: bool = False) -> None:
     """Mean r and static jitter of blend shares on the fit clips (training identities),
-    and GRID's jawOpen~audio r (the filter on, as in the bake)."""
+    and GRID's jawOpen~audio r (the filter on, as in the bake); `one_tracker`: the
+    blendshape model read on Face Mesh's landmarks instead of the Face Landmarker's."""
     from lab.video.metrics import shape_scores, static_mask, varies
-    print(f"\n## Blend share on training identities {seeds} (the choice of refine.BLEND)\n")
+    which = "one tracker" if one_tracker else "two trackers"
+    print(f"\n## Blend share on training identities {seeds}, {which} (the choice of refine.BLEND)\n")
     print("| share of blendshapes | " + " | ".join(f"{f} r / jitter" for f in FAMILIES)
           + " | GRID jawOpen~audio r |")
     print("|---|" + "---|" * (len(FAMILIES) + 1))
-    clips = {f: [render_tracks(f, s, frames) for s in seeds] for f in FAMILIES}
+
+    def reading(mesh, face):
+        return with_blendshapes(mesh) if one_tracker else face
+    clips = {f: [(None, reading(m, fc), z) for m, fc, z in (render_tracks(f, s, frames) for s in seeds)]
+             for f in FAMILIES}
     grids = []
     for clip in sorted(GRID.glob("*.mpg")):
         mesh, face, _ = grid_tracks(clip)
         rate = 1.0 / np.median(np.diff(mesh.times))
-        grids.append((landmarker_inputs(face, rate, "auto", reg), rate,
+        grids.append((landmarker_inputs(reading(mesh, face), rate, "auto", reg), rate,
                       audio_envelope(clip, mesh.times)))
     for share in (0.0, 0.15, 0.3, 0.5, 0.7, 1.0):
         cells = []
@@ -379,7 +385,9 @@ def main(argv=None) -> None:
     if args.eye_strips:
         return eye_strips(args.eye_strips)
     if args.blend_sweep is not None:
-        return blend_sweep(load_regressor(), args.blend_sweep or [0, 1], args.frames)
+        for one in (False, True):
+            blend_sweep(load_regressor(), args.blend_sweep or [0, 1], args.frames, one)
+        return
     reg = load_regressor()
     if not args.skip_render:
         print_render(render_and_track(args, reg))

@@ -12,8 +12,9 @@ from .. import arkit
 from ..model_cache import cached_model, read_arrays
 
 MODEL = Path(__file__).parent / "data" / "blendshape_mixer.npz"
-_ACT = {"none": lambda x: x, "relu": lambda x: np.maximum(x, 0.0),
-        "relu6": lambda x: np.clip(x, 0.0, 6.0)}
+CHUNK = 128  # frames per pass: the token MLP's [frames, 64, 384] stays ~19 MB on any clip
+_ACT = {"none": lambda x: x, "relu": lambda x: np.maximum(x, 0.0, out=x),
+        "relu6": lambda x: np.clip(x, 0.0, 6.0, out=x)}  # in place: on fresh GEMM outputs only
 
 
 class BlendshapeMixer:
@@ -31,10 +32,14 @@ class BlendshapeMixer:
         return (x - mu) / np.sqrt(var + self.w["norm_eps"]) * gamma
 
     def _mlp(self, x: np.ndarray, name: str, acts) -> np.ndarray:
-        """Two projections along the last axis (the model's 1x1 convolutions)."""
+        """Two projections along the last axis (the model's 1x1 convolutions), each one
+        GEMM over every frame and row at once."""
         w = self.w
-        h = acts[0](x @ w[f"{name}1_w"].T + w[f"{name}1_b"])
-        return acts[1](h @ w[f"{name}2_w"].T + w[f"{name}2_b"])
+        h = x.reshape(-1, x.shape[-1]) @ w[f"{name}1_w"].T
+        h += w[f"{name}1_b"]
+        h = acts[0](h) @ w[f"{name}2_w"].T
+        h += w[f"{name}2_b"]
+        return acts[1](h).reshape(x.shape[:-1] + (h.shape[-1],))
 
     def raw(self, points: np.ndarray) -> np.ndarray:
         """[T, 146, 2] pixel coordinates -> [T, 52] scores in MediaPipe's order."""
@@ -61,8 +66,10 @@ class BlendshapeMixer:
         pts = landmarks[:, self.index, :2] * np.asarray(size, dtype=np.float32)
         lost = ~np.isfinite(pts).all(axis=(1, 2))
         out = np.full((len(pts), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
-        if (~lost).any():
-            out[~lost] = arkit.from_mediapipe(self.raw(pts[~lost]))[0]
+        seen = np.flatnonzero(~lost)
+        for lo in range(0, len(seen), CHUNK):
+            idx = seen[lo:lo + CHUNK]
+            out[idx] = arkit.from_mediapipe(self.raw(pts[idx]))[0]
         return out
 
 

@@ -127,21 +127,24 @@ class LandmarkerTracker(FaceTracker):
 
 
 class MeshTracker(FaceTracker):
-    """FaceTracker (Face Mesh) that also reads the blendshape model on each found frame's
-    landmarks; `frames` keeps each call's (blendshapes [52],) or None, like
-    LandmarkerTracker's, for live previews."""
+    """FaceTracker (Face Mesh) for the one-tracker path. The blendshape model reads the
+    whole track in batches once tracking ends (track_face_steps); with `each_frame` (live
+    previews) it reads each found frame as it comes instead, and `frames` keeps each
+    call's (blendshapes [52],) or None, like LandmarkerTracker's."""
 
     def __init__(self, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, hold_identity: int = 8,
-                 mixer: BlendshapeMixer | None = None):
+                 mixer: BlendshapeMixer | None = None, each_frame: bool = False):
         super().__init__(min_detection_confidence, min_tracking_confidence, hold_identity)
         self.mixer = mixer or load_mixer()
+        self.each_frame = each_frame
         self.frames: list[tuple[np.ndarray] | None] = []
 
     def __call__(self, rgb: np.ndarray, time: float | None = None) -> np.ndarray | None:
         pts = super().__call__(rgb, time)
-        size = (rgb.shape[1], rgb.shape[0])
-        self.frames.append(None if pts is None else (self.mixer.scores(pts[None], size)[0],))
+        if self.each_frame:
+            size = (rgb.shape[1], rgb.shape[0])
+            self.frames.append(None if pts is None else (self.mixer.scores(pts[None], size)[0],))
         return pts
 
 
@@ -184,10 +187,14 @@ def _fill_like(values: np.ndarray, times, found, filled) -> np.ndarray:
     return out
 
 
-def face_tracker(fps: float, max_gap: float = MAX_GAP_S, two_trackers: bool = False):
-    """The tracker of a clip at `fps`: MeshTracker, or LandmarkerTracker with `two_trackers`."""
-    kind = LandmarkerTracker if two_trackers else MeshTracker
-    return kind(hold_identity=max(1, round(max_gap * fps)))
+def face_tracker(fps: float, max_gap: float = MAX_GAP_S, two_trackers: bool = False,
+                 each_frame: bool = False):
+    """The tracker of a clip at `fps`: MeshTracker (reading blendshapes per frame with
+    `each_frame`, for previews), or LandmarkerTracker with `two_trackers`."""
+    hold = max(1, round(max_gap * fps))
+    if two_trackers:
+        return LandmarkerTracker(hold_identity=hold)
+    return MeshTracker(hold_identity=hold, each_frame=each_frame)
 
 
 def track_face_steps(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP_S,
@@ -207,6 +214,8 @@ def track_face_steps(video, *, tracker: FaceTracker | None = None, max_gap: floa
     fill = (track.times, found, track.filled)
     shapes = np.full((len(found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
     if not isinstance(tracker, LandmarkerTracker):
+        if not getattr(tracker, "each_frame", False):
+            return with_blendshapes(track, getattr(tracker, "mixer", None))
         for i, extra in enumerate(tracker.frames):
             if extra is not None:
                 shapes[i] = extra[0]

@@ -192,7 +192,8 @@ def _analysis(source, fps: float, options: VideoOptions, regressor,
     """The steps of analyse_steps; closing it early releases the tracker."""
     if options.method == "landmarker":
         from .landmarker import face_tracker, track_face_steps
-        tracker = face_tracker(source.fps, options.max_gap, options.two_trackers)
+        tracker = face_tracker(source.fps, options.max_gap, options.two_trackers,
+                               each_frame=preview is not None)
         try:
             track = yield from _previewed(
                 track_face_steps(source, tracker=tracker, max_gap=options.max_gap),
