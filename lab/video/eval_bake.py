@@ -294,12 +294,13 @@ def grid(reg, sweep: bool) -> None:
             rows.setdefault(name, []).append(dict(clip=clip.stem, **grid_row(
                 w, found, env, still, BLINKS_SEEN[clip.stem])))
         if sweep:
-            _, pre, _, _ = solve_track(face, rate, replace(OURS, steady=False), reg)
-            for mc in (0.5, 1.0, 1.5, 3.0):
-                for beta in (0.5, 2.0, 8.0):
-                    w = refine.one_euro(pre, rate, mc, beta)
-                    sweep_rows.setdefault((mc, beta), []).append(grid_row(
-                        w, face.found, env, still, BLINKS_SEEN[clip.stem]))
+            for which, reading in (("two trackers", face), ("one tracker", with_blendshapes(mesh))):
+                _, pre, _, _ = solve_track(reading, rate, replace(ONE_TRACKER, steady=False), reg)
+                for mc in (0.5, 1.0, 1.5, 3.0):
+                    for beta in (0.5, 2.0, 8.0):
+                        w = refine.one_euro(pre, rate, mc, beta)
+                        sweep_rows.setdefault((which, mc, beta), []).append(grid_row(
+                            w, reading.found, env, still, BLINKS_SEEN[clip.stem]))
     print(f"\n## GRID ({len(clips)} real clips, 25 fps, no labels)\n")
     print("(per clip: the three methods; the mean table below adds the ablations)\n")
     print("| clip | method | detection | jawOpen~audio r | lag (frames) | blinks found / seen (stray) | jitter on silent stretches |")
@@ -318,10 +319,10 @@ def grid(reg, sweep: bool) -> None:
               f"({sum(r['stray'] for r in rs)}) | {np.nanmean([r['jitter'] for r in rs]):.5f} |")
     if sweep:
         print("\n### One Euro filter sweep on GRID (min cutoff Hz, beta)\n")
-        print("| min cutoff | beta | jawOpen~audio r | lag (ms) | jitter on silent stretches |")
-        print("|---|---|---|---|---|")
-        for (mc, beta), rs in sweep_rows.items():
-            print(f"| {mc} | {beta} | {np.mean([r['jaw_corr'] for r in rs]):.3f} "
+        print("| trackers | min cutoff | beta | jawOpen~audio r | lag (ms) | jitter on silent stretches |")
+        print("|---|---|---|---|---|---|")
+        for (which, mc, beta), rs in sweep_rows.items():
+            print(f"| {which} | {mc} | {beta} | {np.mean([r['jaw_corr'] for r in rs]):.3f} "
                   f"| {1000 * np.mean([r['jaw_lag'] for r in rs]) / 25:+.0f} "
                   f"| {np.nanmean([r['jitter'] for r in rs]):.5f} |")
 
