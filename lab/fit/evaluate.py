@@ -39,6 +39,7 @@ from lab.fit import identity
 
 PHOTO = SHARED_DATA / "photos" / "astronaut.png"
 GRID = SHARED_DATA / "video" / "grid"  # GRID corpus clips (CC BY 4.0): their first frames
+TILE = 160  # contact sheet tile size (px): six rows of four faces
 SHEET = ROOT / "docs" / "images" / "fit_contact_sheet.png"
 METHODS = ("average face", "linear least squares", "one-shot", "iterative (Adam)", "iterative",
            "both")
@@ -196,7 +197,7 @@ def photo_rows(rig, imit, trans, linear, rgb: np.ndarray, prior: float = solve.P
     and ms; and the contact sheet's tiles (photo, average face, one-shot, iterative)."""
     photo_pts, _ = detect_landmarks(rgb)
     target = solve.normalise_target(photo_pts)
-    tiles = [("photo", face_crop(rgb, photo_pts))]
+    tiles = [("photo", face_crop(rgb, photo_pts, TILE))]
     photo_id = identity.embedding(rgb, photo_pts) if dlib else None
     rows = {}
     for m, res in fit_all(target, imit, trans, linear, prior).items():
@@ -210,7 +211,7 @@ def photo_rows(rig, imit, trans, linear, rgb: np.ndarray, prior: float = solve.P
                 row["dlib_distance"] = identity.distance(photo_id, identity.embedding(render, pts))
         rows[m] = row
         if m in ("average face", "iterative", "one-shot"):
-            tiles.append((m, face_crop(render, pts)))
+            tiles.append((m, face_crop(render, pts, TILE)))
     return rows, tiles
 
 
