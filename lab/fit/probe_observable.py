@@ -2,7 +2,7 @@
 fit's prior be.
 
 1. Observability: on 300 frontal Blender renders of the built-in rig at random
-   parameters under one light (checkpoints/fit/detected_samples.npz), a ridge regression
+   parameters under one light (checkpoints/fit/detected_samples_<rig>.npz), a ridge regression
    from the aligned landmarks to each parameter, 5-fold cross-validated; R^2 per
    parameter from MediaPipe's landmarks of the render, and from the exact landmarks
    (Blender's deformation of the bound points) at the same parameters. A parameter is
