@@ -131,6 +131,50 @@ def test_noise_whitening_discounts_what_the_detector_moves(toy):
     assert np.mean(white_err) < 0.5 * np.mean(plain_err)
 
 
+def test_nuisance_whitening_shrinks_only_the_largest_spread(toy):
+    """The nuisance whitening damps the direction a detector's pattern moves the landmarks
+    along (the fit then recovers the parameters better than the plain one) and leaves
+    every direction orthogonal to it exactly as it was."""
+    from dataclasses import replace
+    engine, imit = toy
+    rng = np.random.default_rng(8)
+    pattern = rng.normal(size=(K, 2)) * 0.03
+    noise = lambda n: rng.normal(size=(n, 1, 1)) * pattern + rng.normal(size=(n, K, 2)) * 0.002  # noqa: E731
+    w = solve.nuisance_whitening(noise(400), rank=1)
+    d = pattern.ravel() / np.linalg.norm(pattern)
+    other = rng.normal(size=2 * K)
+    other -= (other @ d) * d
+    assert np.linalg.norm(w @ d) < 0.2
+    assert np.allclose(w @ other, other, atol=0.05 * np.linalg.norm(other))
+    white = replace(imit, whiten=w)
+    plain_err, white_err = [], []
+    for t, n in zip(rng.uniform(-0.8, 0.8, (6, 6)), noise(6)):
+        target = _target(engine(t)[0]) + n
+        plain_err.append(np.abs(solve.fit_iterative(imit, target).unit - t).mean())
+        white_err.append(np.abs(solve.fit_iterative(white, target).unit - t).mean())
+    assert np.mean(white_err) < 0.5 * np.mean(plain_err)
+
+
+def test_identifiability_probe_flags_channels_that_move_the_landmarks_alike():
+    """Two channels of a toy rig that move the landmarks the same way (one at half the
+    size) and one that hardly moves them: the probe reports the pair's cosine near 1, the
+    weak channel's small move, and the others' R^2 on the rest near 1 for the pair."""
+    from lab.fit.probe_identifiability import identifiability
+    rng = np.random.default_rng(4)
+    rest = np.zeros((K, 3))
+    rest[:, 0], rest[:, 2] = rng.normal(size=K) * 0.5, rng.normal(size=K) * 0.5
+    basis = rng.normal(size=(4, K, 3)) * 0.03
+    basis[..., 1] = 0.0
+    basis[1] = 0.5 * basis[0]
+    basis[3] *= 0.05
+    unit = rng.uniform(-1, 1, (1500, 4))
+    imit = train_imitator(unit, rest + np.tensordot(unit, basis, 1), rest, np.zeros(4), epochs=60)
+    out = identifiability(imit, ["a", "b", "c", "weak"])
+    assert {out["pairs"][0][0], out["pairs"][0][1]} == {"a", "b"} and out["pairs"][0][2] > 0.95
+    assert out["r2_others"][0] > 0.9 and out["r2_others"][2] < 0.5
+    assert out["effect"][3] < 0.2 * out["effect"][2]
+
+
 def test_fit_stays_within_limits_for_an_impossible_face(toy):
     engine, imit = toy
     target = _target(engine(np.full(6, 3.0))[0])  # far outside the limits

@@ -4,8 +4,10 @@ and front renders under varied conditions (head rotation, studio-light angle, ex
 shape keys) with MediaPipe's landmarks of each."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import bpy
 import numpy as np
@@ -64,6 +66,13 @@ def builtin_rig(samples: int = fit_ops.DEFAULT_SAMPLES):
     rig = fit_ops.prepare_rig([head], make_rig=True)
     imit = fit_ops.ensure_imitator(rig, samples=samples, log=print)
     return rig, imit
+
+
+def render_cache(stem: str, rig) -> Path:
+    """checkpoints/fit/<stem>_<hash of the rig's parameter space>.npz: cached renders
+    belong to one rig (a changed rig draws other parameters and poses other bones)."""
+    tag = hashlib.sha1(rig.space.fingerprint().encode()).hexdigest()[:8]
+    return CHECKPOINTS / "fit" / f"{stem}_{tag}.npz"
 
 
 def set_view(rig, view: View) -> None:

@@ -10,9 +10,11 @@ tables.
    Jacobian by finite differences in Blender, bounded, alternating with the alignment),
    one-shot, iterative and both. Identity consistency: rank-1 retrieval of each
    identity's second render among all 51 second renders in parameter space.
-2. The astronaut photo: NME of MediaPipe on the fitted character's render against the
-   photo's landmarks, and the mean IoU of region hulls (lips, eyes, brows, nose, oval),
-   before (the average face) and after; a contact sheet to docs/images/.
+2. Real faces: the astronaut photo and the first frame of each GRID clip in ../shared
+   (five people, CC BY 4.0). NME of MediaPipe on the fitted character's render against
+   the photo's landmarks, and the mean IoU of region hulls (lips, eyes, brows, nose, oval),
+   before (the average face) and after (dlib's embedding distance on the astronaut); a
+   contact sheet (one row per face) to docs/images/.
 3. Seconds per photo: each mode, MediaPipe beside.
 
     python -m lab.fit.evaluate [--identities 51]
@@ -36,6 +38,8 @@ from faceforge.ml.fit.sheet import face_crop, labelled_row, write_rgb
 from lab.fit import identity
 
 PHOTO = SHARED_DATA / "photos" / "astronaut.png"
+GRID = SHARED_DATA / "video" / "grid"  # GRID corpus clips (CC BY 4.0): their first frames
+TILE = 160  # contact sheet tile size (px): six rows of four faces
 SHEET = ROOT / "docs" / "images" / "fit_contact_sheet.png"
 METHODS = ("average face", "linear least squares", "one-shot", "iterative (Adam)", "iterative",
            "both")
@@ -109,31 +113,36 @@ def region_iou(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 # -------------------------------------------------------------------- the evaluation
-def synthetic_renders(rig, n: int, seed: int = 2026) -> tuple[np.ndarray, np.ndarray]:
-    """truth [n, P] and normalised MediaPipe targets [n, 2, K, 2] (nan where no face was
-    detected) of the n identities' two renders under random views; cached in
-    checkpoints/fit/ per (n, seed), so that other models are evaluated on the same renders."""
-    path = CHECKPOINTS / "fit" / f"evaluation_renders_{n}_{seed}.npz"
+def synthetic_renders(rig, n: int, seed: int = 2026) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """truth [n, P], normalised MediaPipe targets [n, 2, K, 2] (nan where no face was
+    detected) and head poses (yaw, pitch) [n, 2, 2] of the n identities' two renders under
+    random views; cached in checkpoints/fit/ per (rig, n, seed), so that other models are
+    evaluated on the same renders (another seed: validation renders, lab.fit.validate)."""
+    path = engine.render_cache(f"evaluation_renders_{n}_{seed}", rig)
     if path.exists():
         with np.load(path) as z:
-            return z["truth"], z["targets"]
+            pose = z["pose"] if "pose" in z.files else np.zeros((n, 2, 2))
+            return z["truth"], z["targets"], pose
     rng = np.random.default_rng(seed)
     truth = rng.uniform(-1, 1, (n, len(rig.space)))
     targets = np.full((n, 2, len(lm.FIT_INDICES), 2), np.nan)
+    pose = np.zeros((n, 2, 2))
     for i in range(n):
         for v in range(2):
-            _, pts = render_landmarks(rig, truth[i], random_view(rng))
+            view = random_view(rng)
+            pose[i, v] = view.yaw, view.pitch
+            _, pts = render_landmarks(rig, truth[i], view)
             if pts is not None:
                 targets[i, v] = solve.normalise_target(pts)
         print(f"  identity {i + 1}/{n} rendered", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, truth=truth, targets=targets)
-    return truth, targets
+    np.savez_compressed(path, truth=truth, targets=targets, pose=pose)
+    return truth, targets, pose
 
 
 def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026,
               prior: float = solve.PRIOR) -> dict:
-    truth, targets = synthetic_renders(rig, n, seed)
+    truth, targets, _ = synthetic_renders(rig, n, seed)
     true_pts = solve.project(fit_ops.engine_landmarks(rig, truth))       # [n, K, 2] frontal
     fits = {m: [[], []] for m in METHODS}
     missed = int(np.isnan(targets[:, :, 0, 0]).sum())
@@ -169,17 +178,27 @@ def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026,
     return rows
 
 
-def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solve.PRIOR) -> dict:
-    rgb = read_photo(PHOTO)
-    t0 = time.perf_counter()
-    for _ in range(5):
-        photo_pts, _ = detect_landmarks(rgb)
-    mediapipe_ms = (time.perf_counter() - t0) / 5 * 1000
+def grid_frames() -> list[tuple[str, np.ndarray]]:
+    """The first frame (RGB) of each GRID clip in ../shared (five people facing the camera,
+    CC BY 4.0): real faces beside the astronaut; [] when the clips are missing."""
+    import cv2
+    frames = []
+    for path in sorted(GRID.glob("*.mpg")):
+        ok, bgr = cv2.VideoCapture(str(path)).read()
+        if ok:
+            frames.append((path.stem, np.ascontiguousarray(bgr[..., ::-1])))
+    return frames
+
+
+def photo_rows(rig, imit, trans, linear, rgb: np.ndarray, prior: float = solve.PRIOR,
+               dlib: bool = True) -> tuple[dict, list]:
+    """Every method's fit of one photo: per method render NME (MediaPipe on the fitted
+    character's render against the photo), region IoU, dlib distance (`dlib`), imitator NME
+    and ms; and the contact sheet's tiles (photo, average face, one-shot, iterative)."""
+    photo_pts, _ = detect_landmarks(rgb)
     target = solve.normalise_target(photo_pts)
-    tiles = [("photo", face_crop(rgb, photo_pts))]
-    t0 = time.perf_counter()
-    photo_id = identity.embedding(rgb, photo_pts)
-    dlib_ms = (time.perf_counter() - t0) * 1000 if photo_id is not None else float("nan")
+    tiles = [("photo", face_crop(rgb, photo_pts, TILE))]
+    photo_id = identity.embedding(rgb, photo_pts) if dlib else None
     rows = {}
     for m, res in fit_all(target, imit, trans, linear, prior).items():
         render, pts = render_landmarks(rig, res.unit)
@@ -187,12 +206,33 @@ def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solv
         if pts is not None:
             row.update(render_nme=solve.nme(solve.normalise_target(pts),
                                             solve.normalise_target(photo_pts)) * 100,
-                       region_iou=region_iou(pts[:, :2], photo_pts[:, :2]),
-                       dlib_distance=identity.distance(photo_id, identity.embedding(render, pts)))
+                       region_iou=region_iou(pts[:, :2], photo_pts[:, :2]))
+            if photo_id is not None:
+                row["dlib_distance"] = identity.distance(photo_id, identity.embedding(render, pts))
         rows[m] = row
         if m in ("average face", "iterative", "one-shot"):
-            tiles.append((m, face_crop(render, pts)))
-    write_rgb(sheet, labelled_row(tiles))
+            tiles.append((m, face_crop(render, pts, TILE)))
+    return rows, tiles
+
+
+def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solve.PRIOR) -> dict:
+    """The astronaut's rows (photo_rows) with MediaPipe's and dlib's time per photo, the
+    GRID frames' rows under "grid", and the contact sheet (one row per real face)."""
+    rgb = read_photo(PHOTO)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        photo_pts, _ = detect_landmarks(rgb)
+    mediapipe_ms = (time.perf_counter() - t0) / 5 * 1000
+    t0 = time.perf_counter()
+    found = identity.embedding(rgb, photo_pts)
+    dlib_ms = (time.perf_counter() - t0) * 1000 if found is not None else float("nan")
+    rows, tiles = photo_rows(rig, imit, trans, linear, rgb, prior)
+    sheet_rows = [labelled_row(tiles)]
+    rows["grid"] = {}
+    for name, frame in grid_frames():
+        rows["grid"][name], tiles = photo_rows(rig, imit, trans, linear, frame, prior, dlib=False)
+        sheet_rows.append(labelled_row(tiles))
+    write_rgb(sheet, np.concatenate(sheet_rows, axis=0))
     rows["mediapipe_ms"] = mediapipe_ms
     rows["dlib_ms"] = dlib_ms
     return rows
@@ -254,6 +294,21 @@ def _print_photo(photo: dict, sheet: Path = SHEET) -> None:
         print(f"| {m} | {r.get('render_nme', float('nan')):.2f} | "
               f"{r.get('region_iou', float('nan')):.3f} | {r.get('dlib_distance', float('nan')):.3f} | "
               f"{r['imitator_nme']:.2f} | {r['ms']:.1f} |")
+    grid = photo.get("grid") or {}
+    if grid:
+        faces = [photo] + list(grid.values())
+        print(f"\nReal faces: the astronaut and the first frame of {len(grid)} GRID clips "
+              f"(five people); render NME per face, mean, and how much lower than the average "
+              f"face's (mean of the per-face reductions)")
+        print("| method | " + " | ".join(["astronaut"] + list(grid)) + " | mean render NME (%) | "
+              "lower than the average face (%) | region IoU |")
+        print("|---|" + "---|" * (len(faces) + 3))
+        for m in METHODS:
+            nme = np.array([f[m].get("render_nme", np.nan) for f in faces])
+            base = np.array([f["average face"].get("render_nme", np.nan) for f in faces])
+            iou = np.nanmean([f[m].get("region_iou", np.nan) for f in faces])
+            print(f"| {m} | " + " | ".join(f"{v:.2f}" for v in nme) + f" | {np.nanmean(nme):.2f} | "
+                  f"{np.nanmean((1 - nme / base) * 100):.0f} | {iou:.3f} |")
     print(f"\ncontact sheet: {sheet}")
 
 

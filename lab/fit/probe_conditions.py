@@ -2,7 +2,7 @@
 same random identities rendered frontal under the default light, then with only the
 studio light turned, only the head turned (yaw/pitch), only expression keys, and all
 three; a ridge regression from MediaPipe's landmarks to the parameters trained on the
-frontal renders of lab.fit.probe_observable (checkpoints/fit/detected_samples.npz), and the
+frontal renders of lab.fit.probe_observable (checkpoints/fit/detected_samples_<rig>.npz), and the
 Gauss-Newton fit, on each; parameter RMSE over all and the observable parameters.
 
     python -m lab.fit.probe_conditions [--identities 20]

@@ -2,7 +2,7 @@
 fit's prior be.
 
 1. Observability: on 300 frontal Blender renders of the built-in rig at random
-   parameters under one light (checkpoints/fit/detected_samples.npz), a ridge regression
+   parameters under one light (checkpoints/fit/detected_samples_<rig>.npz), a ridge regression
    from the aligned landmarks to each parameter, 5-fold cross-validated; R^2 per
    parameter from MediaPipe's landmarks of the render, and from the exact landmarks
    (Blender's deformation of the bound points) at the same parameters. A parameter is
@@ -22,14 +22,14 @@ import json
 
 import numpy as np
 
-from lab.fit.engine import builtin_rig, fit_ops, random_view, render_landmarks
+from lab.fit.engine import builtin_rig, fit_ops, random_view, render_cache, render_landmarks
 from lab.fit.tune_detector import render_samples
-from lab.paths import CHECKPOINTS, ROOT
+from lab.paths import ROOT
 from faceforge.ml.fit import solve
 
 OBSERVABLE_R2 = 0.5
 OBSERVABLE = ROOT / "lab" / "fit" / "observable.json"
-VIEWS = CHECKPOINTS / "fit" / "prior_views.npz"
+VIEWS = "prior_views"  # engine.render_cache
 FRONTAL_RENDERS = 300
 PRIORS = (0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 
@@ -95,8 +95,9 @@ def observability(rig, n: int = FRONTAL_RENDERS) -> dict:
 
 def view_renders(rig, n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     """(truth [m, P], normalised targets [m, K, 2]) of renders under random views; cached."""
-    if VIEWS.exists():
-        with np.load(VIEWS) as z:
+    path = render_cache(VIEWS, rig)
+    if path.exists():
+        with np.load(path) as z:
             if len(z["truth"]) >= n:
                 return z["truth"][:n], z["targets"][:n]
     rng = np.random.default_rng(seed)
@@ -107,8 +108,8 @@ def view_renders(rig, n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
         if pts is not None:
             truth.append(u)
             targets.append(solve.normalise_target(pts))
-    VIEWS.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(VIEWS, truth=np.array(truth), targets=np.array(targets))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, truth=np.array(truth), targets=np.array(targets))
     return np.array(truth), np.array(targets)
 
 

@@ -25,16 +25,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from lab.fit.engine import EXPRESSION, View, builtin_rig, fit_ops, random_view, render_landmarks
+from lab.fit.engine import (EXPRESSION, View, builtin_rig, fit_ops, random_view, render_cache,
+                            render_landmarks)
 from lab.paths import CHECKPOINTS, ROOT
 from faceforge.ml.fit import solve
 from faceforge.ml.fit.imitator import Imitator, train_imitator
 from faceforge.ml.fit.landmarks import FIT_INDICES
 from faceforge.ml.fit.translator import save_translator, train_translator
 
-SAMPLES = CHECKPOINTS / "fit" / "detected_samples.npz"     # frontal, one light (the probes)
-VIEW_SAMPLES = CHECKPOINTS / "fit" / "detected_views.npz"  # the evaluation's conditions
-NEUTRAL_SAMPLES = CHECKPOINTS / "fit" / "detected_views_neutral.npz"  # the same, no expression
+SAMPLES = "detected_samples"     # frontal, one light (the probes); engine.render_cache
+VIEW_SAMPLES = "detected_views"  # the evaluation's conditions
+NEUTRAL_SAMPLES = "detected_views_neutral"  # the same, no expression
 TUNED = CHECKPOINTS / "fit" / "tuned"
 OBSERVABLE = ROOT / "lab" / "fit" / "observable.json"  # lab.fit.probe_observable
 # Seeds of the renders' parameters and views, apart from the evaluation's (2026) and the
@@ -48,7 +49,7 @@ def render_samples(rig, n: int, views: bool = False, expression: bool = True) ->
     or (`views`) under random viewing conditions as the evaluation draws them
     (engine.random_view; without `expression`, every expression key at 0). Cached and
     extended in checkpoints/fit/."""
-    path = (VIEW_SAMPLES if expression else NEUTRAL_SAMPLES) if views else SAMPLES
+    path = render_cache((VIEW_SAMPLES if expression else NEUTRAL_SAMPLES) if views else SAMPLES, rig)
     seed = (VIEW_SEED if expression else NEUTRAL_SEED) if views else FRONTAL_SEED
     p, k = len(rig.space), len(FIT_INDICES)
     data = dict(unit=np.zeros((0, p)), detected=np.zeros((0, k, 2)), pose=np.zeros((0, 2)),

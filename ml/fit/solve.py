@@ -165,6 +165,21 @@ def noise_whitening(residuals: np.ndarray, shrink: float = 0.5) -> np.ndarray:
     return vecs @ np.diag(np.sqrt(mean_var / vals)) @ vecs.T
 
 
+def nuisance_whitening(residuals: np.ndarray, rank: int) -> np.ndarray:
+    """[N, K, 2] residuals of the detector against the imitator (as noise_whitening) ->
+    W [K*2, K*2] that shrinks only the `rank` directions of largest spread (head turn,
+    light, expression) down to the mean spread of the others and leaves every other
+    direction as it is. Unlike the full whitening it never gives more weight to a direction
+    the renders happened to leave still (a real face may differ from the renders there)."""
+    r = residuals.reshape(len(residuals), -1)
+    vals, vecs = np.linalg.eigh(np.cov(r.T))
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    floor = vals[rank:].mean()
+    top = vecs[:, :rank]
+    gain = np.sqrt(np.minimum(floor / np.maximum(vals[:rank], 1e-30), 1.0))
+    return np.eye(len(vals)) + top @ np.diag(gain - 1.0) @ top.T
+
+
 def fit_gauss_newton(imit: Imitator, target: np.ndarray, *, start: np.ndarray | None = None,
                      iterations: int = 40, prior: float = PRIOR, fit_pose: bool = True,
                      tol: float = 1e-9) -> FitResult:
