@@ -46,7 +46,6 @@ EXP_RATES = {"rest": 31, "pause": 25, "PBM": 31, "FV": 31, "TH": 28, "CH": 28, "
              "TDN": 28, "KG": 28, "HH": 28, "R": 22, "W": 22}
 KEYS = ("corr", "jerk", "closure", "open_vowel", "silence", "pause_rest", "lag_ms")
 CONSONANTS = ("TDN", "KG", "R", "SZ", "TH", "CH", "W")
-VOWELS = ("AA", "AE", "AH", "AO", "OH", "EH", "ER", "IH", "IY", "UH", "UW")
 
 
 def low_pass_blend(sigma: float, dominance: bool = False):
@@ -67,12 +66,7 @@ def low_pass_blend(sigma: float, dominance: bool = False):
             cols = V.CONTROL_GROUP == g
             lp = lambda x: gaussian_filter1d(x, sigma / rate * fps, axis=0, mode="nearest")
             controls[:, cols] = lp(weight[:, cols] * held[:, cols]) / lp(weight[:, cols])
-        centre, half = (start + end) / 2, np.maximum(end - start, V.MIN_HOLD[vis]) / 2
-        nb = here[:, None] + np.arange(-V.NEIGHBOURS, V.NEIGHBOURS + 1)[None]
-        valid = (nb >= 0) & (nb < len(vis))
-        nb = np.clip(nb, 0, len(vis) - 1)
-        dist = np.maximum(np.abs(t[:, None] - centre[nb]) - half[nb], 0.0)
-        return _contact_rest_smooth(controls, vis, start, end, t, here, nb, valid, dist, fps)
+        return V.contact_and_rest(controls, vis, start, end, fps, duration)
     return blend
 
 
@@ -82,39 +76,14 @@ def exponential_blend(vowel_rate: float = 1.0):
 
     def blend(vis, start, end, fps, duration):
         t = V.frame_times(duration, fps)
-        centre, half = (start + end) / 2, np.maximum(end - start, V.MIN_HOLD[vis]) / 2
-        here = np.clip(np.searchsorted(start, t, side="right") - 1, 0, len(vis) - 1)
-        nb = here[:, None] + np.arange(-V.NEIGHBOURS, V.NEIGHBOURS + 1)[None]
-        valid = (nb >= 0) & (nb < len(vis))
-        nb = np.clip(nb, 0, len(vis) - 1)
-        dist = np.maximum(np.abs(t[:, None] - centre[nb]) - half[nb], 0.0)
+        _, nb, valid, dt, half = V.neighbourhood(vis, start, end, t)
+        dist = np.maximum(np.abs(dt) - half, 0.0)
         dom = V.ALPHA[vis[nb]] * np.exp(-((dist * rates[vis[nb]])[..., None]
                                           * V.GROUP_RATE) ** 2)
         dom = dom[..., V.CONTROL_GROUP] * valid[..., None]
         controls = (dom * V.TARGETS[vis[nb]]).sum(1) / np.maximum(dom.sum(1), 1e-12)
-        return _contact_rest_smooth(controls, vis, start, end, t, here, nb, valid, dist, fps)
+        return V.contact_and_rest(controls, vis, start, end, fps, duration)
     return blend
-
-
-def _contact_rest_smooth(controls, vis, start, end, t, here, nb, valid, dist, fps):
-    """`visemes.blend`'s steps after the blend: forced lip contact, rest in pauses,
-    smoothing, ARKit weights."""
-    ramp = 0.5 * (1 + np.cos(np.pi * np.minimum(dist / V.FORCE_RAMP_S, 1.0)))
-    force = V.FORCE[vis[nb]] * ramp * valid
-    strongest = np.argmax(force, axis=1)
-    k = np.take_along_axis(force, strongest[:, None], 1)
-    lips = V.TARGETS[vis[np.take_along_axis(nb, strongest[:, None], 1)[:, 0]]][:, V.FORCED]
-    controls[:, V.FORCED] += k * (lips - controls[:, V.FORCED])
-    n = len(vis)
-    inner = (vis == V.REST) & (np.arange(n) > 0) & (np.arange(n) < n - 1)
-    if inner.any():
-        depth = np.minimum(t - start[here], end[here] - t)
-        settle_s = np.minimum(V.REST_RAMP_S, (end[here] - start[here]) / 4)
-        settle = 0.5 * (1 - np.cos(np.pi * np.clip(depth / settle_s, 0.0, 1.0)))
-        controls *= 1 - np.where(inner[here] & (depth > 0), settle, 0.0)[:, None]
-    if V.SMOOTH_S * fps > 0.3:
-        controls = gaussian_filter1d(controls, V.SMOOTH_S * fps, axis=0, mode="nearest")
-    return V.to_arkit(controls)
 
 
 @contextmanager

@@ -157,34 +157,49 @@ def coarticulate(phones: Sequence[Phone], fps: float, duration: float | None = N
     return blend(*segments(phones), fps, duration)
 
 
-def blend(vis: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float,
-          duration: float) -> np.ndarray:
-    """[T, 52] weights at `frames.frame_times(duration, fps)` of sorted viseme segments (index,
-    start, end; see `segments`): dominance-weighted low-pass, forced lip contact, rest in pauses,
-    smoothing. Apart
-    from `coarticulate` so that stored viseme runs can be blended again (synth --retarget)."""
-    t = frame_times(duration, fps)
+def neighbourhood(vis: np.ndarray, start: np.ndarray, end: np.ndarray, t: np.ndarray):
+    """Per frame t [T]: its segment [T], the NEIGHBOURS segments either side [T, N] (clipped)
+    and which exist [T, N], the signed time from each one's centre and its half hold [T, N]."""
     centre = (start + end) / 2
     half = np.maximum(end - start, MIN_HOLD[vis]) / 2
     here = np.clip(np.searchsorted(start, t, side="right") - 1, 0, len(vis) - 1)
     nb = here[:, None] + np.arange(-NEIGHBOURS, NEIGHBOURS + 1)[None]            # [T, N]
     valid = (nb >= 0) & (nb < len(vis))
     nb = np.clip(nb, 0, len(vis) - 1)
-    dt = t[:, None] - centre[nb]
-    dist = np.maximum(np.abs(dt) - half[nb], 0.0)
+    return here, nb, valid, t[:, None] - centre[nb], half[nb]
+
+
+def blend(vis: np.ndarray, start: np.ndarray, end: np.ndarray, fps: float,
+          duration: float) -> np.ndarray:
+    """[T, 52] weights at `frames.frame_times(duration, fps)` of sorted viseme segments (index,
+    start, end; see `segments`): dominance-weighted low-pass, then `contact_and_rest`. Apart
+    from `coarticulate` so that stored viseme runs can be blended again (synth --retarget)."""
+    t = frame_times(duration, fps)
+    _, nb, valid, dt, half = neighbourhood(vis, start, end, t)
     # Dominance times the share of the frame's Gaussian window that each segment covers.
     sigma = LOWPASS_S / GROUP_RATE                                               # [G]
-    cover = (ndtr(((half[nb] - dt) / sigma[:, None, None]))
-             - ndtr(((-half[nb] - dt) / sigma[:, None, None])))                  # [G, T, N]
+    cover = (ndtr(((half - dt) / sigma[:, None, None]))
+             - ndtr(((-half - dt) / sigma[:, None, None])))                      # [G, T, N]
     dom = ALPHA[vis[nb]] * np.moveaxis(cover, 0, -1)                             # [T, N, G]
     dom = dom[..., CONTROL_GROUP] * valid[..., None]                           # [T, N, C]
     controls = (dom * TARGETS[vis[nb]]).sum(1) / np.maximum(dom.sum(1), 1e-12)  # [T, C]
+    return contact_and_rest(controls, vis, start, end, fps, duration)
+
+
+def contact_and_rest(controls: np.ndarray, vis: np.ndarray, start: np.ndarray,
+                     end: np.ndarray, fps: float, duration: float) -> np.ndarray:
+    """Blended controls [T, C] at `frame_times(duration, fps)` -> [T, 52] weights: forced lip
+    contact, rest in pauses, smoothing (what every blend of the segments ends with)."""
+    t = frame_times(duration, fps)
+    here, nb, valid, dt, half = neighbourhood(vis, start, end, t)
+    dist = np.maximum(np.abs(dt) - half, 0.0)
     # Forced lip contact: each frame follows its most forcing neighbour's lip targets.
     ramp = 0.5 * (1 + np.cos(np.pi * np.minimum(dist / FORCE_RAMP_S, 1.0)))
     force = FORCE[vis[nb]] * ramp * valid                                        # [T, N]
     strongest = np.argmax(force, axis=1)
     k = np.take_along_axis(force, strongest[:, None], 1)
     lips_target = TARGETS[vis[np.take_along_axis(nb, strongest[:, None], 1)[:, 0]]][:, FORCED]
+    controls = controls.copy()
     controls[:, FORCED] += k * (lips_target - controls[:, FORCED])
     # Rest in pauses: a rest segment inside speech brings every control to rest over its
     # middle, settling in and out within it (so neighbours' tails cannot hold the mouth
