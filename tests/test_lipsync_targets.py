@@ -173,7 +173,7 @@ def test_bake_onto_a_head_carrying_only_one_set(lipsync_ops, short_wav, target):
         from helpers import key_curve_values
         mouth = [k for k in keys if not k.endswith(("sil", "blink"))]
         values = np.stack([key_curve_values(obj, k, frames) for k in mouth], axis=1)
-    assert values.max() > 0.3 and (values.max(0) > 0.1).sum() >= 2   # the mouth moves
+    assert values.max() > 0.2 and (values.max(0) > 0.1).sum() >= 2   # the mouth moves
     # the same head, asked explicitly for its set, bakes the same; another set is refused
     assert lipsync_ops.bake_lipsync([obj], short_wav, transcript="go forward",
                                     engine="phonetic", target=target).frames == bake.frames

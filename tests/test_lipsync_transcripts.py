@@ -90,3 +90,55 @@ def test_whisper_on_noise_falls_back_to_recognition():
     res = engine.lipsync(noise, 16000, 30, engine="phonetic", transcribe=True, secondary=False)
     plain = engine.lipsync(noise, 16000, 30, engine="phonetic", secondary=False)
     assert res.phones == plain.phones
+
+
+def _librivox(shared_data, clip: str):
+    """(16 kHz samples normalised as the engine does, transcript, reference word starts s)."""
+    import json
+    stem = shared_data / "speech" / f"sense_and_sensibility_01_austen_64kb-{clip}"
+    x = audio.normalise(audio.load_audio(stem.with_suffix(".wav"))[0])
+    words = json.loads(stem.with_suffix(".phone.json").read_text())["w"]
+    starts = [w["b"] for w in words if w["t"] not in ("<s>", "</s>", "<sil>")]
+    return x, stem.with_suffix(".txt").read_text(), starts
+
+
+def _spoken(phones):
+    return " ".join(p.label for p in phones if p.label != "SIL")
+
+
+def test_digital_silence_inside_speech_is_aligned(shared_data):
+    """0.3 s of exact zeros at three word boundaries (an edited file): the words align as on
+    the untouched clip, given whole or as a timed segment (the noise-free search failed
+    there and the transcript was dropped)."""
+    x, text, starts = _librivox(shared_data, "0880")
+    plain, warnings = phonemes.phones_from_audio(x, 16000, text)
+    assert not warnings
+    cuts = [int(starts[i] * 16000) for i in (len(starts) // 4, len(starts) // 2,
+                                             3 * len(starts) // 4)]
+    gap = np.zeros(int(0.3 * 16000), np.float32)
+    parts = np.split(x, cuts)
+    edited = np.concatenate([parts[0], gap, parts[1], gap, parts[2], gap, parts[3]])
+    phones, warnings = phonemes.phones_from_audio(edited, 16000, text)
+    assert not warnings and _spoken(phones) == _spoken(plain)
+    moved = [p.start + 0.3 * sum(p.start >= c / 16000 - 0.01 for c in cuts) for p in plain
+             if p.label != "SIL"]                  # where the untouched clip's phones moved
+    assert np.abs(np.array(moved) - [p.start for p in phones if p.label != "SIL"]).mean() < 0.03
+    segment = [(0.0, len(edited) / 16000, text)]           # a timed transcript (--transcribe)
+    phones, warnings = phonemes.phones_from_audio(edited, 16000, segments=segment)
+    assert not warnings and _spoken(phones) == _spoken(plain)
+
+
+def test_a_partial_alignment_is_not_taken_for_success(shared_data):
+    """pocketsphinx aligns the words of its best partial path where its search does not
+    reach the last word. Audio that ends before the transcript's last word is said so (and
+    recognised instead), and a noise-gated clip whose last word the search first lost gets
+    every word."""
+    x, text, _ = _librivox(shared_data, "0870")
+    assert text.split()[-2:] == ["for", "them"]
+    phones, warnings = phonemes.phones_from_audio(x[:int(6.71 * 16000)], 16000, text)
+    assert warnings and "could not be aligned" in warnings[0]
+    level = np.sqrt((x[:len(x) // 160 * 160].reshape(-1, 160) ** 2).mean(1))
+    gated = x.copy()
+    gated[:len(level) * 160].reshape(-1, 160)[level < 0.5 * 10 ** (-40 / 20)] = 0
+    phones, warnings = phonemes.phones_from_audio(gated, 16000, text)
+    assert not warnings and _spoken(phones).endswith(("F AO R DH EH M", "F AO R DH AH M"))
