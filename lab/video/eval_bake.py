@@ -3,7 +3,7 @@ the FACS regressor (the bake's "regressor" method) and ours (the "landmarker" me
 blendshapes + fill-in from landmarks + per-actor calibration + One Euro filter), with
 ablations of ours.
 
-1. Render-and-track: held-out identities (seeds 16, 17) of both head families, rendered
+1. Render-and-track: held-out identities (seeds 16-19) of both head families, rendered
    by lab/video/render_eval.py (Workbench, 640x480, 30 fps, known weights and head
    motion, a still neutral start and a still stretch mid-clip); each clip tracked by Face
    Mesh (for the regressor) and by the Face Landmarker. Mean per-shape r, MAE, dead
@@ -368,7 +368,7 @@ def blend_sweep(reg, seeds, frames: int, one_tracker: bool = False) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=150)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17, 18, 19])
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--skip-render", action="store_true", help="GRID only")
     ap.add_argument("--skip-grid", action="store_true")

@@ -3,7 +3,7 @@ identities never trained on, of both head families, performing eval_performance'
 weights and head motion. Frames, truth and the heads' landmark bindings are cached in
 checkpoints/video_eval/ for lab/video/eval_bake.py (which needs no bpy).
 
-    python -m lab.video.render_eval [--seeds 16 17] [--frames 150]
+    python -m lab.video.render_eval [--seeds 16 17 18 19] [--frames 150]
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def render_one(family: str, seed: int, frames: int, size: tuple[int, int] | None
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=150)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[16, 17, 18, 19])
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--size", type=int, nargs=2, help="frame size (default: the test clips' 640x480)")
     args = ap.parse_args(argv)
