@@ -82,6 +82,22 @@ def test_numpy_blendshape_model_equals_the_face_landmarkers(face, one, clip_dir)
     assert (one.blendshapes[:, arkit.INDEX["tongueOut"]] == 0).all()
 
 
+def test_one_tracker_reads_blendshapes_on_a_worker_thread_as_after_tracking(clip_dir, tmp_path, monkeypatch):
+    """Found frames go to the blendshape model in batches on a worker thread while
+    tracking goes on, a gap-filled frame is read on its filled landmarks afterwards: the
+    same scores as reading the finished track in one batch."""
+    from faceforge.ml.video.landmarker import with_blendshapes
+    monkeypatch.setattr(landmarker, "CHUNK", 4)  # several batches on a short clip
+    for i, p in enumerate(sorted(clip_dir.glob("*.png"))):
+        img = cv2.imread(str(p))
+        cv2.imwrite(str(tmp_path / p.name), img * 0 if i == 5 else img)  # one lost frame
+    threaded = track_face(tmp_path)
+    after = with_blendshapes(track(tmp_path))
+    assert not threaded.found[5] and threaded.filled[5]
+    np.testing.assert_allclose(threaded.blendshapes, after.blendshapes, atol=1e-5)
+    assert np.isfinite(threaded.blendshapes).all()
+
+
 def test_committed_blendshape_weights_are_the_export_of_the_bundled_task():
     """ml/video/data/blendshape_mixer.npz is what lab/video/export_blendshapes.py reads out
     of the shipped face_landmarker.task, array for array."""

@@ -15,6 +15,7 @@ followed, picks the largest face (or the one overlapping the last box) and hides
 others, so a second person never takes over."""
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generator
@@ -23,7 +24,7 @@ import numpy as np
 
 from .. import arkit
 from ..model_cache import cached_model
-from .blendshape_mixer import BlendshapeMixer, load_mixer
+from .blendshape_mixer import CHUNK, BlendshapeMixer, load_mixer
 from .decode import VideoSource, open_video
 from .tracking import MAX_GAP_S, MIN_IOU, FaceTracker, Track, _boxes, _iou, face_mesh, landmarks_array, track_steps
 
@@ -127,10 +128,12 @@ class LandmarkerTracker(FaceTracker):
 
 
 class MeshTracker(FaceTracker):
-    """FaceTracker (Face Mesh) for the one-tracker path. The blendshape model reads the
-    whole track in batches once tracking ends (track_face_steps); with `each_frame` (live
-    previews) it reads each found frame as it comes instead, and `frames` keeps each
-    call's (blendshapes [52],) or None, like LandmarkerTracker's."""
+    """FaceTracker (Face Mesh) for the one-tracker path, reading the blendshape model too.
+    By default found frames go to it in batches of CHUNK on a worker thread while Face Mesh
+    tracks the next ones (numpy's matrix products release the GIL, so the second core
+    does it), and `blendshapes(track)` gathers them; with `each_frame` (live previews) it
+    reads each found frame as it comes, and `frames` keeps each call's (blendshapes [52],)
+    or None, like LandmarkerTracker's."""
 
     def __init__(self, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, hold_identity: int = 8,
@@ -139,13 +142,55 @@ class MeshTracker(FaceTracker):
         self.mixer = mixer or load_mixer()
         self.each_frame = each_frame
         self.frames: list[tuple[np.ndarray] | None] = []
+        self._calls = 0
+        self._size: tuple[int, int] | None = None
+        self._pending: list[tuple[int, np.ndarray]] = []
+        self._jobs: list[tuple[np.ndarray, Future | np.ndarray]] = []
+        self._pool: ThreadPoolExecutor | None = None
 
     def __call__(self, rgb: np.ndarray, time: float | None = None) -> np.ndarray | None:
         pts = super().__call__(rgb, time)
+        self._size = (rgb.shape[1], rgb.shape[0])
         if self.each_frame:
-            size = (rgb.shape[1], rgb.shape[0])
-            self.frames.append(None if pts is None else (self.mixer.scores(pts[None], size)[0],))
+            self.frames.append(None if pts is None else (self.mixer.scores(pts[None], self._size)[0],))
+        elif pts is not None:
+            self._pending.append((self._calls, pts))
+            if len(self._pending) == CHUNK:
+                self._send()
+        self._calls += 1
         return pts
+
+    def _send(self, wait: bool = False) -> None:
+        """Hand the pending frames to the worker thread (or read them now with `wait`)."""
+        if not self._pending:
+            return
+        idx = np.array([i for i, _ in self._pending])
+        pts = np.stack([p for _, p in self._pending])
+        self._pending = []
+        if wait:
+            self._jobs.append((idx, self.mixer.scores(pts, self._size)))
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="faceforge-blendshapes")
+        self._jobs.append((idx, self._pool.submit(self.mixer.scores, pts, self._size)))
+
+    def blendshapes(self, track: Track) -> np.ndarray:
+        """[T, 52] scores of `track` (which this tracker made): each found frame's as read
+        during tracking, each gap-filled frame's read now on its filled landmarks; NaN where
+        the face is lost."""
+        self._send(wait=True)
+        out = np.full((len(track.found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
+        for idx, job in self._jobs:
+            out[idx] = job.result() if isinstance(job, Future) else job
+        self._jobs = []
+        if track.filled.any():
+            out[track.filled] = self.mixer.scores(track.landmarks[track.filled], track.size)
+        return out
+
+    def close(self) -> None:
+        super().close()
+        if self._pool is not None:  # work already handed over finishes; results stay readable
+            self._pool.shutdown(wait=False)
 
 
 class _Landmarker:
@@ -214,8 +259,11 @@ def track_face_steps(video, *, tracker: FaceTracker | None = None, max_gap: floa
     fill = (track.times, found, track.filled)
     shapes = np.full((len(found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
     if not isinstance(tracker, LandmarkerTracker):
-        if not getattr(tracker, "each_frame", False):
-            return with_blendshapes(track, getattr(tracker, "mixer", None))
+        if isinstance(tracker, MeshTracker) and not tracker.each_frame:
+            return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
+                             track.warnings, blendshapes=tracker.blendshapes(track))
+        if not isinstance(tracker, MeshTracker):  # a plain FaceTracker: read afterwards
+            return with_blendshapes(track)
         for i, extra in enumerate(tracker.frames):
             if extra is not None:
                 shapes[i] = extra[0]
