@@ -86,7 +86,7 @@ def apply_video(targets, res: VideoResult, *, take: str, start_frame: int,
 
 class LivePreview:
     """While Bake Video tracks, the target meshes show the latest tracked frame on their
-    shape keys (values only, no keys written; the Face Landmarker's raw blendshapes, on
+    shape keys (values only, no keys written; the blendshape model's raw scores, on
     each mesh's own set), and `restore` puts every value back as it was."""
 
     def __init__(self, targets):
@@ -187,7 +187,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
     target: bpy.props.EnumProperty(name="Mouth Shapes", default="auto", items=SET_ITEMS)
     live_preview: bpy.props.BoolProperty(
         name="Live Preview", default=True,
-        description="While tracking, show each tracked frame on the head (Face Landmarker; "
+        description="While tracking, show each tracked frame on the head (the blendshape model's raw scores; "
                     "values are put back before the bake is written)")
     head_mode: bpy.props.EnumProperty(
         name="Head Rotation", default="OBJECT",
