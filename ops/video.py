@@ -173,7 +173,7 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
         name="Face Landmarker Task", default=VideoOptions().two_trackers,
         description="Run MediaPipe's Face Landmarker task beside Face Mesh (its own landmarks "
                     "and head matrix) instead of its blendshape model on Face Mesh's "
-                    "landmarks: about 2.5x slower")
+                    "landmarks: about 3x slower")
     calibration: bpy.props.EnumProperty(
         name="Neutral", default="AUTO",
         items=(("AUTO", "Quietest Frames", "The actor's neutral face from the clip's calmest frames"),
@@ -418,7 +418,7 @@ def add_cli(sub) -> None:
                         "regressor: FaceForge's landmark regressor")
     p.add_argument("--two-trackers", action="store_true",
                    help="landmarker: run MediaPipe's Face Landmarker task beside Face Mesh "
-                        "(its own landmarks and head matrix; ~2.5x slower) instead of its "
+                        "(its own landmarks and head matrix; ~3x slower) instead of its "
                         "blendshape model on Face Mesh's landmarks")
     p.add_argument("--neutral", default="auto",
                    help="actor's neutral: auto (from the clip's calm frames), none, or START-END seconds")

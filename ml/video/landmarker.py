@@ -8,7 +8,7 @@ mapped to ARKit order, tongueOut never output) on every frame. Two ways:
   (`data/face_landmarker.task`, Tasks API, VIDEO running mode) gives its own landmarks,
   blendshapes and the head's facial transformation matrix, and Face Mesh runs beside it for
   the FACS regressor (which reads the Face Landmarker's landmarks markedly worse); about
-  2.5x the cost per frame.
+  3x the time per frame.
 
 Identity handling is FaceTracker's: the short-range detector runs only while nothing is
 followed, picks the largest face (or the one overlapping the last box) and hides the

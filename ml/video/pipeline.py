@@ -40,7 +40,7 @@ class VideoOptions:
     resolution independent).
     `method`: "landmarker" or "regressor" (see the module). `two_trackers`: the landmarker
     method runs MediaPipe's Face Landmarker task beside Face Mesh (its own landmarks and
-    head matrix; ~2.5x slower) instead of the blendshape model on Face Mesh's landmarks
+    head matrix; ~3x slower) instead of the blendshape model on Face Mesh's landmarks
     (ml/video/landmarker.py). `temporal`: the landmarker
     method reads its inputs through the causal temporal network (ml/video/temporal.py);
     without it `blend`, `fill`, `steady` switch the fixed refinements (ml/video/refine.py):
