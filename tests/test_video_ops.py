@@ -179,16 +179,18 @@ def test_operator_and_cli_write_the_same_keys_for_each_method(bpy_empty, tmp_pat
     tiny_rigged_mesh()
     bpy.ops.wm.save_as_mainfile(filepath=str(head))
     baked = {}
-    for method in ("landmarker", "regressor"):
+    for method, two in (("landmarker", False), ("landmarker", True), ("regressor", False)):
         bpy.ops.wm.open_mainfile(filepath=str(head))
         bpy.data.objects["Tiny"].select_set(True)
-        assert bpy.ops.faceforge.bake_video(filepath=str(frames), method=method.upper()) == {"FINISHED"}
-        baked[method] = _keys(bpy.data.objects["Tiny"])
-        out = tmp_path / method
-        assert cli.run(["video", str(head), str(frames), "-o", str(out), "--method", method]) == 0
+        assert bpy.ops.faceforge.bake_video(filepath=str(frames), method=method.upper(),
+                                            two_trackers=two) == {"FINISHED"}
+        baked[method, two] = _keys(bpy.data.objects["Tiny"])
+        out = tmp_path / f"{method}{'_two' if two else ''}"
+        assert cli.run(["video", str(head), str(frames), "-o", str(out), "--method", method]
+                       + (["--two-trackers"] if two else [])) == 0
         bpy.ops.wm.open_mainfile(filepath=str(out / "frames.blend"))
-        assert _keys(bpy.data.objects["Tiny"]) == baked[method]
-    assert baked["landmarker"] != baked["regressor"]
+        assert _keys(bpy.data.objects["Tiny"]) == baked[method, two]
+    assert len({repr(k) for k in baked.values()}) == 3  # the three ways bake differently
 
 
 def test_live_preview_shows_frames_on_each_set_and_puts_every_value_back(bpy_empty):
