@@ -72,28 +72,33 @@ class FacsRegressor:
 
     def network(self, x: np.ndarray) -> np.ndarray:
         """Standardised features [T,F] -> raw outputs [T, NUM_SHAPES + ROTATION_OUTPUTS]."""
-        out = np.empty((len(x), len(self.p["out.bias"])), dtype=np.float32)
-        reach = self.receptive_field - 1
-        for lo in range(0, len(x), CHUNK):
-            start = max(0, lo - reach)
-            out[lo:lo + CHUNK] = self._forward(x[start:lo + CHUNK])[lo - start:]
-        return out
+        return self._chunked(len(x), lambda lo, hi: x[lo:hi])
 
     def _stream(self, landmarks: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
-        """features() then network() a chunk of frames at a time (the last receptive field's
-        features carried over): raw outputs [T, O] and fitted rotations [T,3,3], equal to
-        the whole clip at once, with only a chunk's float64 features alive at a time."""
-        out = np.empty((len(landmarks), len(self.p["out.bias"])), dtype=np.float32)
+        """features() then network() a chunk of frames at a time: raw outputs [T, O] and
+        fitted rotations [T,3,3], equal to the whole clip at once, with only a chunk's
+        float64 features alive at a time."""
         rot = np.empty((len(landmarks), 3, 3))
         carry: dict = {}
-        context = None
+
+        def chunk(lo: int, hi: int) -> np.ndarray:
+            x, rot[lo:hi] = self.features(landmarks[lo:hi], aspect, carry)
+            return x
+        return self._chunked(len(landmarks), chunk), rot
+
+    def _chunked(self, n: int, features) -> np.ndarray:
+        """Raw outputs [n, O] of frames whose standardised features `features(lo, hi)` gives
+        CHUNK frames at a time, in order; each chunk runs with the receptive field's frames
+        before it, so the outputs equal one pass over the whole clip."""
+        out = np.empty((n, len(self.p["out.bias"])), dtype=np.float32)
         reach = self.receptive_field - 1
-        for lo in range(0, len(landmarks), CHUNK):
-            x, rot[lo:lo + CHUNK] = self.features(landmarks[lo:lo + CHUNK], aspect, carry)
+        context = None
+        for lo in range(0, n, CHUNK):
+            x = features(lo, min(lo + CHUNK, n))
             window = x if context is None else np.concatenate([context, x])
             out[lo:lo + len(x)] = self._forward(window)[len(window) - len(x):]
-            context = window[max(0, len(window) - reach):] if reach else window[:0]
-        return out, rot
+            context = window[len(window) - min(reach, len(window)):]
+        return out
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         return causal_forward(self.p, x, self.kernel, self.dilations)
