@@ -18,7 +18,6 @@ Needs the `tflite` package (flatbuffer schema; lab only).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import zipfile
 

@@ -176,10 +176,15 @@ class MeshTracker(FaceTracker):
 
     def blendshapes(self, track: Track) -> np.ndarray:
         """[T, 52] scores of `track` (which this tracker made): each found frame's as read
-        during tracking, each gap-filled frame's read now on its filled landmarks; NaN where
-        the face is lost."""
-        self._send(wait=True)
+        during tracking; each gap-filled frame's read now on its filled landmarks, or with
+        `each_frame` held and blended like the landmarks; NaN where the face is lost."""
         out = np.full((len(track.found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
+        if self.each_frame:
+            for i, extra in enumerate(self.frames):
+                if extra is not None:
+                    out[i] = extra[0]
+            return _fill_like(out, track.times, track.found, track.filled)
+        self._send(wait=True)
         for idx, job in self._jobs:
             out[idx] = job.result() if isinstance(job, Future) else job
         self._jobs = []
@@ -256,19 +261,13 @@ def track_face_steps(video, *, tracker: FaceTracker | None = None, max_gap: floa
         if own:
             tracker.close()
     found = track.found
+    if isinstance(tracker, MeshTracker):
+        return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
+                         track.warnings, blendshapes=tracker.blendshapes(track))
+    if not isinstance(tracker, LandmarkerTracker):  # a plain FaceTracker: read afterwards
+        return with_blendshapes(track)
     fill = (track.times, found, track.filled)
     shapes = np.full((len(found), arkit.NUM_SHAPES), np.nan, dtype=np.float32)
-    if not isinstance(tracker, LandmarkerTracker):
-        if isinstance(tracker, MeshTracker) and not tracker.each_frame:
-            return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
-                             track.warnings, blendshapes=tracker.blendshapes(track))
-        if not isinstance(tracker, MeshTracker):  # a plain FaceTracker: read afterwards
-            return with_blendshapes(track)
-        for i, extra in enumerate(tracker.frames):
-            if extra is not None:
-                shapes[i] = extra[0]
-        return FaceTrack(track.times, track.landmarks, found, track.filled, track.size,
-                         track.warnings, blendshapes=_fill_like(shapes, *fill))
     rot = np.full((len(found), 3, 3), np.nan, dtype=np.float32)
     mesh = np.full_like(track.landmarks, np.nan)
     for i, extra in enumerate(tracker.frames):
