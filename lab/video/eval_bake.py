@@ -28,7 +28,7 @@ from faceforge.ml.arkit import ARKIT_NAMES, INDEX
 from faceforge.ml.video import refine
 from faceforge.ml.video.decode import VideoSource
 from faceforge.ml.video.landmarker import FaceTrack, track_face, with_blendshapes
-from faceforge.ml.video.pipeline import VideoOptions, _hold_lost, landmarker_inputs, solve_track
+from faceforge.ml.video.pipeline import VideoOptions, grid_landmarks, landmarker_inputs, solve_track
 from faceforge.ml.video.regressor import load_regressor
 from faceforge.ml.video.rotation import matrix_euler
 from faceforge.ml.video.tracking import track
@@ -125,26 +125,31 @@ def temporal_method(path: Path | None):
 
 def methods(reg) -> list[tuple[str, callable]]:
     """(name, fn(mesh track, face track, frame rate) -> (weights [T,52], rotation [T,3]))."""
-    def bake(options, use_face):
+    def bake(options, reading):
+        """`reading(mesh, face)`: the track solve_track reads."""
         def run(mesh, face, rate):
-            _, w, r, _ = solve_track(face if use_face else mesh, rate, options, reg)
+            _, w, r, _ = solve_track(reading(mesh, face), rate, options, reg)
             return w, r
         return run
-    def one_tracker(options):
-        def run(mesh, face, rate):
-            _, w, r, _ = solve_track(with_blendshapes(mesh), rate, options, reg)
-            return w, r
-        return run
+
+    def two(mesh, face):
+        return face
+
+    def one(mesh, face):
+        return with_blendshapes(mesh)
+
+    def mesh_raw(mesh, face, rate):
+        landmarks = grid_landmarks(mesh, mesh.times)  # long losses held
+        return (raw_blendshapes(with_blendshapes(mesh)),
+                reg.predict(landmarks, aspect=mesh.size[0] / mesh.size[1])[1])
     out = [("MediaPipe blendshapes (raw)",
             lambda mesh, face, rate: (raw_blendshapes(face), matrix_euler(
                 np.nan_to_num(face.rotation).astype(np.float64)))),
-           ("FACS regressor (bake)", bake(REGRESSOR, False)),
-           ("ours", bake(OURS, True)),
-           ("ours, one tracker (default)", one_tracker(ONE_TRACKER)),
-           ("blendshape model on Face Mesh (raw)",
-            lambda mesh, face, rate: (raw_blendshapes(with_blendshapes(mesh)),
-                                      reg.predict(_hold_lost(mesh, mesh.landmarks), aspect=mesh.size[0] / mesh.size[1])[1]))]
-    out += [(name, bake(replace(OURS, **kw), True)) for name, kw in ABLATIONS]
+           ("FACS regressor (bake)", bake(REGRESSOR, lambda mesh, face: mesh)),
+           ("ours", bake(OURS, two)),
+           ("ours, one tracker (default)", bake(ONE_TRACKER, one)),
+           ("blendshape model on Face Mesh (raw)", mesh_raw)]
+    out += [(name, bake(replace(OURS, **kw), two)) for name, kw in ABLATIONS]
     from faceforge.ml.video.temporal import DEFAULT_WEIGHTS
     nets = ({"temporal network (shipped)": None} if DEFAULT_WEIGHTS.exists() else {}) | TEMPORAL_NETS
     for name, path in nets.items():
