@@ -98,7 +98,7 @@ def test_one_tracker_reads_blendshapes_on_a_worker_thread_as_after_tracking(clip
     assert np.isfinite(threaded.blendshapes).all()
 
 
-def test_committed_blendshape_weights_are_the_export_of_the_bundled_task():
+def test_committed_blendshape_weights_are_the_export_of_the_bundled_task(shared_data):
     """ml/video/data/blendshape_mixer.npz is what lab/video/export_blendshapes.py reads out
     of the shipped face_landmarker.task, array for array."""
     pytest.importorskip("tflite")
