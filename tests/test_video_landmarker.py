@@ -1,6 +1,7 @@
 """The Face Landmarker path of Bake Video on a few frames of a real GRID clip: landmarks,
 ARKit-ordered blendshapes and head rotation per frame; the bundled model's identity; the
-refinements on top (fill-in shapes, per-actor ranges, the causal One Euro filter)."""
+refinements on top (fill-in shapes, per-actor ranges, the One Euro filter and the bake's
+still-face filter built on it)."""
 import hashlib
 
 import cv2
@@ -156,6 +157,69 @@ def test_one_euro_is_causal_steadies_still_input_and_follows_steps():
     still = slice(10, 60)
     assert np.diff(y[still], axis=0).std() < 0.5 * np.diff(x[still], axis=0).std()
     assert (y[63] > 0.2 + 0.5 * 0.6).all()  # half the step within 3 frames (100 ms)
+
+
+def _still_face(frames: int, rng) -> np.ndarray:
+    """[frames, 478, 3] MediaPipe-normalised landmarks of a still face with detector noise,
+    from the regressor's template (x right, y down in the image)."""
+    from faceforge.ml.video.regressor import load_regressor
+    t = load_regressor().template
+    base = np.stack([0.5 + t[:, 0] * 2.0, 0.5 - t[:, 2] * 2.0, t[:, 1] * 2.0], axis=1)
+    return base[None] + rng.normal(0, 2e-4, (frames, 478, 3))
+
+
+def _motion(landmarks: np.ndarray) -> np.ndarray:
+    from faceforge.ml.video.regressor import load_regressor
+    reg = load_regressor()
+    return refine.shape_motion(landmarks, 1.0, reg.template, reg.stable)
+
+
+def test_shape_motion_follows_each_shapes_own_landmarks_not_the_head():
+    rng = np.random.default_rng(1)
+    lm = _still_face(60, rng)
+    turned = lm.copy()
+    turned[30:, :, 0] += 0.05                       # the whole head moves sideways
+    lids = np.array(refine.SHAPE_LANDMARKS[arkit.INDEX["eyeBlinkLeft"]])
+    lm[30:40, lids, 1] += np.linspace(0, 0.04, 10)[:, None]   # the left lids close
+    still, moved = _motion(turned), _motion(lm)
+    blink_l, blink_r, jaw = (arkit.INDEX[n] for n in ("eyeBlinkLeft", "eyeBlinkRight", "jawOpen"))
+    assert still[31:].max() < 3 * still[1:30].mean()          # head motion removed
+    assert moved[31:40, blink_l].mean() > 5 * moved[1:30, blink_l].mean()
+    assert moved[31:40, blink_r].mean() < 2 * moved[1:30, blink_r].mean()
+    assert moved[31:40, jaw].mean() < 2 * moved[1:30, jaw].mean()
+
+
+def test_shape_motion_in_chunks_equals_one_pass(monkeypatch):
+    lm = _still_face(50, np.random.default_rng(2))
+    whole = _motion(lm)
+    monkeypatch.setattr(refine, "CHUNK", 7)
+    np.testing.assert_allclose(_motion(lm), whole, rtol=1e-5, atol=1e-9)
+
+
+def test_still_face_filter_has_no_lag_holds_still_faces_and_opens_on_motion():
+    rng = np.random.default_rng(3)
+    t = np.arange(150)
+    jaw, blink = arkit.INDEX["jawOpen"], arkit.INDEX["eyeBlinkLeft"]
+    truth = np.zeros((150, arkit.NUM_SHAPES), np.float32)
+    truth[:, jaw] = np.exp(-0.5 * ((t - 100) / 4.0) ** 2)      # a mouth opening at frame 100
+    truth[:, blink] = np.exp(-0.5 * ((t - 60) / 1.5) ** 2)    # a blink at frame 60
+    noisy = truth + rng.normal(0, 0.02, truth.shape).astype(np.float32)
+    motion = np.full(truth.shape, 1.0, np.float32) + rng.uniform(0, 0.2, truth.shape).astype(np.float32)
+    motion += 100 * np.abs(np.gradient(truth, axis=0))        # landmarks move with the shapes
+    out = refine.steady(noisy, 30.0, motion)
+    causal = refine.one_euro(noisy, 30.0)
+    forward = refine.one_euro(noisy, 30.0, np.where(refine.EYES, refine.EYE_CUTOFF, refine.STILL_CUTOFF),
+                              np.where(refine.EYES, refine.EYE_BETA, 0.0), boost=refine.gate(motion))
+    def centre(x):                                            # of the mouth opening, frames
+        w = np.clip(x[80:121, jaw], 0, None)
+        return float((w * np.arange(80, 121)).sum() / w.sum())
+    assert abs(centre(out) - 100) < 0.5                       # no lag
+    assert centre(forward) > 101                              # its forward pass alone lags
+    assert out[:, jaw].max() > 0.85 and out[:, blink].max() > 0.75   # motion passes
+    still = slice(5, 40)
+    assert np.diff(out[still], axis=0).std() < 0.5 * np.diff(causal[still], axis=0).std()
+    ungated = refine.steady(noisy, 30.0, np.ones_like(motion))    # landmarks still: damped
+    assert ungated[:, jaw].max() < 0.6 * out[:, jaw].max()
 
 
 def test_range_gains_stretch_used_shapes_only():

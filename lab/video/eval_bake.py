@@ -1,6 +1,6 @@
 """Bake Video's methods side by side, in one run: MediaPipe Face Landmarker blendshapes raw,
 the FACS regressor (the bake's "regressor" method) and ours (the "landmarker" method:
-blendshapes + fill-in from landmarks + per-actor calibration + One Euro filter), with
+blendshapes + fill-in from landmarks + per-actor calibration + the still-face filter), with
 ablations of ours.
 
 1. Render-and-track: held-out identities (seeds 16-19) of both head families, rendered
@@ -13,7 +13,9 @@ ablations of ours.
 Tracks are cached in checkpoints/video_eval/.
 
     python -m lab.video.render_eval          # once (bpy, ~15 min on 2 busy cores)
-    python -m lab.video.eval_bake [--sweep]  # ~3 min
+    python -m lab.video.eval_bake            # ~3 min
+
+The still-face filter's settings: lab/video/probe_still_filter.py.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ MESH_METHODS = ("FACS regressor (bake)", "ours, one tracker (default)",
 REGRESSOR = VideoOptions(method="regressor")
 ABLATIONS = (("ours, fill-in shapes only (no blend)", dict(blend=False)),
              ("ours with per-actor ranges", dict(ranges=True)),
-             ("ours without One Euro filter", dict(steady=False)),
+             ("ours without the still-face filter", dict(steady=False)),
              ("blendshapes + neutral only", dict(blend=False, fill=False, ranges=False, steady=False)))
 # Blinks seen (eye closed), frame ranges, counted by eye on the eye-crop strips that
 # `--eye-strips DIR` writes (one crop of both eyes per frame).
@@ -284,10 +286,9 @@ def eye_strips(out: Path) -> None:
         cv2.imwrite(str(out / f"eyes_{clip.stem}.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
-def grid(reg, sweep: bool) -> None:
+def grid(reg) -> None:
     clips = sorted(GRID.glob("*.mpg"))
     rows: dict[str, list[dict]] = {}
-    sweep_rows: dict[tuple, list[dict]] = {}
     for clip in clips:
         mesh, face, _ = grid_tracks(clip)
         rate = 1.0 / np.median(np.diff(mesh.times))
@@ -298,14 +299,6 @@ def grid(reg, sweep: bool) -> None:
             found = mesh.found if name in MESH_METHODS else face.found
             rows.setdefault(name, []).append(dict(clip=clip.stem, **grid_row(
                 w, found, env, still, BLINKS_SEEN[clip.stem])))
-        if sweep:
-            for which, reading in (("two trackers", face), ("one tracker", with_blendshapes(mesh))):
-                _, pre, _, _ = solve_track(reading, rate, replace(ONE_TRACKER, steady=False), reg)
-                for mc in (0.5, 1.0, 1.5, 3.0):
-                    for beta in (0.5, 2.0, 8.0):
-                        w = refine.one_euro(pre, rate, mc, beta)
-                        sweep_rows.setdefault((which, mc, beta), []).append(grid_row(
-                            w, reading.found, env, still, BLINKS_SEEN[clip.stem]))
     print(f"\n## GRID ({len(clips)} real clips, 25 fps, no labels)\n")
     print("(per clip: the three methods; the mean table below adds the ablations)\n")
     print("| clip | method | detection | jawOpen~audio r | lag (frames) | blinks found / seen (stray) | jitter on silent stretches |")
@@ -322,14 +315,6 @@ def grid(reg, sweep: bool) -> None:
               f"| {1000 * np.mean([r['jaw_lag'] for r in rs]) / 25:+.0f} "
               f"| {sum(r['blinks'] for r in rs)} / {sum(r['seen'] for r in rs)} "
               f"({sum(r['stray'] for r in rs)}) | {np.nanmean([r['jitter'] for r in rs]):.5f} |")
-    if sweep:
-        print("\n### One Euro filter sweep on GRID (min cutoff Hz, beta)\n")
-        print("| trackers | min cutoff | beta | jawOpen~audio r | lag (ms) | jitter on silent stretches |")
-        print("|---|---|---|---|---|---|")
-        for (which, mc, beta), rs in sweep_rows.items():
-            print(f"| {which} | {mc} | {beta} | {np.mean([r['jaw_corr'] for r in rs]):.3f} "
-                  f"| {1000 * np.mean([r['jaw_lag'] for r in rs]) / 25:+.0f} "
-                  f"| {np.nanmean([r['jitter'] for r in rs]):.5f} |")
 
 
 def blend_sweep(reg, seeds, frames: int, one_tracker: bool = False) -> None:
@@ -345,28 +330,30 @@ def blend_sweep(reg, seeds, frames: int, one_tracker: bool = False) -> None:
 
     def reading(mesh, face):
         return with_blendshapes(mesh) if one_tracker else face
+    def steadied(track, rate, share):
+        grid, b, r, _, _ = landmarker_inputs(track, rate, "auto", reg)
+        motion = refine.shape_motion(grid_landmarks(track, grid), track.size[0] / track.size[1],
+                                     reg.template, reg.stable)
+        return refine.steady(np.clip(refine.blend(b, r, share), 0, 1), rate, motion)
     clips = {f: [(None, reading(m, fc), z) for m, fc, z in (render_tracks(f, s, frames) for s in seeds)]
              for f in FAMILIES}
     grids = []
     for clip in sorted(GRID.glob("*.mpg")):
         mesh, face, _ = grid_tracks(clip)
         rate = 1.0 / np.median(np.diff(mesh.times))
-        grids.append((landmarker_inputs(reading(mesh, face), rate, "auto", reg), rate,
-                      audio_envelope(clip, mesh.times)))
+        grids.append((reading(mesh, face), rate, audio_envelope(clip, mesh.times)))
     for share in (0.0, 0.15, 0.3, 0.5, 0.7, 1.0):
         cells = []
         for f in FAMILIES:
             truth, preds, jits = [], [], []
             for _, face, z in clips[f]:
-                _, b, r, _, _ = landmarker_inputs(face, FPS, "auto", reg)
-                w = refine.one_euro(np.clip(refine.blend(b, r, share), 0, 1), FPS)
+                w = steadied(face, FPS, share)
                 truth.append(z["weights"]), preds.append(w)
                 jits.append(jitter(w, static_mask(z["weights"], z["euler"])))
             sc = shape_scores(np.concatenate(truth), np.concatenate(preds))
             cells.append(f"{np.nanmean(sc['corr'][varies(sc)]):.3f} / {np.mean(jits):.5f}")
-        jaw = [best_lag(refine.one_euro(np.clip(refine.blend(b, r, share), 0, 1), rate)
-                        [:, INDEX["jawOpen"]], env, max_lag=MAX_LAG)[0]
-               for (_, b, r, _, _), rate, env in grids]
+        jaw = [best_lag(steadied(track, rate, share)[:, INDEX["jawOpen"]], env, max_lag=MAX_LAG)[0]
+               for track, rate, env in grids]
         print(f"| {share} | " + " | ".join(cells) + f" | {np.mean(jaw):.3f} |", flush=True)
 
 
@@ -377,7 +364,6 @@ def main(argv=None) -> None:
     ap.add_argument("--families", nargs="+", default=list(FAMILIES))
     ap.add_argument("--skip-render", action="store_true", help="GRID only")
     ap.add_argument("--skip-grid", action="store_true")
-    ap.add_argument("--sweep", action="store_true", help="One Euro parameters on GRID")
     ap.add_argument("--blend-sweep", type=int, nargs="*", metavar="SEED",
                     help="score blend shares on these training identities (rendered by "
                          "render_eval --seeds 0 1 --size 320 240) and stop")
@@ -398,7 +384,7 @@ def main(argv=None) -> None:
     if not args.skip_render:
         print_render(render_and_track(args, reg))
     if not args.skip_grid:
-        grid(reg, args.sweep)
+        grid(reg)
 
 
 if __name__ == "__main__":

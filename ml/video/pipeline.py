@@ -44,8 +44,8 @@ class VideoOptions:
     (ml/video/landmarker.py). `temporal`: the landmarker
     method reads its inputs through the causal temporal network (ml/video/temporal.py);
     without it `blend`, `fill`, `steady` switch the fixed refinements (ml/video/refine.py):
-    the blend with the regressor, or else only the fill-in shapes from it; the One Euro
-    filter. `ranges`: per-actor ranges (both)."""
+    the blend with the regressor, or else only the fill-in shapes from it; the still-face
+    filter (refine.steady). `ranges`: per-actor ranges (both)."""
     method: str = "landmarker"
     two_trackers: bool = False
     temporal: bool = False
@@ -320,7 +320,10 @@ def solve_track(track: Track, rate: float, options: VideoOptions,
         if options.ranges:
             weights = np.clip(weights * refine.range_gains(weights), 0.0, 1.0)
         if options.steady:
-            weights = refine.one_euro(weights, rate)
+            width, height = track.size
+            motion = refine.shape_motion(grid_landmarks(track, grid), width / height,
+                                         regressor.template, regressor.stable)
+            weights = refine.steady(weights, rate, motion)
     else:
         grid = uniform_times(track.times, rate)
         width, height = track.size

@@ -1,14 +1,17 @@
 """What FaceForge adds on top of the Face Landmarker's per-frame blendshapes: a blend with
 the FACS regressor's reading of the landmarks (alone for the shapes the blendshape model
-never moves), optionally each shape's range stretched to the actor's own extremes, and a
-causal adaptive low-pass (One Euro filter) that holds still faces still without lagging
-fast motion. Arrays are [T, 52] in ARKit
-order, sampled at a steady `fps`."""
+never moves), optionally each shape's range stretched to the actor's own extremes, and an
+adaptive low-pass that holds a still face still: a One Euro filter whose cutoff also opens
+with the face's own landmark motion, run forward and backward over the clip (no lag).
+Arrays are [T, 52] in ARKit order, sampled at a steady `fps`."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import arkit
+from ..face_mesh_regions import (CHEEKS, LEFT_BROW, LEFT_EYE, LEFT_IRIS, LIPS, NOSE, RIGHT_BROW,
+                                 RIGHT_EYE, RIGHT_IRIS)
+from .features import align, similarity, to_metric
 
 # Shapes the Face Landmarker's blendshape model leaves near-constant on real and rendered
 # faces; the regressor reads them from the landmarks instead.
@@ -68,11 +71,12 @@ def _alpha(cutoff, fps: float):
     return 1.0 / (1.0 + tau * fps)
 
 
-def one_euro(values: np.ndarray, fps: float, min_cutoff: float = MIN_CUTOFF,
-             beta: float = BETA, d_cutoff: float = D_CUTOFF) -> np.ndarray:
+def one_euro(values: np.ndarray, fps: float, min_cutoff=MIN_CUTOFF, beta=BETA,
+             d_cutoff: float = D_CUTOFF, boost: np.ndarray | None = None) -> np.ndarray:
     """Causal One Euro filter of values [T, C] (each channel on its own): a low-pass whose
     cutoff rises with the channel's (low-passed) speed, so still stretches are smoothed
-    hard and fast moves pass with little lag. Frame t depends on frames <= t only."""
+    hard and fast moves pass with little lag. `min_cutoff` and `beta` are scalars or [C];
+    `boost` [T, C] adds Hz to frame t's cutoff. Frame t depends on frames <= t only."""
     values = np.asarray(values, dtype=np.float32)
     if len(values) < 2:
         return values.copy()
@@ -82,7 +86,97 @@ def one_euro(values: np.ndarray, fps: float, min_cutoff: float = MIN_CUTOFF,
     a_d = _alpha(d_cutoff, fps)
     for t in range(1, len(values)):
         speed = speed + a_d * ((values[t] - prev) * fps - speed)
-        a = _alpha(min_cutoff + beta * np.abs(speed), fps)
+        cutoff = min_cutoff + beta * np.abs(speed)
+        a = _alpha(cutoff if boost is None else cutoff + boost[t], fps)
         prev = prev + a * (values[t] - prev)
         out[t] = prev
     return out
+
+
+# Still-face filter (`steady`): chosen on the training identities 0 and 1 and GRID
+# (lab/video/probe_still_filter.py), never on the test identities. Shapes other than the
+# eyes' sit at STILL_CUTOFF Hz while their landmarks are still; eye shapes keep the One
+# Euro speed term so blinks close fully.
+STILL_CUTOFF = 0.25
+EYE_CUTOFF, EYE_BETA = 0.5, 8.0
+GATE_GAIN = 0.5       # Hz added per multiple of the landmarks' still-face motion (noise floor)
+GATE_SMOOTH = 0.5     # one-pole low-pass of that motion, per frame
+FLOOR_QUANTILE = 0.2  # the noise floor: this quantile of each shape's landmark motion
+CHUNK = 1024          # frames aligned at a time (bounded memory on long clips)
+
+
+def _shape_landmarks() -> list[np.ndarray]:
+    """Per ARKit shape, the Face Mesh landmarks whose motion shows it: the eye's contour
+    and iris for eye shapes, the brow(s) for brow shapes, the nose for noseSneer, the
+    cheeks for cheekSquint, the lips for the rest (mouth, jaw, cheekPuff, tongue)."""
+    out = []
+    for name in arkit.ARKIT_NAMES:
+        side = "left" if name.endswith("Left") else "right" if name.endswith("Right") else ""
+        if name.startswith("eye"):
+            idx = LEFT_EYE + LEFT_IRIS if side == "left" else RIGHT_EYE + RIGHT_IRIS
+        elif name.startswith("brow"):
+            idx = {"left": LEFT_BROW, "right": RIGHT_BROW}.get(side, LEFT_BROW + RIGHT_BROW)
+        elif name.startswith("noseSneer"):
+            idx = NOSE
+        elif name.startswith("cheekSquint"):
+            idx = CHEEKS
+        else:
+            idx = LIPS
+        out.append(np.array(idx, dtype=np.int64))
+    return out
+
+
+SHAPE_LANDMARKS = _shape_landmarks()
+EYES = np.array([n.startswith("eye") for n in arkit.ARKIT_NAMES])
+
+
+def shape_motion(landmarks: np.ndarray, aspect: float, template: np.ndarray,
+                 stable: np.ndarray) -> np.ndarray:
+    """[T, 478, 3] Face Mesh landmarks (MediaPipe-normalised) -> [T, 52] mean speed (template
+    units per frame) of the landmarks that show each shape, with the head's pose removed
+    (similarity fit to `template` [478, 3] on the `stable` weights [478])."""
+    n = len(landmarks)
+    union = np.unique(np.concatenate(SHAPE_LANDMARKS))
+    speed = np.zeros((n, len(union)), np.float32)
+    prev = None
+    for lo in range(0, n, CHUNK):
+        pts = to_metric(np.asarray(landmarks[lo:lo + CHUNK], np.float64), aspect)
+        aligned = align(pts[:, union], *similarity(pts, template, stable))
+        if prev is not None:
+            aligned = np.concatenate([prev, aligned])
+        step = np.linalg.norm(np.diff(aligned, axis=0), axis=-1)
+        speed[lo + (prev is None):lo + len(pts)] = step
+        prev = aligned[-1:]
+    column = {int(v): i for i, v in enumerate(union)}
+    return np.stack([speed[:, [column[int(i)] for i in idx]].mean(1) for idx in SHAPE_LANDMARKS],
+                    axis=1)
+
+
+def gate(motion: np.ndarray, gain: float = GATE_GAIN, smooth: float = GATE_SMOOTH) -> np.ndarray:
+    """[T, C] landmark motion -> [T, C] Hz to add to the cutoff: `gain` per multiple of the
+    motion's noise floor above it, low-passed causally by `smooth`."""
+    floor = np.maximum(np.quantile(motion, FLOOR_QUANTILE, axis=0), 1e-9)
+    excess = np.maximum(motion / floor - 1.0, 0.0)
+    out = np.empty_like(excess)
+    acc = excess[0]
+    for t in range(len(excess)):
+        acc = acc + smooth * (excess[t] - acc)
+        out[t] = acc
+    return gain * out
+
+
+def steady(weights: np.ndarray, fps: float, motion: np.ndarray, cutoff=None, beta=None,
+           gain: float = GATE_GAIN, smooth: float = GATE_SMOOTH) -> np.ndarray:
+    """The bake's still-face filter: [T, 52] weights and [T, 52] `shape_motion` -> weights
+    filtered by the landmark-gated One Euro filter forward, then backward (zero phase:
+    no lag; the whole clip is known when it is baked). `cutoff`, `beta` ([52] or scalars;
+    default STILL_CUTOFF and 0, the eyes EYE_CUTOFF and EYE_BETA), `gain`, `smooth`: the
+    settings, for the probe that chose them."""
+    cutoff = np.where(EYES, EYE_CUTOFF, STILL_CUTOFF).astype(np.float32) if cutoff is None else cutoff
+    beta = np.where(EYES, EYE_BETA, 0.0).astype(np.float32) if beta is None else beta
+    weights = np.asarray(weights, np.float32)
+    if len(weights) < 2:
+        return weights.copy()
+    forward = one_euro(weights, fps, cutoff, beta, boost=gate(motion, gain, smooth))
+    back = one_euro(forward[::-1], fps, cutoff, beta, boost=gate(motion[::-1], gain, smooth))
+    return back[::-1].copy()
