@@ -27,7 +27,8 @@ MIN_SPAN = 0.1
 FULL = 0.8
 MAX_GAIN = 2.5
 
-# One Euro filter (Casiez et al., CHI 2012): cutoff = MIN_CUTOFF + BETA * |speed| (Hz, per s).
+# One Euro filter (Casiez et al., CHI 2012): cutoff = MIN_CUTOFF + BETA * |speed| (Hz, per s);
+# these defaults are the causal filter the still-face filter was chosen against.
 MIN_CUTOFF = 1.5
 BETA = 8.0
 D_CUTOFF = 1.0

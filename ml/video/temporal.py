@@ -4,7 +4,7 @@ Landmarker's blendshapes and the FACS regressor's weights (both minus the actor'
 neutral), the head rotation relative to the neutral and a few principal components of the
 regressor's landmark features, and gives the 52 ARKit weights. Residual causal dilated
 convolutions (model.FacsNet's layers) over the last `receptive_field` frames; the output
-is a correction of refine.blend's fixed mix, so it replaces the blend and the One Euro
+is a correction of refine.blend's fixed mix, so it replaces the blend and the still-face
 filter. Frame t depends on frames <= t only."""
 from __future__ import annotations
 
