@@ -268,16 +268,17 @@ def temporal_solve(track, rate: float, calibration, regressor, net=None):
     return out_grid, weights, rotation, neutral
 
 
-def landmarker_inputs(track, rate: float, calibration, regressor):
+def landmarker_inputs(track, rate: float, calibration, regressor, landmarks=None):
     """The landmarker method's per-frame inputs on the steady grid: (grid [N], blendshapes
     [N, 52] and the regressor's weights [N, 52] on the same landmarks, both minus the
     actor's neutral (not clipped), head rotation [N, 3] relative to the neutral, the
     blendshapes' neutral [52]). The rotation is the Face Landmarker's head matrix where the
-    track has one (two trackers), else the regressor's fit to the same landmarks."""
+    track has one (two trackers), else the regressor's fit to the same landmarks.
+    `landmarks`: `grid_landmarks(track, grid)` when the caller already has them."""
     times = track.times
     grid = uniform_times(times, rate)
     width, height = track.size
-    landmarks = grid_landmarks(track, grid)
+    landmarks = grid_landmarks(track, grid) if landmarks is None else landmarks
     shapes = resample(times, _hold_lost(track, track.blendshapes), grid)
     regressed, rotation = regressor.predict(landmarks, aspect=width / height)
     if track.rotation is not None:
@@ -308,8 +309,9 @@ def solve_track(track: Track, rate: float, options: VideoOptions,
         if options.ranges:
             weights = np.clip(weights * refine.range_gains(weights), 0.0, 1.0)
     elif options.method == "landmarker":
+        landmarks = grid_landmarks(track, uniform_times(track.times, rate))
         grid, shapes, regressed, rotation, neutral = landmarker_inputs(
-            track, rate, options.calibration, regressor)
+            track, rate, options.calibration, regressor, landmarks)
         if options.blend:
             weights = refine.blend(shapes, regressed)
         else:
@@ -321,8 +323,8 @@ def solve_track(track: Track, rate: float, options: VideoOptions,
             weights = np.clip(weights * refine.range_gains(weights), 0.0, 1.0)
         if options.steady:
             width, height = track.size
-            motion = refine.shape_motion(grid_landmarks(track, grid), width / height,
-                                         regressor.template, regressor.stable)
+            motion = refine.shape_motion(landmarks, width / height, regressor.template,
+                                         regressor.stable)
             weights = refine.steady(weights, rate, motion)
     else:
         grid = uniform_times(track.times, rate)

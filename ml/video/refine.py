@@ -103,7 +103,7 @@ EYE_CUTOFF, EYE_BETA = 0.5, 8.0
 GATE_GAIN = 0.5       # Hz added per multiple of the landmarks' still-face motion (noise floor)
 GATE_SMOOTH = 0.5     # one-pole low-pass of that motion, per frame
 FLOOR_QUANTILE = 0.2  # the noise floor: this quantile of each shape's landmark motion
-CHUNK = 1024          # frames aligned at a time (bounded memory on long clips)
+CHUNK = 256           # frames aligned at a time (bounded memory on long clips)
 
 
 def _shape_landmarks() -> list[np.ndarray]:
