@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from lab.fit.engine import (EXPRESSION, View, builtin_rig, fit_ops, random_view, render_cache,
-                            render_landmarks)
+                            render_landmarks, style_resolution, style_suffix)
 from lab.paths import CHECKPOINTS, ROOT
 from faceforge.ml.fit import solve
 from faceforge.ml.fit.imitator import Imitator, train_imitator
@@ -43,13 +43,17 @@ OBSERVABLE = ROOT / "lab" / "fit" / "observable.json"  # lab.fit.probe_observabl
 FRONTAL_SEED, VIEW_SEED, NEUTRAL_SEED = 99, 4242, 5151
 
 
-def render_samples(rig, n: int, views: bool = False, expression: bool = True) -> dict[str, np.ndarray]:
+def render_samples(rig, n: int, views: bool = False, expression: bool = True,
+                   style: str = "flat", resolution: int | None = None) -> dict[str, np.ndarray]:
     """Renders at random parameters with a detected face: unit [m, P], detected normalised
     targets [m, K, 2], pose [m, 2] (head yaw, pitch) and light [m]; frontal under one light,
     or (`views`) under random viewing conditions as the evaluation draws them
-    (engine.random_view; without `expression`, every expression key at 0). Cached and
-    extended in checkpoints/fit/."""
-    path = render_cache((VIEW_SAMPLES if expression else NEUTRAL_SAMPLES) if views else SAMPLES, rig)
+    (engine.random_view; without `expression`, every expression key at 0), in render
+    `style` at `resolution` (engine.style_resolution). Cached and extended in
+    checkpoints/fit/ (one file per style and resolution)."""
+    resolution = resolution or style_resolution(style)
+    stem = (VIEW_SAMPLES if expression else NEUTRAL_SAMPLES) if views else SAMPLES
+    path = render_cache(stem + style_suffix(style, resolution), rig)
     seed = (VIEW_SEED if expression else NEUTRAL_SEED) if views else FRONTAL_SEED
     p, k = len(rig.space), len(FIT_INDICES)
     data = dict(unit=np.zeros((0, p)), detected=np.zeros((0, k, 2)), pose=np.zeros((0, 2)),
@@ -76,7 +80,7 @@ def render_samples(rig, n: int, views: bool = False, expression: bool = True) ->
     while len(data["unit"]) + len(new["unit"]) < n:
         u = rng.uniform(-1, 1, p)
         view = random_view(rng, expression=EXPRESSION if expression else 0.0) if views else View()
-        _, pts = render_landmarks(rig, u, view)
+        _, pts = render_landmarks(rig, u, view, style=style, resolution=resolution)
         done += 1
         if pts is not None:
             new["unit"].append(u)
