@@ -14,7 +14,8 @@ MediaPipe's landmarks around the tuned imitator over those conditions becomes th
 residual whitening (solve.noise_whitening). Prints the Gauss-Newton fit on held-out
 renders through the bound, the shipped and the tuned imitators.
 
-    python -m lab.fit.tune_detector [--views [--no-expression] [--shrink 0.5]] [--samples N] [--ship]
+    python -m lab.fit.tune_detector [--views [--no-expression] [--shrink 0.5]] [--samples N]
+        [--style flat|shaded|cycles] [--ship]
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from dataclasses import replace
 import numpy as np
 
 from lab.fit.engine import (EXPRESSION, View, builtin_rig, fit_ops, random_view, render_cache,
-                            render_landmarks, style_resolution, style_suffix)
+                            render_landmarks, STYLES, style_resolution, style_suffix)
 from lab.paths import CHECKPOINTS, ROOT
 from faceforge.ml.fit import solve
 from faceforge.ml.fit.imitator import Imitator, train_imitator
@@ -154,6 +155,8 @@ def main(argv=None) -> None:
     ap.add_argument("--shrink", type=float, default=0.5,
                     help="with --views: the noise covariance's shrinkage towards isotropic")
     ap.add_argument("--ship", action="store_true", help="replace the shipped models with the tuned ones")
+    ap.add_argument("--style", default="flat", choices=STYLES,
+                    help="render look of the tuning renders (lab.fit.render_style)")
     args = ap.parse_args(argv)
     shipped_dir = fit_ops.SHIPPED
     # Tune from the bound-point imitator (trained on Blender's deformation, or cached).
@@ -161,7 +164,7 @@ def main(argv=None) -> None:
     rig, bound = builtin_rig()
     fit_ops.SHIPPED = shipped_dir
     data = render_samples(rig, args.samples or (800 if args.views else 300), views=args.views,
-                          expression=not args.no_expression)
+                          expression=not args.no_expression, style=args.style)
     unit, det, pose = data["unit"], data["detected"], data["pose"]
     n_val = max(20, len(unit) // 10)
     tr, va = slice(n_val, None), slice(0, n_val)
@@ -194,7 +197,8 @@ def main(argv=None) -> None:
         print(f"| {name} | {sc['rmse']:.1f} | {sc['observable']:.1f} | {sc['nme']:.2f} | "
               f"{sc['yaw_r']:.2f} | {sc['detector_nme']:.2f} |", flush=True)
     out = TUNED.with_name("tuned" + ("_views" if args.views else "")
-                          + ("_neutral" if args.views and args.no_expression else ""))
+                          + ("_neutral" if args.views and args.no_expression else "")
+                          + ("" if args.style == "flat" else f"_{args.style}"))
     out.mkdir(parents=True, exist_ok=True)
     tuned.save(out / f"{bound.key}.npz")
     trans = train_translator(tuned)
