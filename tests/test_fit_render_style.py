@@ -48,3 +48,19 @@ def test_dress_once_and_only_for_lit_looks(rig):
     assert rig.mesh.data.materials[0].node_tree.nodes.get("Principled BSDF") is not None
     with pytest.raises(ValueError, match="render style"):
         render_style.dress(rig, "toon")
+
+
+def test_probe_scores_and_look_names():
+    """The probe's gain is 1 when MediaPipe's points follow the exact ones, 0 when they sit
+    on one face; a look's spec names its size and an older cache."""
+    from lab.fit.probe_render_style import follow_scores, parse_style
+    from faceforge.ml.fit.landmarks import FIT_INDICES
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(len(FIT_INDICES), 2))
+    exact = base + 0.05 * rng.normal(size=(40,) + base.shape)
+    follow = follow_scores(exact.copy(), exact)
+    stuck = follow_scores(np.broadcast_to(base, exact.shape).copy(), exact)
+    assert follow["gain"] == pytest.approx(1.0) and follow["varying"] < 1e-6
+    assert abs(stuck["gain"]) < 0.05 and stuck["varying"] > 1.0
+    assert parse_style("cycles@256v1") == ("cycles", 256, "v1")
+    assert parse_style("flat") == ("flat", 512, "")

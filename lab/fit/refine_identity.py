@@ -14,7 +14,7 @@ held out, dlib's distance to a later frame of the same GRID clip (the same perso
 the mean distance to that frame of the other four clips (other people): a refinement that
 captures the person lowers the first more than the second.
 
-    python -m lab.fit.refine_identity [--rounds 2] [--step 0.4] [--nme-slack 0.1] [--style flat]
+    python -m lab.fit.refine_identity [--rounds 2] [--step 0.4] [--nme-slack 0] [--style flat]
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--step", type=float, default=0.4, help="first step (unit parameter range -1..1)")
-    ap.add_argument("--nme-slack", type=float, default=0.1,
+    ap.add_argument("--nme-slack", type=float, default=0.0,
                     help="allowed rise of the render NME over the Gauss-Newton fit's (share)")
     ap.add_argument("--style", default="flat", choices=STYLES, help="render look (lab.fit.render_style)")
     ap.add_argument("--faces", type=int, default=6)
