@@ -74,9 +74,10 @@ class Binding:
 def front_render(scene, obj, region: tuple[float, float] = (0.0, 1.0),
                  resolution: int = BIND_RESOLUTION, style: str = "flat") -> tuple[np.ndarray, tuple]:
     """Render `obj` alone from the front (orthographic, Workbench, material colours; other
-    `style`s: RENDER_STYLES; "eevee" and "cycles" keep the scene's lights and world), the camera framing the vertical
-    slice `region` (fractions of the height, bottom to top). Returns ([H, W, 3] uint8 RGB,
-    (camera location [3], ortho scale)); the scene's camera and render settings are restored."""
+    `style`s: RENDER_STYLES, "eevee" and "cycles" keeping the scene's lights and world), the
+    camera framing the vertical slice `region` (fractions of the height, bottom to top).
+    Returns ([H, W, 3] uint8 RGB, (camera location [3], ortho scale)); the scene's camera
+    and render settings are restored."""
     if style not in RENDER_STYLES:
         raise ValueError(f"unknown render style {style!r}: one of {RENDER_STYLES}")
     lit = style in ("eevee", "cycles")

@@ -116,8 +116,8 @@ def render_landmarks(rig, unit: np.ndarray | None, view: View | None = None, sty
         face_rig.set_values(rig.arm, rig.space, rig.space.from_unit(unit))
     set_view(rig, view or View())
     try:
-        rgb, _ = face_rig.front_render(bpy.context.scene, rig.mesh, resolution=resolution or style_resolution(style),
-                                       style=style)
+        rgb, _ = face_rig.front_render(bpy.context.scene, rig.mesh, style=style,
+                                       resolution=resolution or style_resolution(style))
     finally:
         set_view(rig, View())
     return rgb, detect_landmarks(rgb)[0]
