@@ -31,6 +31,10 @@ SPACE_KEY = "faceforge_fit_space"
 RIG_NAME = "FaceForge Face Rig"
 ROOT_BONE = "face_root"
 BIND_RESOLUTION = 512
+# front_render's looks: "flat" Workbench with material colours (the binding's, the default),
+# "shaded" the same with cast shadows and specular, "eevee" / "cycles" the scene's lights
+# and node materials (the caller dresses the head; the lab's lab.fit.render_style does).
+RENDER_STYLES = ("flat", "shaded", "eevee", "cycles")
 
 
 class RigError(ValueError):
@@ -68,21 +72,29 @@ class Binding:
 
 
 def front_render(scene, obj, region: tuple[float, float] = (0.0, 1.0),
-                 resolution: int = BIND_RESOLUTION) -> tuple[np.ndarray, tuple]:
-    """Render `obj` alone from the front (orthographic, Workbench, material colours), the
+                 resolution: int = BIND_RESOLUTION, style: str = "flat") -> tuple[np.ndarray, tuple]:
+    """Render `obj` alone from the front (orthographic, Workbench, material colours; other
+    `style`s: RENDER_STYLES, "eevee" and "cycles" keeping the scene's lights and world), the
     camera framing the vertical slice `region` (fractions of the height, bottom to top).
     Returns ([H, W, 3] uint8 RGB, (camera location [3], ortho scale)); the scene's camera
     and render settings are restored."""
-    hidden = {o: o.hide_render for o in scene.objects if o is not obj}
+    if style not in RENDER_STYLES:
+        raise ValueError(f"unknown render style {style!r}: one of {RENDER_STYLES}")
+    lit = style in ("eevee", "cycles")
+    hidden = {o: o.hide_render for o in scene.objects
+              if o is not obj and not (lit and o.type == "LIGHT")}
     for o in hidden:
         o.hide_render = True
     old = (scene.camera, scene.render.engine, scene.render.resolution_x,
            scene.render.resolution_y, scene.render.filepath, scene.display.shading.color_type)
     view = scene.view_settings
     old_look = (scene.world, view.view_transform, view.look, view.exposure, view.gamma)
+    shading = scene.display.shading
+    old_shading = (shading.show_shadows, shading.show_specular_highlight)
     # The same picture whatever the scene's world and colour management: the binding (and
     # so the rig's imitator cache key) must not depend on them.
-    scene.world = None
+    if not lit:  # the lit looks keep the scene's world (its light and backdrop)
+        scene.world = None
     view.view_transform, view.look, view.exposure, view.gamma = "AgX", "None", 0.0, 1.0
     fd, path = tempfile.mkstemp(suffix=".png")
     os.close(fd)
@@ -95,7 +107,11 @@ def front_render(scene, obj, region: tuple[float, float] = (0.0, 1.0),
         cam.location.z = (z0 + z1) / 2
         cam.data.ortho_scale = float(max(hi[0] - lo[0], z1 - z0)) * 1.05
         setup_workbench(scene, resolution)
-        scene.display.shading.color_type = "MATERIAL"
+        shading.color_type = "MATERIAL"
+        if style == "shaded":
+            shading.show_shadows = shading.show_specular_highlight = True
+        if lit:
+            scene.render.engine = "CYCLES" if style == "cycles" else "BLENDER_EEVEE"
         scene.render.filepath = path
         bpy.ops.render.render(write_still=True, scene=scene.name)
         px = _read_png(path)
@@ -107,6 +123,7 @@ def front_render(scene, obj, region: tuple[float, float] = (0.0, 1.0),
         (scene.camera, scene.render.engine, scene.render.resolution_x,
          scene.render.resolution_y, scene.render.filepath, scene.display.shading.color_type) = old
         scene.world, view.view_transform, view.look, view.exposure, view.gamma = old_look
+        shading.show_shadows, shading.show_specular_highlight = old_shading
         if cam is not None:
             data = cam.data
             bpy.data.objects.remove(cam)

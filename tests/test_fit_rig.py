@@ -103,3 +103,28 @@ def test_suzanne_has_no_detectable_face(bpy_empty):
     with pytest.raises(face_rig.RigError, match="no face was found"):
         face_rig.generate_rig(monkey)
     assert not [o for o in bpy.data.objects if o.type == "ARMATURE"]
+
+
+def test_front_render_styles(rigged_head):
+    """The render looks: "flat" is the binding's picture whatever else the scene holds,
+    "shaded" adds shadows and specular, "cycles" keeps the scene's lights and materials, and
+    every look leaves the scene's settings as they were."""
+    head, arm = rigged_head
+    scene = bpy.context.scene
+    light = bpy.data.objects.new("Key", bpy.data.lights.new("Key", "SUN"))
+    scene.collection.objects.link(light)
+    shading = scene.display.shading
+    before = (scene.render.engine, shading.show_shadows, shading.show_specular_highlight,
+              light.hide_render)
+    flat, _ = face_rig.front_render(scene, head, resolution=96)
+    shaded, _ = face_rig.front_render(scene, head, resolution=96, style="shaded")
+    scene.cycles.samples = 2
+    lit, _ = face_rig.front_render(scene, head, resolution=96, style="cycles")
+    light.hide_render = True
+    dark, _ = face_rig.front_render(scene, head, resolution=96, style="cycles")
+    assert (scene.render.engine, shading.show_shadows, shading.show_specular_highlight,
+            light.hide_render) == before[:3] + (True,)
+    assert np.abs(flat.astype(int) - shaded).mean() > 1.0
+    assert lit.mean() > dark.mean() + 5  # the sun lights the head; without it, the world only
+    with pytest.raises(ValueError, match="render style"):
+        face_rig.front_render(scene, head, style="toon")

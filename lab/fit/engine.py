@@ -19,8 +19,24 @@ os.environ.setdefault("FACEFORGE_CACHE", str(CHECKPOINTS / "fit" / "cache"))
 from faceforge.addon import face_rig, reference_head  # noqa: E402
 from faceforge.ml.fit.photo import detect_landmarks  # noqa: E402
 from faceforge.ops import fit as fit_ops  # noqa: E402
+from lab.fit.render_style import LIGHTS, STYLES, dress  # noqa: E402
 
 RESOLUTION = 512
+# Photo-like looks (lab.fit.render_style) render smaller: Cycles takes ~6 s at 256 px on
+# two cores, ~20 s at 512.
+STYLE_RESOLUTION = {"eevee": 256, "cycles": 256}
+
+
+def style_resolution(style: str) -> int:
+    return STYLE_RESOLUTION.get(style, RESOLUTION)
+
+
+def style_suffix(style: str, resolution: int | None = None) -> str:
+    """The cache names' mark of a render style: "" for the flat look at its own size."""
+    resolution = resolution or style_resolution(style)
+    if style == "flat" and resolution == RESOLUTION:
+        return ""
+    return f"_{style}{resolution}"
 EXPRESSIONS = ("browInnerUp", "mouthSmileLeft", "mouthSmileRight", "eyeSquintLeft",
                "eyeSquintRight", "jawOpen", "mouthFrownLeft", "mouthFrownRight", "cheekPuff",
                "browDownLeft", "browDownRight", "mouthPucker")
@@ -81,20 +97,27 @@ def set_view(rig, view: View) -> None:
     # The studio light turns only with world-space lighting on (off, the angle is ignored).
     scene.display.shading.use_world_space_lighting = view.light != 0.0
     scene.display.shading.studiolight_rotate_z = view.light
+    lights = bpy.data.objects.get(LIGHTS)  # the photo-like looks' rig (lab.fit.render_style)
+    if lights is not None:
+        lights.rotation_euler.z = view.light
     keys = rig.mesh.data.shape_keys
     if keys is not None:
         for kb in keys.key_blocks[1:]:
             kb.value = (view.expression or {}).get(kb.name, 0.0)
 
 
-def render_landmarks(rig, unit: np.ndarray | None, view: View | None = None):
-    """Pose the rig at unit parameters (None: as it is), render under `view` and detect:
-    (rgb [H, W, 3], landmarks [478, 3] in pixels or None). The view is reset after."""
+def render_landmarks(rig, unit: np.ndarray | None, view: View | None = None, style: str = "flat",
+                     resolution: int | None = None):
+    """Pose the rig at unit parameters (None: as it is), render under `view` in `style`
+    (lab.fit.render_style) and detect: (rgb [H, W, 3], landmarks [478, 3] in pixels or
+    None). The view is reset after."""
+    dress(rig, style)
     if unit is not None:
         face_rig.set_values(rig.arm, rig.space, rig.space.from_unit(unit))
     set_view(rig, view or View())
     try:
-        rgb, _ = face_rig.front_render(bpy.context.scene, rig.mesh, resolution=RESOLUTION)
+        rgb, _ = face_rig.front_render(bpy.context.scene, rig.mesh, style=style,
+                                       resolution=resolution or style_resolution(style))
     finally:
         set_view(rig, View())
     return rgb, detect_landmarks(rgb)[0]

@@ -113,12 +113,14 @@ def region_iou(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 # -------------------------------------------------------------------- the evaluation
-def synthetic_renders(rig, n: int, seed: int = 2026) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic_renders(rig, n: int, seed: int = 2026,
+                      style: str = "flat") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """truth [n, P], normalised MediaPipe targets [n, 2, K, 2] (nan where no face was
     detected) and head poses (yaw, pitch) [n, 2, 2] of the n identities' two renders under
-    random views; cached in checkpoints/fit/ per (rig, n, seed), so that other models are
-    evaluated on the same renders (another seed: validation renders, lab.fit.validate)."""
-    path = engine.render_cache(f"evaluation_renders_{n}_{seed}", rig)
+    random views in render `style` (lab.fit.render_style); cached in checkpoints/fit/ per
+    (rig, n, seed, style), so that other models are evaluated on the same renders (another
+    seed: validation renders, lab.fit.validate)."""
+    path = engine.render_cache(f"evaluation_renders_{n}_{seed}{engine.style_suffix(style)}", rig)
     if path.exists():
         with np.load(path) as z:
             pose = z["pose"] if "pose" in z.files else np.zeros((n, 2, 2))
@@ -131,7 +133,7 @@ def synthetic_renders(rig, n: int, seed: int = 2026) -> tuple[np.ndarray, np.nda
         for v in range(2):
             view = random_view(rng)
             pose[i, v] = view.yaw, view.pitch
-            _, pts = render_landmarks(rig, truth[i], view)
+            _, pts = render_landmarks(rig, truth[i], view, style=style)
             if pts is not None:
                 targets[i, v] = solve.normalise_target(pts)
         print(f"  identity {i + 1}/{n} rendered", flush=True)
@@ -141,8 +143,8 @@ def synthetic_renders(rig, n: int, seed: int = 2026) -> tuple[np.ndarray, np.nda
 
 
 def synthetic(rig, imit, trans, linear, n: int, seed: int = 2026,
-              prior: float = solve.PRIOR) -> dict:
-    truth, targets, _ = synthetic_renders(rig, n, seed)
+              prior: float = solve.PRIOR, style: str = "flat") -> dict:
+    truth, targets, _ = synthetic_renders(rig, n, seed, style)
     true_pts = solve.project(fit_ops.engine_landmarks(rig, truth))       # [n, K, 2] frontal
     fits = {m: [[], []] for m in METHODS}
     missed = int(np.isnan(targets[:, :, 0, 0]).sum())
@@ -191,17 +193,18 @@ def grid_frames() -> list[tuple[str, np.ndarray]]:
 
 
 def photo_rows(rig, imit, trans, linear, rgb: np.ndarray, prior: float = solve.PRIOR,
-               dlib: bool = True) -> tuple[dict, list]:
+               dlib: bool = True, style: str = "flat") -> tuple[dict, list]:
     """Every method's fit of one photo: per method render NME (MediaPipe on the fitted
-    character's render against the photo), region IoU, dlib distance (`dlib`), imitator NME
-    and ms; and the contact sheet's tiles (photo, average face, one-shot, iterative)."""
+    character's render in `style` against the photo), region IoU, dlib distance (`dlib`),
+    imitator NME and ms; and the contact sheet's tiles (photo, average face, one-shot,
+    iterative)."""
     photo_pts, _ = detect_landmarks(rgb)
     target = solve.normalise_target(photo_pts)
     tiles = [("photo", face_crop(rgb, photo_pts, TILE))]
     photo_id = identity.embedding(rgb, photo_pts) if dlib else None
     rows = {}
     for m, res in fit_all(target, imit, trans, linear, prior).items():
-        render, pts = render_landmarks(rig, res.unit)
+        render, pts = render_landmarks(rig, res.unit, style=style)
         row = dict(imitator_nme=res.nme * 100, ms=res.seconds * 1000)
         if pts is not None:
             row.update(render_nme=solve.nme(solve.normalise_target(pts),
@@ -215,7 +218,8 @@ def photo_rows(rig, imit, trans, linear, rgb: np.ndarray, prior: float = solve.P
     return rows, tiles
 
 
-def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solve.PRIOR) -> dict:
+def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solve.PRIOR,
+              style: str = "flat") -> dict:
     """The astronaut's rows (photo_rows) with MediaPipe's and dlib's time per photo, the
     GRID frames' rows under "grid", and the contact sheet (one row per real face)."""
     rgb = read_photo(PHOTO)
@@ -226,11 +230,12 @@ def astronaut(rig, imit, trans, linear, sheet: Path = SHEET, prior: float = solv
     t0 = time.perf_counter()
     found = identity.embedding(rgb, photo_pts)
     dlib_ms = (time.perf_counter() - t0) * 1000 if found is not None else float("nan")
-    rows, tiles = photo_rows(rig, imit, trans, linear, rgb, prior)
+    rows, tiles = photo_rows(rig, imit, trans, linear, rgb, prior, style=style)
     sheet_rows = [labelled_row(tiles)]
     rows["grid"] = {}
     for name, frame in grid_frames():
-        rows["grid"][name], tiles = photo_rows(rig, imit, trans, linear, frame, prior, dlib=False)
+        rows["grid"][name], tiles = photo_rows(rig, imit, trans, linear, frame, prior, dlib=False,
+                                                   style=style)
         sheet_rows.append(labelled_row(tiles))
     write_rgb(sheet, np.concatenate(sheet_rows, axis=0))
     rows["mediapipe_ms"] = mediapipe_ms
@@ -247,16 +252,23 @@ def main(argv=None) -> None:
                     help="the Gauss-Newton fit's prior weight (default: the runtime's)")
     ap.add_argument("--out", default="evaluation.json", help="results file in checkpoints/fit/")
     ap.add_argument("--sheet", type=Path, default=SHEET, help="contact sheet path")
+    ap.add_argument("--style", default="flat", choices=engine.STYLES,
+                    help="render look of the synthetic renders (lab.fit.render_style)")
+    ap.add_argument("--photo-style", choices=engine.STYLES,
+                    help="render look of the fitted characters compared with the real faces "
+                    "(default: --style)")
     args = ap.parse_args(argv)
     if args.models:
         fit_ops.SHIPPED = args.models
     rig, imit = builtin_rig()
     trans = fit_ops.ensure_translator(imit, log=print)
     linear = LinearFit(rig, imit)
-    syn = (synthetic(rig, imit, trans, linear, args.identities, prior=args.prior)
+    syn = (synthetic(rig, imit, trans, linear, args.identities, prior=args.prior, style=args.style)
            if args.identities else None)
-    photo = astronaut(rig, imit, trans, linear, args.sheet, args.prior)
-    out = dict(synthetic=syn, astronaut=photo, parameters=len(rig.space))
+    photo_style = args.photo_style or args.style
+    photo = astronaut(rig, imit, trans, linear, args.sheet, args.prior, photo_style)
+    out = dict(synthetic=syn, astronaut=photo, parameters=len(rig.space), style=args.style,
+               photo_style=photo_style)
     (CHECKPOINTS / "fit").mkdir(parents=True, exist_ok=True)
     (CHECKPOINTS / "fit" / args.out).write_text(json.dumps(out, indent=1))
 

@@ -14,7 +14,8 @@ MediaPipe's landmarks around the tuned imitator over those conditions becomes th
 residual whitening (solve.noise_whitening). Prints the Gauss-Newton fit on held-out
 renders through the bound, the shipped and the tuned imitators.
 
-    python -m lab.fit.tune_detector [--views [--no-expression] [--shrink 0.5]] [--samples N] [--ship]
+    python -m lab.fit.tune_detector [--views [--no-expression] [--shrink 0.5]] [--samples N]
+        [--style flat|shaded|cycles] [--ship]
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from dataclasses import replace
 import numpy as np
 
 from lab.fit.engine import (EXPRESSION, View, builtin_rig, fit_ops, random_view, render_cache,
-                            render_landmarks)
+                            render_landmarks, STYLES, style_resolution, style_suffix)
 from lab.paths import CHECKPOINTS, ROOT
 from faceforge.ml.fit import solve
 from faceforge.ml.fit.imitator import Imitator, train_imitator
@@ -43,13 +44,17 @@ OBSERVABLE = ROOT / "lab" / "fit" / "observable.json"  # lab.fit.probe_observabl
 FRONTAL_SEED, VIEW_SEED, NEUTRAL_SEED = 99, 4242, 5151
 
 
-def render_samples(rig, n: int, views: bool = False, expression: bool = True) -> dict[str, np.ndarray]:
+def render_samples(rig, n: int, views: bool = False, expression: bool = True,
+                   style: str = "flat", resolution: int | None = None) -> dict[str, np.ndarray]:
     """Renders at random parameters with a detected face: unit [m, P], detected normalised
     targets [m, K, 2], pose [m, 2] (head yaw, pitch) and light [m]; frontal under one light,
     or (`views`) under random viewing conditions as the evaluation draws them
-    (engine.random_view; without `expression`, every expression key at 0). Cached and
-    extended in checkpoints/fit/."""
-    path = render_cache((VIEW_SAMPLES if expression else NEUTRAL_SAMPLES) if views else SAMPLES, rig)
+    (engine.random_view; without `expression`, every expression key at 0), in render
+    `style` at `resolution` (engine.style_resolution). Cached and extended in
+    checkpoints/fit/ (one file per style and resolution)."""
+    resolution = resolution or style_resolution(style)
+    stem = (VIEW_SAMPLES if expression else NEUTRAL_SAMPLES) if views else SAMPLES
+    path = render_cache(stem + style_suffix(style, resolution), rig)
     seed = (VIEW_SEED if expression else NEUTRAL_SEED) if views else FRONTAL_SEED
     p, k = len(rig.space), len(FIT_INDICES)
     data = dict(unit=np.zeros((0, p)), detected=np.zeros((0, k, 2)), pose=np.zeros((0, 2)),
@@ -76,7 +81,7 @@ def render_samples(rig, n: int, views: bool = False, expression: bool = True) ->
     while len(data["unit"]) + len(new["unit"]) < n:
         u = rng.uniform(-1, 1, p)
         view = random_view(rng, expression=EXPRESSION if expression else 0.0) if views else View()
-        _, pts = render_landmarks(rig, u, view)
+        _, pts = render_landmarks(rig, u, view, style=style, resolution=resolution)
         done += 1
         if pts is not None:
             new["unit"].append(u)
@@ -150,6 +155,8 @@ def main(argv=None) -> None:
     ap.add_argument("--shrink", type=float, default=0.5,
                     help="with --views: the noise covariance's shrinkage towards isotropic")
     ap.add_argument("--ship", action="store_true", help="replace the shipped models with the tuned ones")
+    ap.add_argument("--style", default="flat", choices=STYLES,
+                    help="render look of the tuning renders (lab.fit.render_style)")
     args = ap.parse_args(argv)
     shipped_dir = fit_ops.SHIPPED
     # Tune from the bound-point imitator (trained on Blender's deformation, or cached).
@@ -157,7 +164,7 @@ def main(argv=None) -> None:
     rig, bound = builtin_rig()
     fit_ops.SHIPPED = shipped_dir
     data = render_samples(rig, args.samples or (800 if args.views else 300), views=args.views,
-                          expression=not args.no_expression)
+                          expression=not args.no_expression, style=args.style)
     unit, det, pose = data["unit"], data["detected"], data["pose"]
     n_val = max(20, len(unit) // 10)
     tr, va = slice(n_val, None), slice(0, n_val)
@@ -190,7 +197,8 @@ def main(argv=None) -> None:
         print(f"| {name} | {sc['rmse']:.1f} | {sc['observable']:.1f} | {sc['nme']:.2f} | "
               f"{sc['yaw_r']:.2f} | {sc['detector_nme']:.2f} |", flush=True)
     out = TUNED.with_name("tuned" + ("_views" if args.views else "")
-                          + ("_neutral" if args.views and args.no_expression else ""))
+                          + ("_neutral" if args.views and args.no_expression else "")
+                          + ("" if args.style == "flat" else f"_{args.style}"))
     out.mkdir(parents=True, exist_ok=True)
     tuned.save(out / f"{bound.key}.npz")
     trans = train_translator(tuned)
