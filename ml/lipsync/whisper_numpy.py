@@ -425,9 +425,9 @@ def sample(model: Model, cross: list, temperature: float, best_of: int, rng,
         logits = model.decode_step(tokens, step, cache, cross)
         if step == 0:
             no_speech = float(softmax(logits[0])[tok.no_speech])
-        logp = log_softmax(_masked_logits(model, logits, seqs, step, max_initial) / temperature)
+        logp = log_softmax(_masked_logits(model, logits, seqs, step, max_initial))
         gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, logp.shape)))
-        picks = np.argmax(logp + gumbel, -1)
+        picks = np.argmax(logp / temperature + gumbel, -1)   # scored untempered, as CT2
         for i in np.flatnonzero(~done):
             sums[i] += logp[i, picks[i]]
             if picks[i] == tok.eot:
