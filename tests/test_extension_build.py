@@ -84,6 +84,12 @@ CHILD = textwrap.dedent('''
     with LandmarkerTracker() as tracker:
         assert tracker(np.zeros((120, 160, 3), np.uint8), 0.0) is None
 
+    # Whisper tiny.en's bundled weights load in numpy: transcripts without faster-whisper.
+    from bl_ext.user_default.faceforge.ml.lipsync import whisper, whisper_numpy
+    assert whisper.available() and whisper.backend() == "numpy"
+    assert isinstance(whisper.load(), whisper_numpy.Model)
+    assert whisper.segments(np.zeros(16000, np.float32)) == []
+
     repo_index = [r.module for r in prefs.extensions.repos].index("user_default")
     assert bpy.ops.extensions.package_uninstall(
         repo_index=repo_index, pkg_id="faceforge") == {"FINISHED"}

