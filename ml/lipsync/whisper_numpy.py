@@ -223,8 +223,9 @@ class Model:
         self.enc_layers = [self._block(a, f"encoder/layer_{i}", cross=False)
                            for i in range(_count(a, "encoder/layer_"))]
         self.enc_norm = (a["encoder/layer_norm/gamma"], a["encoder/layer_norm/beta"])
-        self.embed = a["decoder/embeddings/weight"]                    # [V, D]
-        self.embed_t = np.ascontiguousarray(self.embed.T)              # tied output
+        # [D, V], one copy: token lookups take its columns, the tied output projection
+        # multiplies by it (contiguous for the GEMM)
+        self.embed_t = np.ascontiguousarray(a["decoder/embeddings/weight"].T)
         self.dec_pos = a["decoder/position_encodings/encodings"]
         self.dec_layers = [self._block(a, f"decoder/layer_{i}", cross=True)
                            for i in range(_count(a, "decoder/layer_"))]
@@ -277,7 +278,7 @@ class Model:
         """Logits [B, V] for the next token after `tokens` [B] at position `step`;
         appends this position's keys and values to `cache` (per layer [B, H, L, dh]
         arrays filled up to `step`)."""
-        x = self.embed[tokens] + self.dec_pos[step]                      # [B, D]
+        x = self.embed_t[:, tokens].T + self.dec_pos[step]              # [B, D]
         batch, width = x.shape
         heads = self.dec_heads
         dh = width // heads
@@ -297,7 +298,7 @@ class Model:
         return layer_norm(x, *self.dec_norm) @ self.embed_t
 
     def new_cache(self, batch: int) -> list:
-        d = self.embed.shape[1]
+        d = self.embed_t.shape[0]
         h, dh = self.dec_heads, d // self.dec_heads
         return [(np.zeros((batch, h, dh, MAX_LENGTH), np.float32),
                  np.zeros((batch, h, MAX_LENGTH, dh), np.float32)) for _ in self.dec_layers]
