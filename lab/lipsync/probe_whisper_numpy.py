@@ -8,7 +8,7 @@ clips, alternating clip by clip.
 Clips: the LibriVox test set (`../shared/data/speech/*.wav` with a `.txt`), the GRID
 development clips (`../shared/data/video/grid/transcripts.tsv`), where unpacked,
 pocketsphinx-testdata's `cards/` (lab.lipsync.evaluate.testdata_clips), and one long file
-(the LibriVox clips twice, 0.5 s apart, 58 s: three 30 s windows). Words are compared
+(the LibriVox clips twice, 0.5 s apart, 54.5 s: seeking across 30 s windows). Words are compared
 after `text.normalise_text` (numbers spelt out, punctuation dropped)."""
 from __future__ import annotations
 
@@ -78,7 +78,11 @@ def heard(backend: str, samples) -> tuple[str, float]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, help="also write per-clip results here")
+    p.add_argument("--beam", type=int, default=whisper.BEAM,
+                   help=f"beam size of both decoders (default {whisper.BEAM}, as lip-sync runs "
+                        "them; 1: greedy)")
     args = p.parse_args(argv)
+    whisper.BEAM = args.beam
     backends = ("numpy", "faster-whisper")
     data = clips()
     load = {}
@@ -102,7 +106,8 @@ def main(argv=None) -> int:
         print(f"{name_set:9s} {name:45s} np {row['numpy']['errors']:2d} "
               f"fw {row['faster-whisper']['errors']:2d} / {len(ref):2d} words  "
               f"np: {row['numpy']['text']!r}")
-    print(f"\nOPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; load s: "
+    print(f"\nbeam {args.beam}; OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; load s: "
           + ", ".join(f"{b} {load[b]:.1f}" for b in backends))
     print("| set | clips | audio s | words | WER numpy | WER faster-whisper | words agree | "
           "s per audio s numpy | faster-whisper |")
