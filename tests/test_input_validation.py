@@ -124,7 +124,13 @@ def test_truncated_video_says_how_much_was_read(tmp_path, grid_clip):
 
 
 class _Zeros:
-    """Stand-in regressor: the test is about time, not expressions."""
+    """Stand-in regressor: the test is about time, not expressions (the real one's face
+    template, which the still-face filter aligns landmarks to, is kept)."""
+
+    def __init__(self):
+        from faceforge.ml.video.regressor import load_regressor
+        real = load_regressor()
+        self.template, self.stable = real.template, real.stable
 
     def predict(self, landmarks, aspect=1.0):
         return np.zeros((len(landmarks), 52), np.float32), np.zeros((len(landmarks), 3), np.float32)
