@@ -12,6 +12,7 @@ from .. import arkit
 from ..face_mesh_regions import (CHEEKS, LEFT_BROW, LEFT_EYE, LEFT_IRIS, LIPS, NOSE, RIGHT_BROW,
                                  RIGHT_EYE, RIGHT_IRIS)
 from .features import align, similarity, to_metric
+from .tracking import NUM_LANDMARKS
 
 # Shapes the Face Landmarker's blendshape model leaves near-constant on real and rendered
 # faces; the regressor reads them from the landmarks instead.
@@ -127,7 +128,16 @@ def _shape_landmarks() -> list[np.ndarray]:
     return out
 
 
+def _mean_matrix(sets: list[np.ndarray]) -> np.ndarray:
+    """[478, len(sets)]: column j averages the landmarks of sets[j]."""
+    out = np.zeros((NUM_LANDMARKS, len(sets)))
+    for j, idx in enumerate(sets):
+        out[idx, j] = 1.0 / len(idx)
+    return out
+
+
 SHAPE_LANDMARKS = _shape_landmarks()
+SHAPE_MEAN = _mean_matrix(SHAPE_LANDMARKS)
 EYES = np.array([n.startswith("eye") for n in arkit.ARKIT_NAMES])
 
 
@@ -137,20 +147,17 @@ def shape_motion(landmarks: np.ndarray, aspect: float, template: np.ndarray,
     units per frame) of the landmarks that show each shape, with the head's pose removed
     (similarity fit to `template` [478, 3] on the `stable` weights [478])."""
     n = len(landmarks)
-    union = np.unique(np.concatenate(SHAPE_LANDMARKS))
-    speed = np.zeros((n, len(union)), np.float32)
+    out = np.zeros((n, arkit.NUM_SHAPES), np.float32)
     prev = None
     for lo in range(0, n, CHUNK):
         pts = to_metric(np.asarray(landmarks[lo:lo + CHUNK], np.float64), aspect)
-        aligned = align(pts[:, union], *similarity(pts, template, stable))
+        aligned = align(pts, *similarity(pts, template, stable))
         if prev is not None:
             aligned = np.concatenate([prev, aligned])
-        step = np.linalg.norm(np.diff(aligned, axis=0), axis=-1)
-        speed[lo + (prev is None):lo + len(pts)] = step
+        step = np.linalg.norm(np.diff(aligned, axis=0), axis=-1)       # [frames, 478]
+        out[lo + (prev is None):lo + len(pts)] = step @ SHAPE_MEAN
         prev = aligned[-1:]
-    column = {int(v): i for i, v in enumerate(union)}
-    return np.stack([speed[:, [column[int(i)] for i in idx]].mean(1) for idx in SHAPE_LANDMARKS],
-                    axis=1)
+    return out
 
 
 def gate(motion: np.ndarray, gain: float = GATE_GAIN, smooth: float = GATE_SMOOTH) -> np.ndarray:
