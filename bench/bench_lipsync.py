@@ -30,9 +30,12 @@ from faceforge.ml.lipsync.audio import load_audio
 from lab.lipsync.evaluate import DATA
 
 ENGINES = ("neural", "phonetic", "phonetic-words", "hybrid", "energy")
-# What `faceforge lipsync` runs in English where Whisper's weights are installed (as in the
-# extension): the hybrid engine aligning Whisper's words (ops.lipsync.transcribe_by_default).
+# Speed rows: name -> (engine, transcribe, one process). The first is what `faceforge
+# lipsync` runs in English where Whisper's weights are installed (as in the extension):
+# the hybrid engine aligning Whisper's words (ops.lipsync.transcribe_by_default).
 DEFAULT_ROW = "hybrid + Whisper (default)"
+ROWS = {DEFAULT_ROW: ("hybrid", True, False)} | {e: (e, False, False) for e in ENGINES} | {
+    "hybrid, one process": ("hybrid", False, True)}
 
 
 def looped_speech(seconds: float, data: Path = DATA) -> np.ndarray:
@@ -71,18 +74,18 @@ def speed(samples: np.ndarray, fps: float = 30.0) -> dict[str, dict[str, float]]
     for engine in ENGINES:
         lipsync(samples[:16000], 16000, fps, engine=engine)        # loads the models
     lipsync(samples[:int(40 * 16000)], 16000, fps, engine="hybrid")  # starts the worker
-    rows = ENGINES + ("hybrid, one process",)
+    rows = dict(ROWS)
     if whisper.available():
         lipsync(samples[:16000], 16000, fps, transcribe=True)        # loads Whisper
-        rows = (DEFAULT_ROW,) + rows
+    else:
+        del rows[DEFAULT_ROW]
     out = {}
     seconds = len(samples) / 16000
-    for name in rows:
-        engine = name.split(",")[0].split(" ")[0]
-        if name.endswith("one process"):
+    for name, (engine, transcribe, one_process) in rows.items():
+        if one_process:
             os.environ[WORKERS_ENV] = "0"
         start, cpu, worker = time.perf_counter(), time.process_time(), worker_cpu()
-        lipsync(samples, 16000, fps, engine=engine, transcribe=name == DEFAULT_ROW)
+        lipsync(samples, 16000, fps, engine=engine, transcribe=transcribe)
         out[name] = {"wall": seconds / (time.perf_counter() - start),
                      "cpu": seconds / (time.process_time() - cpu + worker_cpu() - worker)}
         os.environ.pop(WORKERS_ENV, None)

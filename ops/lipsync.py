@@ -56,7 +56,7 @@ def transcribe_by_default(language: str) -> bool:
     """Whether a bake with no transcript and no choice made aligns Whisper's words: English
     where Whisper tiny.en's weights are installed (they come with the extension). Chosen on
     the development sets and measured on the LibriVox test set (docs/model_card_lipsync.md):
-    closure 0.93 -> 1.00, r 0.782 -> 0.809, at about 2.6x the time. Other languages need the
+    closure 0.93 -> 1.00, r 0.782 -> 0.809, at 2-3x the time. Other languages need the
     larger multilingual model (not bundled; about 5 s per audio second): asked for only."""
     return language == "en" and whisper.available("en")
 
@@ -172,7 +172,7 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
         name="Transcribe", default=True,
         description="Without a transcript, align the words Whisper tiny.en hears (English; "
                     "its weights come with the extension; segments that do not fit the audio "
-                    "are recognised without words): surer lip closures, about 2.6x slower. "
+                    "are recognised without words): surer lip closures, 2-3x slower. "
                     "In another language Whisper base is used when installed")
     target: bpy.props.EnumProperty(name="Mouth Shapes", default="auto", items=SET_ITEMS)
     language: bpy.props.EnumProperty(
@@ -291,7 +291,7 @@ def add_cli(sub) -> None:
                         "espeakng-loader); segments whose words do not fit the audio are "
                         "recognised without them")
     p.add_argument("--no-transcribe", dest="transcribe", action="store_const", const=False,
-                   help="never run Whisper: the recognisers alone (about 2.6x faster)")
+                   help="never run Whisper: the recognisers alone (2-3x faster)")
     p.add_argument("--language", default=languages.DEFAULT, metavar="CODE",
                    help="language of the speech, ISO 639-1 (default en; words also in: "
                         + ", ".join(c for c in languages.LANGUAGES if c != "en")
