@@ -34,8 +34,14 @@ ENGINES = ("neural", "phonetic", "phonetic-words", "hybrid", "energy")
 # lipsync` runs in English where Whisper's weights are installed (as in the extension):
 # the hybrid engine aligning Whisper's words (ops.lipsync.transcribe_by_default).
 DEFAULT_ROW = "hybrid + Whisper (default)"
-ROWS = {DEFAULT_ROW: ("hybrid", True, False)} | {e: (e, False, False) for e in ENGINES} | {
-    "hybrid, one process": ("hybrid", False, True)}
+# Whisper in numpy encoding every window whole (whisper.CONTEXT_PAD None), as before
+FULL_WINDOWS_ROW = "hybrid + Whisper, full 30 s windows"
+# The default without the chunk worker, as inside Blender (where it never starts)
+ONE_PROCESS_ROW = "hybrid + Whisper, one process"
+WHISPER_ROWS = (DEFAULT_ROW, FULL_WINDOWS_ROW, ONE_PROCESS_ROW)
+ROWS = {DEFAULT_ROW: ("hybrid", True, False), FULL_WINDOWS_ROW: ("hybrid", True, False),
+        ONE_PROCESS_ROW: ("hybrid", True, True)} | {
+    e: (e, False, False) for e in ENGINES} | {"hybrid, one process": ("hybrid", False, True)}
 
 
 def looped_speech(seconds: float, data: Path = DATA) -> np.ndarray:
@@ -77,18 +83,25 @@ def speed(samples: np.ndarray, fps: float = 30.0) -> dict[str, dict[str, float]]
     rows = dict(ROWS)
     if whisper.available():
         lipsync(samples[:16000], 16000, fps, transcribe=True)        # loads Whisper
+        if whisper.backend() != "numpy":          # faster-whisper always encodes 30 s
+            del rows[FULL_WINDOWS_ROW]
     else:
-        del rows[DEFAULT_ROW]
+        for row in WHISPER_ROWS:
+            del rows[row]
     out = {}
     seconds = len(samples) / 16000
+    pad = whisper.CONTEXT_PAD
     for name, (engine, transcribe, one_process) in rows.items():
         if one_process:
             os.environ[WORKERS_ENV] = "0"
+        if name == FULL_WINDOWS_ROW:
+            whisper.CONTEXT_PAD = None
         start, cpu, worker = time.perf_counter(), time.process_time(), worker_cpu()
         lipsync(samples, 16000, fps, engine=engine, transcribe=transcribe)
         out[name] = {"wall": seconds / (time.perf_counter() - start),
                      "cpu": seconds / (time.process_time() - cpu + worker_cpu() - worker)}
         os.environ.pop(WORKERS_ENV, None)
+        whisper.CONTEXT_PAD = pad
     return out
 
 
@@ -107,9 +120,12 @@ def voice_lines(folder: Path, n: int, seed: int = 0) -> float:
     return total
 
 
-def folder_throughput(lines: int, engine: str) -> dict[str, float]:
+def folder_throughput(lines: int, engine: str, one_process: bool = False) -> dict[str, float]:
     """`lines` voice lines through one `faceforge lipsync HEAD FOLDER -o OUT` command (the
-    built-in head; models and head loaded once): lines per minute over the whole command."""
+    built-in head; models and head loaded once): lines per minute over the whole command.
+    `one_process`: without the chunk worker (WORKERS_ENV "0"), so no line is analysed
+    beside another (`analysis.LinesAhead`), as inside Blender."""
+    from faceforge.ml.lipsync.phonemes import WORKERS_ENV
     from bench.bench_batch import make_inputs, run_one
     from lab.paths import CHECKPOINTS
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
@@ -118,7 +134,8 @@ def folder_throughput(lines: int, engine: str) -> dict[str, float]:
         argv = make_inputs(root, 1, 0, 1.0)["lipsync"]         # the head, one stand-in line
         (root / "voices" / "line_00.wav").unlink()
         audio = voice_lines(root / "voices", lines)
-        r = run_one(argv + ["--engine", engine], root / "out", dict(os.environ))
+        env = dict(os.environ) | ({WORKERS_ENV: "0"} if one_process else {})
+        r = run_one(argv + ["--engine", engine], root / "out", env)
     return {"lines": r["ok"], "failed": r["failed"], "wall_s": r["wall"],
             "audio_s": audio, "lines_per_min": 60 * r["ok"] / r["wall"],
             "work_per_line_s": r["work"]}
@@ -152,19 +169,20 @@ def main(argv=None) -> int:
           f"CPU time):")
     for engine, value in rtf.items():
         ratio = value["cpu"] / rtf["phonetic"]["cpu"]
-        print(f"  {engine:28s} {value['wall']:8.1f}x wall {value['cpu']:8.1f}x CPU  "
+        print(f"  {engine:36s} {value['wall']:8.1f}x wall {value['cpu']:8.1f}x CPU  "
               f"({ratio:.2f}x the phonetic engine's CPU speed)")
     start = worker_start()
     print(f"starting the chunk worker (clips of several chunks): {start['wall_s']:.1f} s wall, "
           f"{start['cpu_s']:.1f} s CPU in the worker")
-    lines = None
-    if args.lines:
-        lines = folder_throughput(args.lines, args.lines_engine)
-        print(f"folder of {args.lines} voice lines ({lines['audio_s'] / 60:.1f} min of audio), "
-              f"one command, engine {args.lines_engine}: {lines['lines']} baked, "
-              f"{lines['failed']} failed in {lines['wall_s']:.0f} s = "
-              f"{lines['lines_per_min']:.0f} lines per minute "
-              f"(median work per line {lines['work_per_line_s']:.2f} s)")
+    lines = {}
+    for one_process in (False, True) if args.lines else ():
+        run = "one process" if one_process else "lines shared with the worker"
+        lines[run] = r = folder_throughput(args.lines, args.lines_engine, one_process)
+        print(f"folder of {args.lines} voice lines ({r['audio_s'] / 60:.1f} min of audio), "
+              f"one command, engine {args.lines_engine}, {run}: {r['lines']} baked, "
+              f"{r['failed']} failed in {r['wall_s']:.0f} s = "
+              f"{r['lines_per_min']:.0f} lines per minute "
+              f"(median work per line {r['work_per_line_s']:.2f} s)")
     base = neural = None
     if args.long_minutes > 0:
         with tempfile.TemporaryDirectory() as tmp:

@@ -3,7 +3,6 @@ blinks, brows and a little head motion on every rigged mesh, with the audio as a
 strip; the operator and `faceforge lipsync` run the same function."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +12,9 @@ from bpy_extras.io_utils import ImportHelper
 from ..addon import keyframes
 from ..addon.head_rotation import object_euler
 from ..ml import tracks
-from ..ml.lipsync.audio import AudioWarning, load_audio
+from ..ml.lipsync.analysis import LinesAhead, SpeechAnalysis, analyse_speech
 from ..ml.lipsync import espeak, languages, whisper
-from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES, lipsync
+from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES
 from ..ml.lipsync.mouth_cues import EXTENDED, FORMATS, check_options, mouth_cues, write_cues
 from ..ml.lipsync.phones import Phone
 from . import batch
@@ -56,9 +55,27 @@ def transcribe_by_default(language: str) -> bool:
     """Whether a bake with no transcript and no choice made aligns Whisper's words: English
     where Whisper tiny.en's weights are installed (they come with the extension). Chosen on
     the development sets and measured on the LibriVox test set (docs/model_card_lipsync.md):
-    closure 0.93 -> 1.00, r 0.782 -> 0.809, at 2-3x the time. Other languages need the
+    closure 0.93 -> 1.00, r 0.782 -> 0.796, at 2-3x the time. Other languages need the
     larger multilingual model (not bundled; about 5 s per audio second): asked for only."""
     return language == "en" and whisper.available("en")
+
+
+def analysis_options(*, transcript: str | None = None, engine: str = DEFAULT_ENGINE,
+                     secondary: bool = True, transcribe: bool | None = None,
+                     language: str = languages.DEFAULT) -> dict:
+    """`analyse_speech`'s options for a bake: `transcribe` None made the default
+    (`transcribe_by_default`), the language checked, and ValueError where Whisper (or
+    espeak-ng, for another language) is asked for and missing."""
+    language = languages.check(language)
+    if transcribe is None:
+        transcribe = transcribe_by_default(language)
+    if transcribe and languages.supported(language) and not whisper.available(language):
+        raise ValueError(whisper.missing(language))
+    if transcribe and language != "en" and languages.supported(language) \
+            and not espeak.available():
+        raise ValueError(espeak.MISSING)
+    return dict(transcript=transcript, engine=engine, secondary=secondary,
+                transcribe=transcribe, language=language)
 
 
 def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: str = "Lip-Sync",
@@ -67,7 +84,8 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
                  secondary: bool = True, head_motion: bool = True, add_sound: bool = True,
                  target: str = "auto", cue_files=(), cue_options=None, transcribe: bool | None = None,
                  language: str = languages.DEFAULT,
-                 progress=None, analysis_progress=None) -> LipSyncBake:
+                 progress=None, analysis_progress=None,
+                 analysis: SpeechAnalysis | None = None) -> LipSyncBake:
     """Animate every mesh among `objects` that carries mouth shape keys from the speech in
     `audio_path`, on its set (`target`: "auto" detects each mesh's, or one of
     ml.lipsync.targets.SETS); `cue_files` (paths ending .tsv/.json/.dat) also get the
@@ -84,6 +102,8 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     motion; `progress(i, n)` is called after each object, `analysis_progress(share)` as
     the analysis goes through the audio (a long file shows life before its first key).
     Problems that still leave usable audio (a truncated file) come back as warnings.
+    `analysis`: this file's `analyse_speech` with the same options, made beforehand (a
+    folder's next line, `LinesAhead`); used when made at the scene's fps.
     """
     scene = scene or bpy.context.scene
     targets = mouth_meshes(objects, target)
@@ -91,27 +111,18 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
         raise ValueError("take needs a name")
     check_options(cue_files, **(cue_options or {}))
     audio_path = Path(audio_path)
-    audio_notes: list[str] = []
-    with warnings.catch_warnings():  # they come back in audio_notes, worded for the user
-        warnings.simplefilter("ignore", AudioWarning)
-        samples, rate = load_audio(audio_path, notes=audio_notes)
     fps = keyframes.scene_fps(scene)
-    emotion = None
-    if emotion_spec:
-        emotion = tracks.emotion_track(emotion_spec, emotion_model(), fps,
-                                       duration=len(samples) / rate)
-    language = languages.check(language)
-    if transcribe is None:
-        transcribe = transcribe_by_default(language)
-    if transcribe and languages.supported(language) and not whisper.available(language):
-        raise ValueError(whisper.missing(language))
-    if transcribe and language != "en" and languages.supported(language) \
-            and not espeak.available():
-        raise ValueError(espeak.MISSING)
-    res = lipsync(samples, rate, fps, transcript=transcript, engine=engine,
-                  secondary=secondary, emotion=emotion, transcribe=transcribe,
-                  progress=analysis_progress, language=language)
-    out = LipSyncBake(phones=res.phones, warnings=audio_notes + list(res.warnings),
+    options = analysis_options(transcript=transcript, engine=engine, secondary=secondary,
+                               transcribe=transcribe, language=language)
+    if analysis is None or analysis.fps != fps:
+        emotion = None
+        if emotion_spec:
+            emotion = lambda duration: tracks.emotion_track(  # noqa: E731
+                emotion_spec, emotion_model(), fps, duration=duration)
+        analysis = analyse_speech(audio_path, fps, emotion=emotion,
+                                  progress=analysis_progress, **options)
+    res = analysis.result
+    out = LipSyncBake(phones=res.phones, warnings=analysis.notes + list(res.warnings),
                       frames=len(res.weights))
     for i, (obj, mouth_set) in enumerate(targets):
         head = (object_euler(obj, res.head_rotation) if head_motion and secondary
@@ -125,7 +136,7 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     scene.frame_end = max(scene.frame_end, start_frame + len(res.weights) - 1)
     cues = mouth_cues(res.weights, fps, (cue_options or {}).get("extended", EXTENDED))
     for path in cue_files:
-        out.cue_files.append(write_cues(path, cues, len(samples) / rate, audio_path,
+        out.cue_files.append(write_cues(path, cues, analysis.duration, audio_path,
                                         **(cue_options or {})))
     if add_sound:
         try:
@@ -204,7 +215,7 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         wm = context.window_manager
-        wm.progress_begin(0, max(len(context.selected_objects), 1))
+        wm.progress_begin(0, 100)     # the analysis (Whisper, recognition) to 90, keys after
         try:
             bake = bake_lipsync(
                 context.selected_objects, self.filepath, transcript=self.transcript or None,
@@ -212,7 +223,9 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
                 language=self.language, transcribe=self._transcribe(),
                 scene=context.scene, target=self.target,
                 secondary=self.secondary, head_motion=self.head_motion,
-                add_sound=self.add_sound, progress=lambda i, n: wm.progress_update(i))
+                add_sound=self.add_sound,
+                analysis_progress=lambda share: wm.progress_update(int(90 * share)),
+                progress=lambda i, n: wm.progress_update(90 + 10 * i // n))
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -239,14 +252,22 @@ def _transcript_for(audio: Path, source: Path | None) -> str | None:
 
 
 def cmd_lipsync(args) -> int:
-    """One output scene per audio file: the head with a lip-sync take and the sound strip."""
+    """One output scene per audio file: the head with a lip-sync take and the sound strip.
+    A folder's lines are analysed two at a time (`LinesAhead`)."""
+    def options(audio: Path) -> dict:
+        return analysis_options(transcript=_transcript_for(audio, args.transcript),
+                                engine=args.engine, transcribe=args.transcribe,
+                                language=args.language)
+
     def bake(audio: Path) -> str:
         batch.check_input(audio, AUDIO_SUFFIXES)
         cues = [args.output / f"{audio.stem}.{fmt}" for fmt in args.mouth_cues or ()]
         for path in cues:
             if path.exists() and not args.overwrite:
                 raise UserError(f"{path} exists (use --overwrite to replace it)")
-        return summary(bake_lipsync(bpy.context.scene.objects, audio,
+        scene = bpy.context.scene
+        return summary(bake_lipsync(scene.objects, audio, analysis=ahead.take(
+                                        audio, keyframes.scene_fps(scene)),
                                     transcript=_transcript_for(audio, args.transcript),
                                     take=args.take, engine=args.engine,
                                     start_frame=args.start_frame, target=args.target,
@@ -272,6 +293,8 @@ def cmd_lipsync(args) -> int:
         raise SystemExit(f"faceforge lipsync: --transcript: no such file or folder: "
                          f"{args.transcript}")
     plan = plan_head_jobs(args, "lipsync", find_sources(args.audio, AUDIO_SUFFIXES))
+    ahead = LinesAhead([item.input for item in plan.items if item.label not in plan.blocked],
+                       options)
     return run_scene_jobs(args, plan, bake, head_check=lambda objects: mouth_meshes(objects, args.target))
 
 

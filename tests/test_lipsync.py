@@ -163,20 +163,28 @@ def test_phone_loop_runs_only_where_the_lips_press_without_a_bilabial():
 
 def test_chunks_shared_with_a_worker_process_give_the_same_phones(speech, monkeypatch):
     """A clip of several chunks is decoded by this process and a spawned worker together,
-    with the same phones as in one process; "0" in WORKERS_ENV keeps it in one."""
+    with the same phones as in one process; "0" in WORKERS_ENV keeps it in one. Handed to
+    the worker in the background (`words_in_background`, while Whisper runs here), the
+    chunks it has not started come back here: the same phones again."""
     x, rate = speech
     x = phonemes.normalise(np.tile(x, 2))
     press = listen(x).press(phonemes.FRAME_RATE)
     monkeypatch.setattr(phonemes, "MAX_CHUNK_S", 2.0)
     assert len(phonemes._chunk_bounds(x)) >= 4
+    if phonemes._ChunkWorker.pool is not None:       # started by an earlier test's folder
+        phonemes._ChunkWorker.pool.shutdown()
+        phonemes._ChunkWorker.pool = None
     monkeypatch.setenv(phonemes.WORKERS_ENV, "0")
     alone = phonemes.recognise_via_words(x, press)
+    here = lambda: alone                                                  # noqa: E731
+    assert phonemes.words_in_background(x, press, here) is here
     assert phonemes._ChunkWorker.pool is None
     monkeypatch.delenv(phonemes.WORKERS_ENV)
     try:
         shared = phonemes.recognise_via_words(x, press)
         pool = phonemes._ChunkWorker.pool
         assert pool is not None and pool.submit(os.getpid).result() != os.getpid()
+        assert phonemes.words_in_background(x, press, lambda: 1 / 0)() == alone
     finally:
         if phonemes._ChunkWorker.pool is not None:
             phonemes._ChunkWorker.pool.shutdown()
@@ -618,3 +626,51 @@ def test_cli(lipsync_ops, short_wav, tmp_path):
     assert args.func(args) == 0
     scene_files.load_scene(out / "voice.blend")
     assert keyframes.list_takes(bpy.data.objects["Tiny"]) == ["Net"]
+
+
+def test_cli_folder_shares_lines_with_the_worker_and_bakes_what_one_process_bakes(
+        lipsync_ops, speech, tmp_path, monkeypatch):
+    """A folder of voice lines (the default engine, Whisper where installed): every other
+    line is analysed in the chunk worker (`analysis.LinesAhead`) while this process does
+    the rest, and the keys are the ones a single process writes."""
+    import bpy
+    from helpers import tiny_rigged_mesh
+    from faceforge.addon import keyframes, scene_files
+    from faceforge.ml.arkit import ARKIT_NAMES
+    from faceforge.ml.lipsync import analysis, phonemes
+    if phonemes._ChunkWorker.get() is None:
+        pytest.skip("no chunk worker here (one core)")
+    tiny_rigged_mesh()
+    head = tmp_path / "head.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(head))
+    x, rate = speech
+    lines = tmp_path / "lines"
+    lines.mkdir()
+    for i, (a, b) in enumerate([(0.0, 1.4), (0.9, 2.4), (0.3, 1.5)]):
+        sf.write(lines / f"line_{i}.wav", x[int(a * rate):int(b * rate)], rate,
+                 subtype="PCM_16")
+    taken = []
+    take = analysis.LinesAhead.take
+
+    def spy(self, path, fps):
+        found = take(self, path, fps)
+        taken.append(found is not None)
+        return found
+    monkeypatch.setattr(analysis.LinesAhead, "take", spy)
+    parser = argparse.ArgumentParser(prog="faceforge")
+    lipsync_ops.add_cli(parser.add_subparsers(dest="command"))
+    weights = {}
+    for run in ("shared", "alone"):
+        if run == "alone":
+            monkeypatch.setenv(phonemes.WORKERS_ENV, "0")
+        out = tmp_path / run
+        args = parser.parse_args(["lipsync", str(head), str(lines), "-o", str(out)])
+        assert args.func(args) == 0
+        for i in range(3):
+            scene_files.load_scene(out / f"line_{i}.blend")
+            obj = bpy.data.objects["Tiny"]
+            weights[run, i] = keyframes.read_weights(obj, ARKIT_NAMES, np.arange(1, 40))
+    assert taken == [False, True, False] + [False] * 3    # alone: all three here
+    for i in range(3):
+        assert weights["shared", i].std() > 0.01
+        np.testing.assert_allclose(weights["shared", i], weights["alone", i], atol=1e-6)

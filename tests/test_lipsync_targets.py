@@ -274,7 +274,8 @@ def test_whisper_runs_by_default_in_english_when_its_weights_are_installed(
     obj = tiny_rigged_mesh(keys=HEADS["arkit"], user_keys=())
     heard = []
     monkeypatch.setattr(whisper, "available", lambda language="en": True)
-    monkeypatch.setattr(whisper, "segments", lambda x, language="en": heard.append(language)
+    monkeypatch.setattr(whisper, "segments",
+                        lambda x, language="en", progress=None: heard.append(language)
                         or [whisper.Segment(0.0, len(x) / 16000, "go forward")])
     lipsync_ops.bake_lipsync([obj], short_wav, engine="phonetic", add_sound=False)
     assert heard == ["en"]

@@ -252,3 +252,38 @@ def test_multilingual_base_decodes_as_ctranslate2(tmp_path, monkeypatch, shared_
     assert got.tokens == want.sequences_ids[0]
     assert got.sum_logprob / len(got.tokens) == pytest.approx(want.scores[0], abs=1e-3)
     assert got.no_speech_prob == pytest.approx(want.no_speech_prob, abs=1e-4)
+
+
+def test_a_short_clip_is_encoded_to_its_length_and_redone_in_full_when_unsettled(
+        model, shared_data, monkeypatch):
+    """`context_pad`: a 3.6 s clip's encoder sees its own frames plus the pad (not 30 s)
+    and hears the same words; a result that fails the fallback tests is decoded again from
+    the full 30 s window. `progress` hears of each window."""
+    x, _ = audio.load_audio(shared_data / "speech" / "goforward.wav")
+    size = len(whisper_numpy.log_mel(x)[0]) - 1
+    widths, shares = [], []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda mel: (widths.append(mel.shape[1]), encode(mel))[1])
+    segments = whisper_numpy.transcribe(model, x, context_pad=300, progress=shares.append)
+    assert [w for s in segments for w in _words(s.text)] == "go forward ten meters".split()
+    assert widths == [size + 300 + (size + 300) % 2] and widths[0] < 1000 and shares == [0.0]
+
+    widths.clear()
+    settled, full = whisper_numpy._settled, whisper_numpy.WINDOW_FRAMES
+    monkeypatch.setattr(whisper_numpy, "_settled",      # what the short window hears fails
+                        lambda found: widths[-1] == full and settled(found))
+    again = whisper_numpy.transcribe(model, x, context_pad=300)
+    assert widths == [widths[0], full] and widths[0] < 1000
+    assert [w for s in again for w in _words(s.text)] == "go forward ten meters".split()
+
+
+def test_lipsync_progress_covers_whisper_then_the_rest(monkeypatch, shared_data):
+    """With Whisper (numpy, as in Blender), the analysis progress starts while Whisper
+    runs (its share first) and only rises to 1."""
+    from faceforge.ml.lipsync import engine
+    monkeypatch.setenv(whisper.BACKEND_ENV, "numpy")
+    x, rate = audio.load_audio(shared_data / "speech" / "goforward.wav")
+    shares = []
+    engine.lipsync(x, rate, 30.0, transcribe=True, progress=shares.append)
+    assert shares[0] == 0.0 and shares[-1] == 1.0 and np.all(np.diff(shares) >= 0)
+    assert engine.WHISPER_SHARE in shares          # the recognition after Whisper starts

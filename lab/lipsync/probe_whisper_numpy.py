@@ -7,7 +7,8 @@ clips, alternating clip by clip.
 
 Clips: the LibriVox test set (`../shared/data/speech/*.wav` with a `.txt`), the GRID
 development clips (`../shared/data/video/grid/transcripts.tsv`), where unpacked,
-pocketsphinx-testdata's `cards/` (lab.lipsync.evaluate.testdata_clips), and one long file
+pocketsphinx-testdata's `cards/` (lab.lipsync.evaluate.testdata_clips), the flite voices'
+clips (`lab.lipsync.flite_set`, checkpoints/lipsync_flite/{slt,rms,awb}), and one long file
 (the LibriVox clips twice, 0.5 s apart, 54.5 s: seeking across 30 s windows). Words are compared
 after `text.normalise_text` (numbers spelt out, punctuation dropped)."""
 from __future__ import annotations
@@ -24,7 +25,10 @@ from faceforge.ml.lipsync import whisper
 from faceforge.ml.lipsync.audio import load_audio, load_video_audio
 from faceforge.ml.lipsync.text import normalise_text
 
+from ..paths import CHECKPOINTS
 from .evaluate import DATA, DEV_DATA, testdata_clips
+
+FLITE, FLITE_VOICES = CHECKPOINTS / "lipsync_flite", ("slt", "rms", "awb")
 
 RATE = 16000
 
@@ -57,6 +61,10 @@ def clips() -> list[tuple[str, str, object, str]]:
         out += [("testdata", c.name, c.samples, c.text) for c in testdata_clips()]
     except FileNotFoundError:
         pass
+    for voice in FLITE_VOICES:           # where lab.lipsync.flite_set has made them
+        out += [(f"flite {voice}", p.stem, load_audio(p, RATE)[0],
+                 p.with_suffix(".txt").read_text())
+                for p in sorted((FLITE / voice).glob("*.wav")) if p.with_suffix(".txt").exists()]
     books = [c for c in out if c[0] == "librivox"] * 2
     if books:                     # one file longer than a window: seeking across windows
         gap = np.zeros(RATE // 2, np.float32)
@@ -66,12 +74,20 @@ def clips() -> list[tuple[str, str, object, str]]:
     return out
 
 
+FULL = "numpy, 30 s windows"     # numpy with whisper.CONTEXT_PAD None (faster-whisper's way)
+
+
 def heard(backend: str, samples) -> tuple[str, float]:
     """What `backend` hears (whisper.segments, as the lip-sync engine calls it) and the
-    seconds it took."""
-    os.environ[whisper.BACKEND_ENV] = backend
+    seconds it took; FULL: numpy encoding every window whole."""
+    pad = whisper.CONTEXT_PAD
+    os.environ[whisper.BACKEND_ENV] = "numpy" if backend == FULL else backend
+    whisper.CONTEXT_PAD = None if backend == FULL else pad
     start = time.perf_counter()
-    text = " ".join(s.text for s in whisper.segments(samples))
+    try:
+        text = " ".join(s.text for s in whisper.segments(samples))
+    finally:
+        whisper.CONTEXT_PAD = pad
     return text, time.perf_counter() - start
 
 
@@ -81,13 +97,18 @@ def main(argv=None) -> int:
     p.add_argument("--beam", type=int, default=whisper.BEAM,
                    help=f"beam size of both decoders (default {whisper.BEAM}, as lip-sync runs "
                         "them; 1: greedy)")
+    p.add_argument("--pad", type=int, default=whisper.CONTEXT_PAD,
+                   help=f"mel frames the numpy column encodes past a short window's end "
+                        f"(whisper.CONTEXT_PAD, default {whisper.CONTEXT_PAD}); "
+                        f"'{FULL}' always encodes 30 s")
     args = p.parse_args(argv)
     whisper.BEAM = args.beam
-    backends = ("numpy", "faster-whisper")
+    whisper.CONTEXT_PAD = args.pad
+    backends = ("numpy", FULL, "faster-whisper")
     data = clips()
     load = {}
     for b in backends:                     # load (and warm) once, outside the timings
-        os.environ[whisper.BACKEND_ENV] = b
+        os.environ[whisper.BACKEND_ENV] = "numpy" if b == FULL else b
         start = time.perf_counter()
         whisper.load()
         load[b] = time.perf_counter() - start
@@ -104,14 +125,15 @@ def main(argv=None) -> int:
         rows.append(row)
         per_set.setdefault(name_set, []).append(row)
         print(f"{name_set:9s} {name:45s} np {row['numpy']['errors']:2d} "
+              f"np30 {row[FULL]['errors']:2d} "
               f"fw {row['faster-whisper']['errors']:2d} / {len(ref):2d} words  "
               f"np: {row['numpy']['text']!r}")
-    print(f"\nbeam {args.beam}; OPENBLAS_NUM_THREADS="
+    print(f"\nbeam {args.beam}; numpy pad {args.pad} frames; OPENBLAS_NUM_THREADS="
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; load s: "
           + ", ".join(f"{b} {load[b]:.1f}" for b in backends))
-    print("| set | clips | audio s | words | WER numpy | WER faster-whisper | words agree | "
-          "s per audio s numpy | faster-whisper |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| set | clips | audio s | words | WER numpy | WER {FULL} | WER faster-whisper | "
+          f"words agree | s per audio s numpy | {FULL} | faster-whisper |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     short = [r for r in rows if r["set"] != "long"]
     for name_set, group in list(per_set.items()) + [("all short clips", short)]:
         n_words = sum(r["words"] for r in group)

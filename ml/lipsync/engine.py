@@ -25,6 +25,9 @@ PHONE_ENGINES = ("hybrid", "phonetic", "phonetic-words")   # the engines that us
 # The best engine without a transcript on the development sets (docs/model_card_lipsync.md);
 # with a transcript "phonetic-words" and "phonetic" are the same forced alignment.
 DEFAULT_ENGINE = "hybrid"
+# With Whisper, the share of the analysis progress its transcript takes (about its share of
+# the time: Whisper in numpy, then alignment and word recognition).
+WHISPER_SHARE = 0.4
 NEURAL_SHARE = 0.25       # "hybrid": the neural mouth's share, the most that kept every closure
 QUIET_DBFS = -35.0        # peak below this: warn that the audio is very quiet
 CLIP_WARN = 0.001         # share of samples at full scale that counts as clipping
@@ -108,6 +111,11 @@ def hybrid_blend(lip: np.ndarray, neural: np.ndarray, share: float = NEURAL_SHAR
     return (1 - share) * lip + share * speaking * neural
 
 
+def _between(progress, start: float, end: float):
+    """`progress` for a part of an analysis that runs from share `start` to `end`."""
+    return lambda share: progress(start + (end - start) * share)
+
+
 def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None = None,
             engine: str = DEFAULT_ENGINE, secondary: bool = True,
             emotion: np.ndarray | None = None, seed: int = 0, net=None,
@@ -159,7 +167,10 @@ def lipsync(samples: np.ndarray, rate: int, fps: float, transcript: str | None =
     mouth = listen(samples, net) if engine in NETWORK_ENGINES else None   # once per clip
     segments = None
     if transcribe and not (transcript and transcript.strip()) and engine in PHONE_ENGINES:
-        segments = whisper.segments(samples, language)
+        heard = progress and _between(progress, 0.0, WHISPER_SHARE)
+        segments = lambda: whisper.segments(samples, language, heard)   # noqa: E731
+        if progress:
+            progress = _between(progress, WHISPER_SHARE, 1.0)
     if engine in PHONE_ENGINES:
         phones, notes = phones_from_audio(samples, RATE, transcript,
                                           words=engine != "phonetic" and language == "en",

@@ -670,14 +670,58 @@ def recognise_via_words(samples: np.ndarray, press: np.ndarray,
     mouthPress over the whole clip (`neural.runtime.MouthTrack.press`), which confirms
     those closures. A clip of several chunks shares them with a second process
     (`_run_chunks`). `progress(share)` before each chunk this process decodes."""
+    starts, jobs = _word_jobs(samples, press)
+    return _joined(starts, _run_chunks(jobs, [a / len(samples) for a in starts], progress))
+
+
+def _word_jobs(samples: np.ndarray, press: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+    """The clip's chunk starts (samples) and one `_words_chunk` job (chunk, press from its
+    start) per chunk."""
     bounds = _chunk_bounds(samples)
     starts = bounds[:-1]
-    jobs = [(samples[a:b], press[a * FRAME_RATE // RATE:]) for a, b in zip(starts, bounds[1:])]
-    phones = []
-    for a, found in zip(starts, _run_chunks(jobs, [a / len(samples) for a in starts],
-                                            progress)):
-        phones += [p._replace(start=p.start + a / RATE, end=p.end + a / RATE) for p in found]
-    return phones
+    return starts, [(samples[a:b], press[a * FRAME_RATE // RATE:])
+                    for a, b in zip(starts, bounds[1:])]
+
+
+def _joined(starts, chunks: list[list[Phone]]) -> list[Phone]:
+    """Every chunk's phones on the clip's time line (chunk i starts at sample starts[i])."""
+    return [p._replace(start=p.start + a / RATE, end=p.end + a / RATE)
+            for a, found in zip(starts, chunks) for p in found]
+
+
+def words_in_background(samples: np.ndarray, press: np.ndarray,
+                        here: Callable[[], list[Phone]]) -> Callable[[], list[Phone]]:
+    """`recognise_via_words(samples, press)` handed to the chunk worker now, for a clip of
+    several chunks (where the worker runs anyway), so it decodes while this process does
+    other work (Whisper); the returned function gives the phones, decoding here, from the
+    last chunk back, every chunk the worker has not started (and any it failed on).
+    Shorter clips, or no worker: `here` (this process decodes when asked)."""
+    starts, jobs = _word_jobs(samples, press)
+    pool = _ChunkWorker.get() if len(jobs) >= 2 else None
+    if pool is None:
+        return here
+    futures = []
+    for job in jobs:
+        try:
+            futures.append(pool.submit(_words_chunk, *job))
+        except Exception:                   # it died: the rest are decoded here
+            _ChunkWorker.fail()
+            futures.append(None)
+
+    def result() -> list[Phone]:
+        found: list[list[Phone] | None] = [None] * len(jobs)
+        for i in reversed(range(len(jobs))):       # take back what has not started
+            if futures[i] is None or futures[i].cancel():
+                found[i] = _words_chunk(*jobs[i])
+        for i, future in enumerate(futures):
+            if found[i] is None:
+                try:
+                    found[i] = future.result()
+                except Exception:   # BrokenProcessPool: decoded here instead
+                    _ChunkWorker.fail()
+                    found[i] = _words_chunk(*jobs[i])
+        return _joined(starts, found)
+    return result
 
 
 def gate_silence(phones: list[Phone], level: np.ndarray) -> list[Phone]:
@@ -705,8 +749,10 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
     If alignment fails the phones are recognised instead (warned). `segments` (start s,
     end s, text), a timed transcript such as Whisper's, is aligned segment by segment with
     recognition wherever a segment does not fit the audio (`align_segments`); a
-    `transcript` takes precedence. `language`: the transcript's and segments' (a key of
-    `languages.LANGUAGES`; word recognition is English). `progress(share in
+    `transcript` takes precedence. `segments` may be a function that makes them (Whisper):
+    it is called after the word recognition of a long clip has gone to the chunk worker
+    (`words_in_background`), so the two run side by side. `language`: the transcript's
+    and segments' (a key of `languages.LANGUAGES`; word recognition is English). `progress(share in
     0..1)` is called as recognition goes through the clip (30 s chunks).
     Silence, or audio too faint to hold speech, gives a single SIL.
     """
@@ -733,16 +779,21 @@ def phones_from_audio(samples: np.ndarray, rate: int = RATE, transcript: str | N
                  if words else recognise(speech[i:j], report))
         return [p._replace(start=p.start + a, end=p.end + a) for p in found]
 
+    whole = lambda: recognised(0.0, duration)     # noqa: E731  (every phone engine needs it)
+    if phones is None and segments is not None and words:
+        whole = words_in_background(speech, press, whole)   # before Whisper (callable) runs
+    if phones is None and callable(segments):
+        segments = segments()
     if phones is None and segments:
         phones, warnings = align_segments(speech, segments, recognised, language)
         if words:
             # One misheard word ("clubs" as "clothes") still lets a segment fit better than
             # the phone loop, and would cost its closure: the closures the words engine hears
             # without the transcript are added where the lip model confirms them.
-            phones = add_bilabials(sorted(phones, key=lambda p: p.start),
-                                   recognised(0.0, duration), press, NBEST_PRESS)
+            phones = add_bilabials(sorted(phones, key=lambda p: p.start), whole(), press,
+                                   NBEST_PRESS)
     if phones is None:
-        phones = recognised(0.0, duration)
+        phones = whole()
     frames = level_track(speech)
     phones = merge_silence(gate_pauses(gate_silence(phones, frames), frames), duration)
     if all(p.label == SIL for p in phones):

@@ -29,6 +29,7 @@ BEAM, PATIENCE, BEST_OF = 5, 1.0, 5
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 COMPRESSION_RATIO_THRESHOLD, LOG_PROB_THRESHOLD, NO_SPEECH_THRESHOLD = 2.4, -1.0, 0.6
 LN_EPS = 1e-5
+TOKENS_BASE, TOKENS_PER_S = 16, 10  # a short window's result this long is a loop
 NEG = np.float32(-np.inf)
 
 
@@ -391,13 +392,14 @@ def sot_sequence(tokenizer: Tokenizer, language: str = "en") -> list[int]:
 
 
 def beam_search(model: Model, cross: list, beam: int = BEAM, patience: float = PATIENCE,
-                prompt: list[int] | None = None, max_initial: int = 50) -> Decoded:
+                prompt: list[int] | None = None, max_initial: int = 50,
+                limit: int = MAX_LENGTH) -> Decoded:
     """CTranslate2's beam search (2 x beam candidates a step, finished hypotheses replaced
     by the next live candidates, stop after round(beam x patience) finished ones, best
     by summed log probability / length)."""
     tok = model.tokenizer
     prompt = prompt or [tok.sot]
-    max_new = min(MAX_LENGTH // 2, MAX_LENGTH - (len(prompt) - 1))
+    max_new = min(MAX_LENGTH // 2, MAX_LENGTH - (len(prompt) - 1), limit)
     cache, start, no_speech = _prefill(model, cross, prompt, 1)
     tokens = np.array([prompt[-1]])
     scores = np.zeros(1, np.float32)
@@ -496,40 +498,51 @@ def compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
-def _generate_with_fallback(model: Model, cross, beam: int, temperatures, rng, prompt):
+def _settled(found) -> bool:
+    """Whether a result (decoded, avg log prob, temperature, gzip ratio) needs no fallback:
+    neither repetitive nor improbable, unless it is silence."""
+    decoded, avg, _, ratio = found
+    if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and avg < LOG_PROB_THRESHOLD:
+        return True
+    return ratio <= COMPRESSION_RATIO_THRESHOLD and avg >= LOG_PROB_THRESHOLD
+
+
+def _generate_with_fallback(model: Model, cross, beam: int, temperatures, rng, prompt,
+                            limit: int = MAX_LENGTH):
     """faster-whisper's `generate_with_fallback`: decode at rising temperatures until
     the text is neither repetitive (gzip ratio) nor improbable, unless it is silence."""
     tok = model.tokenizer
     max_initial = int(round(MAX_INITIAL_TIMESTAMP / TIME_PRECISION))
     results, below = [], []
     for temperature in temperatures:
-        out = (beam_search(model, cross, beam, prompt=prompt, max_initial=max_initial)
+        out = (beam_search(model, cross, beam, prompt=prompt, max_initial=max_initial,
+                           limit=limit)
                if temperature == 0
                else sample(model, cross, temperature, BEST_OF, rng, max_initial, prompt))
         avg = out.sum_logprob / (len(out.tokens) + 1)
         ratio = compression_ratio(tok.decode(out.tokens).strip())
         result = (out, avg, temperature, ratio)
         results.append(result)
-        fallback = False
-        if ratio > COMPRESSION_RATIO_THRESHOLD:
-            fallback = True
-        else:
+        if ratio <= COMPRESSION_RATIO_THRESHOLD:
             below.append(result)
-        if avg < LOG_PROB_THRESHOLD:
-            fallback = True
-        if out.no_speech_prob > NO_SPEECH_THRESHOLD and avg < LOG_PROB_THRESHOLD:
-            fallback = False
-        if not fallback:
+        if _settled(result):
             return result
     best = max(below or results, key=lambda r: r[1])
     return best[0], best[1], temperatures[-1], best[3]
 
 
 def transcribe(model: Model, samples: np.ndarray, beam: int = BEAM,
-               temperatures=TEMPERATURES, seed: int = 0, language: str = "en") -> list[Segment]:
+               temperatures=TEMPERATURES, seed: int = 0, language: str = "en",
+               context_pad: int | None = None, progress=None) -> list[Segment]:
     """Segments of 16 kHz float speech in `language` (multilingual models; English-only
     ones ignore it), as faster-whisper's transcribe gives them with
-    `condition_on_previous_text=False` (no VAD, no word timestamps)."""
+    `condition_on_previous_text=False` (no VAD, no word timestamps). `context_pad`
+    (mel frames): a window shorter than 30 s is first encoded only this far past its end
+    (whisper.cpp's audio_ctx: the encoder's cost follows the clip, not 30 s); a result
+    that fails the fallback tests (`_settled`), reaches TOKENS_BASE + TOKENS_PER_S tokens
+    a second or may be no speech (hum heard as " You") is decoded again from the full
+    window. None: always the full window
+    (faster-whisper's way). `progress(share)` before each window."""
     tok = model.tokenizer
     prompt = sot_sequence(tok, language)
     features = log_mel(samples)
@@ -537,13 +550,26 @@ def transcribe(model: Model, samples: np.ndarray, beam: int = BEAM,
     rng = np.random.default_rng(seed)
     seek, out = 0, []
     while seek < content:
+        if progress:
+            progress(seek / content)
         offset = seek * HOP / RATE
         size = min(WINDOW_FRAMES, content - seek)
         window = np.zeros((N_MELS, WINDOW_FRAMES), np.float32)
         window[:, :size] = features[:, seek:seek + size]
-        cross = model.cross_cache(model.encode(window))
-        decoded, avg, temperature, ratio = _generate_with_fallback(
-            model, cross, beam, temperatures, rng, prompt)
+        frames = WINDOW_FRAMES if context_pad is None else min(
+            WINDOW_FRAMES, size + context_pad + (size + context_pad) % 2)
+        found = None
+        if frames < WINDOW_FRAMES:
+            limit = TOKENS_BASE + int(TOKENS_PER_S * size * HOP / RATE)
+            found = _generate_with_fallback(model, model.cross_cache(
+                model.encode(window[:, :frames])), beam, temperatures[:1], rng, prompt, limit)
+            if (len(found[0].tokens) >= limit or not _settled(found)
+                    or found[0].no_speech_prob > NO_SPEECH_THRESHOLD):
+                found = None
+        if found is None:
+            found = _generate_with_fallback(model, model.cross_cache(model.encode(window)),
+                                            beam, temperatures, rng, prompt)
+        decoded, avg, temperature, ratio = found
         if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and not avg > LOG_PROB_THRESHOLD:
             seek += size
             continue

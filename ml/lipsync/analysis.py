@@ -1,0 +1,90 @@
+"""A speech file -> its lip-sync analysis (bpy-free): everything a bake computes before it
+writes a key, and `LinesAhead`, which analyses every other voice line of a folder in the
+chunk worker process while this one analyses and bakes the rest (2 cores, one command)."""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio import AudioWarning, load_audio
+from .engine import LipSyncResult, lipsync
+from .phonemes import WORKERS_ENV, _ChunkWorker
+
+
+@dataclass
+class SpeechAnalysis:
+    """One file's analysis: the engine's result, the audio's length (s), notes on the audio
+    for the user (a truncated file), and the fps it was made at."""
+    result: LipSyncResult
+    duration: float
+    notes: list[str]
+    fps: float
+
+
+def analyse_speech(path: Path, fps: float, *,
+                   emotion: Callable[[float], np.ndarray] | None = None,
+                   progress=None, **options) -> SpeechAnalysis:
+    """Load the audio (AudioError / ValueError on bad input) and run `engine.lipsync` on it
+    with `options` (transcript, engine, secondary, transcribe, language). `emotion(duration
+    s)` gives the upper-face track to lay under the secondary motion."""
+    notes: list[str] = []
+    with warnings.catch_warnings():   # they come back in notes, worded for the user
+        warnings.simplefilter("ignore", AudioWarning)
+        samples, rate = load_audio(Path(path), notes=notes)
+    duration = len(samples) / rate
+    result = lipsync(samples, rate, fps, emotion=emotion(duration) if emotion else None,
+                     progress=progress, **options)
+    return SpeechAnalysis(result, duration, notes, fps)
+
+
+def _analyse_in_worker(path: Path, fps: float, options: dict) -> SpeechAnalysis:
+    """`analyse_speech` in the chunk worker, which must not start a worker of its own."""
+    os.environ[WORKERS_ENV] = "0"
+    return analyse_speech(path, fps, **options)
+
+
+class LinesAhead:
+    """Analyses of a folder's voice lines shared with the chunk worker: whenever this
+    process analyses a line itself (`take` gave None), the next line goes to the worker,
+    so the two cores analyse lines side by side while this one also writes the keys and
+    saves the scenes. Same code, same models: the results are the ones this process would
+    compute. Without a worker (inside Blender, one core, WORKERS_ENV "0") nothing is sent.
+    `options(path)`: `analyse_speech`'s options for that line."""
+
+    def __init__(self, paths: list[Path], options: Callable[[Path], dict]):
+        self.order = [Path(p) for p in paths]
+        self.options = options
+        self.futures: dict[Path, tuple[float, object]] = {}
+
+    def take(self, path: Path, fps: float) -> SpeechAnalysis | None:
+        """The worker's analysis of `path` at `fps` (waiting for it), or None: analyse it
+        here (the worker was not given it, or failed on it: its error is raised here)."""
+        path = Path(path)
+        sent = self.futures.pop(path, None)
+        if sent is not None:
+            sent_fps, future = sent
+            try:
+                found = future.result()
+            except Exception:        # bad audio, a dead worker: this process finds out
+                return None
+            return found if sent_fps == fps else None
+        i = self.order.index(path) if path in self.order else len(self.order)
+        if i + 1 < len(self.order):
+            pool = _ChunkWorker.get()
+            nxt = self.order[i + 1]
+            try:
+                options = self.options(nxt)
+            except Exception:        # (a missing transcript): reported when its turn comes
+                pool = None
+            if pool is not None:
+                try:
+                    self.futures[nxt] = (fps, pool.submit(_analyse_in_worker, nxt, fps,
+                                                          options))
+                except Exception:    # it died: analyse everything here from now on
+                    _ChunkWorker.fail()
+        return None
