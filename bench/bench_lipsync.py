@@ -1,6 +1,7 @@
 """Benchmark the lip-sync engines: speed of every engine on the same audio in the same run,
-a folder of short voice lines through one `faceforge lipsync` command (lines per minute),
-and the peak memory of a 10-minute WAV in a child process (so the measurement holds only
+a folder of short voice lines through one `faceforge lipsync` command (lines per minute;
+with its lines shared with the chunk worker, the default, and in one process, as inside
+Blender), and the peak memory of a 10-minute WAV in a child process (so the measurement holds only
 that job).
 
     python -m bench.bench_lipsync [--seconds 60] [--long-minutes 10] [--lines 1000]
@@ -162,6 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--lines", type=int, default=1000,
                    help="voice lines (1-5 s) for the folder throughput; 0 skips it")
     p.add_argument("--lines-engine", default="hybrid", choices=ENGINES)
+    p.add_argument("--lines-alone", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the folder in one process, as inside Blender (default on)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     rtf = speed(looped_speech(args.seconds))
@@ -175,7 +178,7 @@ def main(argv=None) -> int:
     print(f"starting the chunk worker (clips of several chunks): {start['wall_s']:.1f} s wall, "
           f"{start['cpu_s']:.1f} s CPU in the worker")
     lines = {}
-    for one_process in (False, True) if args.lines else ():
+    for one_process in ((False, True) if args.lines_alone else (False,)) if args.lines else ():
         run = "one process" if one_process else "lines shared with the worker"
         lines[run] = r = folder_throughput(args.lines, args.lines_engine, one_process)
         print(f"folder of {args.lines} voice lines ({r['audio_s'] / 60:.1f} min of audio), "
