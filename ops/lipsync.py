@@ -102,8 +102,9 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     motion; `progress(i, n)` is called after each object, `analysis_progress(share)` as
     the analysis goes through the audio (a long file shows life before its first key).
     Problems that still leave usable audio (a truncated file) come back as warnings.
-    `analysis`: this file's `analyse_speech` with the same options, made beforehand (a
-    folder's next line, `LinesAhead`); used when made at the scene's fps.
+    `analysis`: this file's `analyse_speech`, made beforehand (a folder's next line,
+    `LinesAhead`); used only when made at the scene's fps with these options and no
+    emotion.
     """
     scene = scene or bpy.context.scene
     targets = mouth_meshes(objects, target)
@@ -114,7 +115,8 @@ def bake_lipsync(objects, audio_path, *, transcript: str | None = None, take: st
     fps = keyframes.scene_fps(scene)
     options = analysis_options(transcript=transcript, engine=engine, secondary=secondary,
                                transcribe=transcribe, language=language)
-    if analysis is None or analysis.fps != fps:
+    if (analysis is None or analysis.fps != fps or analysis.options != options
+            or emotion_spec):
         emotion = None
         if emotion_spec:
             emotion = lambda duration: tracks.emotion_track(  # noqa: E731

@@ -657,6 +657,10 @@ def test_cli_folder_shares_lines_with_the_worker_and_bakes_what_one_process_bake
         taken.append(found is not None)
         return found
     monkeypatch.setattr(analysis.LinesAhead, "take", spy)
+    here = []                                 # lines this process analysed itself
+    analyse = lipsync_ops.analyse_speech
+    monkeypatch.setattr(lipsync_ops, "analyse_speech",
+                        lambda path, *a, **k: here.append(path.name) or analyse(path, *a, **k))
     parser = argparse.ArgumentParser(prog="faceforge")
     lipsync_ops.add_cli(parser.add_subparsers(dest="command"))
     weights = {}
@@ -671,6 +675,7 @@ def test_cli_folder_shares_lines_with_the_worker_and_bakes_what_one_process_bake
             obj = bpy.data.objects["Tiny"]
             weights[run, i] = keyframes.read_weights(obj, ARKIT_NAMES, np.arange(1, 40))
     assert taken == [False, True, False] + [False] * 3    # alone: all three here
+    assert here == ["line_0.wav", "line_2.wav"] + [f"line_{i}.wav" for i in range(3)]
     for i in range(3):
         assert weights["shared", i].std() > 0.01
         np.testing.assert_allclose(weights["shared", i], weights["alone", i], atol=1e-6)

@@ -80,6 +80,9 @@ def test_segment_windows_meet_halfway():
     assert [w[2] for w in windows] == ["c", "a", "b"]
     assert windows[0][:2] == (0.0, 0.75) and windows[1][:2] == (0.75, 2.1)
     assert windows[2][:2] == pytest.approx((2.1, 3.2))
+    # a segment timed after the clip's end (a recogniser's invention) gets no window
+    assert phonemes.segment_windows([(0.0, 2.0, "a"), (7.0, 10.0, "a")], 2.6) == [
+        (0.0, 2.3, "a")]
 
 
 @pytest.mark.skipif(not whisper.available(),

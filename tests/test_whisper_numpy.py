@@ -287,3 +287,16 @@ def test_lipsync_progress_covers_whisper_then_the_rest(monkeypatch, shared_data)
     engine.lipsync(x, rate, 30.0, transcribe=True, progress=shares.append)
     assert shares[0] == 0.0 and shares[-1] == 1.0 and np.all(np.diff(shares) >= 0)
     assert engine.WHISPER_SHARE in shares          # the recognition after Whisper starts
+
+
+def test_a_short_window_that_hears_words_after_the_clip_is_redone_whole(model, shared_data):
+    """A 2.6 s line (the end of one clip, then "go forward ten me-"): from the short window
+    Whisper hears its words twice, the second time at 7-10 s, after the audio has ended
+    (a lip-sync of it failed in pocketsphinx on the empty stretch); decoded again from the
+    whole window, every segment starts inside the clip."""
+    tail = audio.load_audio(shared_data / "speech" / "something.wav")[0][-2717:]
+    go = audio.load_audio(shared_data / "speech" / "goforward.wav")[0][:38930]
+    x = np.concatenate([tail, go])
+    segments = whisper_numpy.transcribe(model, x, context_pad=300)
+    assert segments and all(s.start < len(x) / 16000 for s in segments)
+    assert [w for s in segments for w in _words(s.text)] == "go forward ten meters".split()

@@ -19,11 +19,13 @@ from .phonemes import WORKERS_ENV, _ChunkWorker
 @dataclass
 class SpeechAnalysis:
     """One file's analysis: the engine's result, the audio's length (s), notes on the audio
-    for the user (a truncated file), and the fps it was made at."""
+    for the user (a truncated file), the fps and the `engine.lipsync` options it was made
+    with (None where an emotion track was laid in)."""
     result: LipSyncResult
     duration: float
     notes: list[str]
     fps: float
+    options: dict | None = None
 
 
 def analyse_speech(path: Path, fps: float, *,
@@ -39,7 +41,7 @@ def analyse_speech(path: Path, fps: float, *,
     duration = len(samples) / rate
     result = lipsync(samples, rate, fps, emotion=emotion(duration) if emotion else None,
                      progress=progress, **options)
-    return SpeechAnalysis(result, duration, notes, fps)
+    return SpeechAnalysis(result, duration, notes, fps, None if emotion else options)
 
 
 def _analyse_in_worker(path: Path, fps: float, options: dict) -> SpeechAnalysis:

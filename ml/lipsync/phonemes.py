@@ -308,9 +308,11 @@ def _phone_loop(samples: np.ndarray) -> tuple[list[Phone], float]:
 
 
 def segment_windows(segments, duration: float) -> list[tuple[float, float, str]]:
-    """(start s, end s, text) per transcript segment (start, end, text), widened by
-    SEGMENT_PAD_S at each end but never past the middle of the gap to a neighbour."""
-    segs = sorted((max(a, 0.0), min(b, duration), t) for a, b, t in segments if b > a)
+    """(start s, end s, text) per transcript segment (start, end, text) that overlaps the
+    clip (0..`duration` s), widened by SEGMENT_PAD_S at each end but never past the middle
+    of the gap to a neighbour."""
+    segs = sorted((a, b, t) for a, b, t in ((max(a, 0.0), min(b, duration), t)
+                                            for a, b, t in segments) if b > a)
     out = []
     for i, (a, b, text) in enumerate(segs):
         lo = max(a - SEGMENT_PAD_S, (segs[i - 1][1] + a) / 2 if i else 0.0, 0.0)

