@@ -1,8 +1,8 @@
 """Benchmark the lip-sync engines: speed of every engine on the same audio in the same run,
 a folder of short voice lines through one `faceforge lipsync` command (lines per minute;
 with its lines shared with the chunk worker, the default, and in one process, as inside
-Blender), and the peak memory of a 10-minute WAV in a child process (so the measurement holds only
-that job).
+Blender), and the peak memory of a 10-minute WAV in a child process (so the measurement
+holds only that job).
 
     python -m bench.bench_lipsync [--seconds 60] [--long-minutes 10] [--lines 1000]
 
@@ -31,18 +31,20 @@ from faceforge.ml.lipsync.audio import load_audio
 from lab.lipsync.evaluate import DATA
 
 ENGINES = ("neural", "phonetic", "phonetic-words", "hybrid", "energy")
-# Speed rows: name -> (engine, transcribe, one process). The first is what `faceforge
-# lipsync` runs in English where Whisper's weights are installed (as in the extension):
-# the hybrid engine aligning Whisper's words (ops.lipsync.transcribe_by_default).
+# Speed rows: name -> (engine, transcribe, one process, Whisper windows whole). The first is
+# what `faceforge lipsync` runs in English where Whisper's weights are installed (as in the
+# extension): the hybrid engine aligning Whisper's words (ops.lipsync.transcribe_by_default).
+# "Windows whole": Whisper in numpy with whisper.CONTEXT_PAD None, as before short windows.
 DEFAULT_ROW = "hybrid + Whisper (default)"
-# Whisper in numpy encoding every window whole (whisper.CONTEXT_PAD None), as before
 FULL_WINDOWS_ROW = "hybrid + Whisper, full 30 s windows"
 # The default without the chunk worker, as inside Blender (where it never starts)
 ONE_PROCESS_ROW = "hybrid + Whisper, one process"
 WHISPER_ROWS = (DEFAULT_ROW, FULL_WINDOWS_ROW, ONE_PROCESS_ROW)
-ROWS = {DEFAULT_ROW: ("hybrid", True, False), FULL_WINDOWS_ROW: ("hybrid", True, False),
-        ONE_PROCESS_ROW: ("hybrid", True, True)} | {
-    e: (e, False, False) for e in ENGINES} | {"hybrid, one process": ("hybrid", False, True)}
+ROWS = {DEFAULT_ROW: ("hybrid", True, False, False),
+        FULL_WINDOWS_ROW: ("hybrid", True, False, True),
+        ONE_PROCESS_ROW: ("hybrid", True, True, False)} | {
+    e: (e, False, False, False) for e in ENGINES} | {
+    "hybrid, one process": ("hybrid", False, True, False)}
 
 
 def looped_speech(seconds: float, data: Path = DATA) -> np.ndarray:
@@ -92,10 +94,10 @@ def speed(samples: np.ndarray, fps: float = 30.0) -> dict[str, dict[str, float]]
     out = {}
     seconds = len(samples) / 16000
     pad = whisper.CONTEXT_PAD
-    for name, (engine, transcribe, one_process) in rows.items():
+    for name, (engine, transcribe, one_process, whole_windows) in rows.items():
         if one_process:
             os.environ[WORKERS_ENV] = "0"
-        if name == FULL_WINDOWS_ROW:
+        if whole_windows:
             whisper.CONTEXT_PAD = None
         start, cpu, worker = time.perf_counter(), time.process_time(), worker_cpu()
         lipsync(samples, 16000, fps, engine=engine, transcribe=transcribe)

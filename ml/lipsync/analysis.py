@@ -56,37 +56,37 @@ class LinesAhead:
     so the two cores analyse lines side by side while this one also writes the keys and
     saves the scenes. Same code, same models: the results are the ones this process would
     compute. Without a worker (inside Blender, one core, WORKERS_ENV "0") nothing is sent.
-    `options(path)`: `analyse_speech`'s options for that line."""
+    `options(path)`: `analyse_speech`'s options for that line. The caller checks that an
+    analysis it is given fits its bake (fps, options: `SpeechAnalysis`)."""
 
     def __init__(self, paths: list[Path], options: Callable[[Path], dict]):
-        self.order = [Path(p) for p in paths]
+        order = [Path(p) for p in paths]
+        self.following = dict(zip(order, order[1:]))    # each line -> the next one
         self.options = options
-        self.futures: dict[Path, tuple[float, object]] = {}
+        self.futures: dict[Path, object] = {}
 
     def take(self, path: Path, fps: float) -> SpeechAnalysis | None:
-        """The worker's analysis of `path` at `fps` (waiting for it), or None: analyse it
-        here (the worker was not given it, or failed on it: its error is raised here)."""
+        """The worker's analysis of `path` (waiting for it), or None: analyse it here (the
+        worker was not given it, or failed on it: its error is raised here); then the next
+        line goes to the worker, at `fps`."""
         path = Path(path)
-        sent = self.futures.pop(path, None)
-        if sent is not None:
-            sent_fps, future = sent
+        future = self.futures.pop(path, None)
+        if future is not None:
             try:
-                found = future.result()
+                return future.result()
             except Exception:        # bad audio, a dead worker: this process finds out
                 return None
-            return found if sent_fps == fps else None
-        i = self.order.index(path) if path in self.order else len(self.order)
-        if i + 1 < len(self.order):
-            pool = _ChunkWorker.get()
-            nxt = self.order[i + 1]
+        nxt = self.following.get(path)
+        if nxt is None:
+            return None
+        try:
+            options = self.options(nxt)
+        except Exception:            # (a missing transcript): reported when its turn comes
+            return None
+        pool = _ChunkWorker.get()
+        if pool is not None:
             try:
-                options = self.options(nxt)
-            except Exception:        # (a missing transcript): reported when its turn comes
-                pool = None
-            if pool is not None:
-                try:
-                    self.futures[nxt] = (fps, pool.submit(_analyse_in_worker, nxt, fps,
-                                                          options))
-                except Exception:    # it died: analyse everything here from now on
-                    _ChunkWorker.fail()
+                self.futures[nxt] = pool.submit(_analyse_in_worker, nxt, fps, options)
+            except Exception:        # it died: analyse everything here from now on
+                _ChunkWorker.fail()
         return None

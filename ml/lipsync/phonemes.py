@@ -650,12 +650,17 @@ def _run_chunks(jobs: list[tuple[np.ndarray, np.ndarray]], shares: list[float],
                 progress(shares[i])
             results[i] = _words_chunk(*job)
     for i, future in futures.items():
-        try:
-            results[i] = future.result()
-        except Exception:       # BrokenProcessPool, a failed start: decode it here instead
-            _ChunkWorker.fail()
-            results[i] = _words_chunk(*jobs[i])
+        results[i] = _from_worker(future, jobs[i])
     return results
+
+
+def _from_worker(future, job: tuple) -> list[Phone]:
+    """The worker's `_words_chunk(*job)`, or this process's where the worker failed."""
+    try:
+        return future.result()
+    except Exception:           # BrokenProcessPool, a failed start: decode it here instead
+        _ChunkWorker.fail()
+        return _words_chunk(*job)
 
 
 def recognise_via_words(samples: np.ndarray, press: np.ndarray,
@@ -717,11 +722,7 @@ def words_in_background(samples: np.ndarray, press: np.ndarray,
                 found[i] = _words_chunk(*jobs[i])
         for i, future in enumerate(futures):
             if found[i] is None:
-                try:
-                    found[i] = future.result()
-                except Exception:   # BrokenProcessPool: decoded here instead
-                    _ChunkWorker.fail()
-                    found[i] = _words_chunk(*jobs[i])
+                found[i] = _from_worker(future, jobs[i])
         return _joined(starts, found)
     return result
 
