@@ -9,6 +9,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generator
 
 import bpy
 import numpy as np
@@ -17,10 +18,13 @@ from bpy_extras.io_utils import ImportHelper
 from ..addon import face_rig
 from ..addon.face_rig import Binding, RigError
 from ..ml.fit import solve
-from ..ml.fit.imitator import Imitator, face_units, probe_units, rig_key, train_imitator
+from ..ml.fit.imitator import (Imitator, face_units, find_cached, probe_units, rig_key, rig_print,
+                               train_imitator)
 from ..ml.fit.params import ParamSpace
 from ..ml.fit.photo import photo_landmarks
 from ..ml.fit.translator import Translator, load_translator_file, save_translator, train_translator
+from ..ml.steps import in_thread, labelled, run_steps
+from .background import ModalSteps
 from .plan import find_sources
 from .scene_jobs import add_output_options, plan_head_jobs, run_scene_jobs, OUTPUT_HELP
 
@@ -29,6 +33,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "ml" / "fit" / "models"
 MODES = ("iterative", "one-shot", "both")
 DEFAULT_SAMPLES = 2000
 DEFAULT_EPOCHS = 150
+SAMPLE_CHUNK = 25      # poses sampled per step (Blender's window gets its turn between steps)
 
 _MEMORY: dict[str, Imitator] = {}
 
@@ -109,41 +114,49 @@ def engine_landmarks(rig: FitRig, unit: np.ndarray, progress=None, cancel=None) 
     return face_units(pts, rig.binding.pivot, rig.binding.unit)
 
 
-def ensure_imitator(rig: FitRig, *, samples: int = DEFAULT_SAMPLES, epochs: int = DEFAULT_EPOCHS,
-                    seed: int = 0, progress=None, cancel=None, log=None) -> Imitator:
-    """The rig's imitator: from memory, the shipped models, or the cache (keyed by the rig's
-    parameter space and its landmarks at probe poses), else sampled from Blender and trained
-    here (`progress(stage, share)`; `cancel()` true raises KeyboardInterrupt) and cached."""
+def imitator_steps(rig: FitRig, *, samples: int = DEFAULT_SAMPLES, epochs: int = DEFAULT_EPOCHS,
+                   seed: int = 0, log=None) -> Generator[tuple[str, float], None, Imitator]:
+    """The rig's imitator: from memory, the shipped models, or the cache (`find_cached`: the
+    same parameters, limits and landmarks at probe poses, up to rounding), else sampled from Blender
+    (SAMPLE_CHUNK poses a step, on this thread: it poses the rig) and trained on a thread,
+    then cached. Steps are (stage, share): "sampling", "training"."""
     probes = engine_landmarks(rig, probe_units(len(rig.space)))
+    path = find_cached((SHIPPED, cache_dir()), rig.space, probes)
+    if path is not None:
+        if str(path) not in _MEMORY:
+            _MEMORY[str(path)] = Imitator.load(path)
+        return _MEMORY[str(path)]
     key = rig_key(rig.space.to_json(), probes)
-    if key in _MEMORY:
-        return _MEMORY[key]
-    for folder in (SHIPPED, cache_dir()):
-        path = folder / f"{key}.npz"
-        if path.exists():
-            _MEMORY[key] = Imitator.load(path)
-            return _MEMORY[key]
     say = log or (lambda text: None)
     rng = np.random.default_rng(seed)
     unit = rng.uniform(-1, 1, (samples, len(rig.space)))
     say(f"sampling {samples} poses of {rig.arm.name!r} in Blender")
-    targets = engine_landmarks(rig, unit, progress and (lambda s: progress("sampling", s)), cancel)
+    parts = []
+    for lo in range(0, samples, SAMPLE_CHUNK):
+        parts.append(engine_landmarks(rig, unit[lo:lo + SAMPLE_CHUNK]))
+        yield "sampling", min(lo + SAMPLE_CHUNK, samples) / samples
+    targets = np.concatenate(parts)
     rest_unit = rig.space.to_unit(rig.space.rest)
     rest = engine_landmarks(rig, rest_unit[None])[0]
     say(f"training the imitator ({epochs} epochs)")
-    imit = train_imitator(unit, targets, rest, rest_unit, epochs=epochs, seed=seed, key=key,
-                          progress=progress and (lambda s, _: progress("training", s)),
-                          cancel=cancel)
+    imit = yield from labelled("training", in_thread(
+        lambda progress, cancel: train_imitator(
+            unit, targets, rest, rest_unit, epochs=epochs, seed=seed, key=key,
+            progress=lambda share, _: progress(share), cancel=cancel),
+        "faceforge-imitator"))
     say(f"imitator trained in {imit.report['seconds']:.0f} s, held-out landmark RMSE "
         f"{imit.report['val_rmse']:.4f} eye distances")
-    imit.save(cache_dir() / f"{key}.npz")
-    _MEMORY[key] = imit
+    imit.rig = rig_print(rig.space, probes)
+    path = cache_dir() / f"{key}.npz"
+    imit.save(path)
+    _MEMORY[str(path)] = imit
     return imit
 
 
-def ensure_translator(imit: Imitator, *, progress=None, cancel=None, log=None) -> Translator:
+def translator_steps(imit: Imitator, *, log=None) -> Generator[tuple[str, float], None, Translator]:
     """The one-shot translator of an imitator: from memory, shipped, cached, else trained
-    through the imitator here (about half a minute) and cached."""
+    through the imitator on a thread (about half a minute) and cached. Steps: ("translator",
+    share)."""
     key = f"{imit.key}_translator"
     if key in _MEMORY:
         return _MEMORY[key]
@@ -152,12 +165,31 @@ def ensure_translator(imit: Imitator, *, progress=None, cancel=None, log=None) -
             _MEMORY[key] = load_translator_file(folder / f"{key}.npz")
             return _MEMORY[key]
     (log or (lambda text: None))("training the one-shot translator")
-    trans = train_translator(imit, progress=progress and (lambda s: progress("translator", s)),
-                             cancel=cancel)
+    trans = yield from labelled("translator", in_thread(
+        lambda progress, cancel: train_translator(imit, progress=progress, cancel=cancel),
+        "faceforge-translator"))
     cache_dir().mkdir(parents=True, exist_ok=True)
     save_translator(trans, cache_dir() / f"{key}.npz")
     _MEMORY[key] = trans
     return trans
+
+
+def _staged(progress):
+    """run_steps' progress for a (stage, share) step from a `progress(stage, share)`."""
+    return progress and (lambda step: progress(*step))
+
+
+def ensure_imitator(rig: FitRig, *, samples: int = DEFAULT_SAMPLES, epochs: int = DEFAULT_EPOCHS,
+                    seed: int = 0, progress=None, cancel=None, log=None) -> Imitator:
+    """`imitator_steps` run through (`progress(stage, share)`; `cancel()` true raises
+    steps.Cancelled)."""
+    return run_steps(imitator_steps(rig, samples=samples, epochs=epochs, seed=seed, log=log),
+                     _staged(progress), cancel)
+
+
+def ensure_translator(imit: Imitator, *, progress=None, cancel=None, log=None) -> Translator:
+    """`translator_steps` run through."""
+    return run_steps(translator_steps(imit, log=log), _staged(progress), cancel)
 
 
 @dataclass
@@ -169,12 +201,16 @@ class PhotoFit:
     notes: list[str] = field(default_factory=list)
 
 
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+
+
 def fit_landmarks(rig: FitRig, imit: Imitator, points: np.ndarray, mode: str = "iterative",
                   trans: Translator | None = None) -> PhotoFit:
     """Photo landmarks [478, 2+] (pixels) -> parameter values; mode iterative, one-shot
     (needs `trans`) or both (the one-shot answer refined iteratively)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    check_mode(mode)
     target = solve.normalise_target(points)
     start = None
     if mode in ("one-shot", "both"):
@@ -190,25 +226,37 @@ def apply_fit(rig: FitRig, fit: PhotoFit) -> None:
     face_rig.set_values(rig.arm, rig.space, fit.values)
 
 
-def fit_objects(objects, photo, *, mode: str = "iterative", make_rig: bool = False,
-                scene=None, progress=None, cancel=None, log=None) -> tuple[FitRig, PhotoFit]:
-    """The whole fit on a scene's objects: the photo is checked first, then the rig found
-    or generated, the imitator made ready, the fit written. Any failure (ValueError,
-    KeyboardInterrupt on cancel) leaves the objects as they were."""
+def fit_steps(objects, photo, *, mode: str = "iterative", make_rig: bool = False,
+              scene=None, log=None) -> Generator[tuple[str, float], None, tuple[FitRig, PhotoFit]]:
+    """The whole fit on a scene's objects, as steps: the photo is checked first, then the
+    rig found or generated, the imitator (and translator) made ready, the fit written at the
+    end. Any failure (ValueError), or closing the generator (a cancel), leaves the objects
+    as they were (a rig generated here is removed)."""
+    check_mode(mode)
     points, notes = photo_landmarks(photo)
     rig = prepare_rig(objects, make_rig, scene)
     try:
-        imit = ensure_imitator(rig, progress=progress, cancel=cancel, log=log)
-        trans = (ensure_translator(imit, progress=progress, cancel=cancel, log=log)
-                 if mode != "iterative" else None)
+        imit = yield from imitator_steps(rig, log=log)
+        trans = (yield from translator_steps(imit, log=log)) if mode != "iterative" else None
         fit = fit_landmarks(rig, imit, points, mode, trans)
         fit.notes = notes + rig.notes
         apply_fit(rig, fit)
-    except BaseException:
+    except BaseException:               # GeneratorExit included: a cancelled operator
         if rig.created:
-            remove_rig(rig.arm, rig.mesh)
+            try:
+                remove_rig(rig.arm, rig.mesh)
+            except ReferenceError:      # the user deleted it while the fit ran
+                pass
         raise
     return rig, fit
+
+
+def fit_objects(objects, photo, *, mode: str = "iterative", make_rig: bool = False,
+                scene=None, progress=None, cancel=None, log=None) -> tuple[FitRig, PhotoFit]:
+    """`fit_steps` run through (`progress(stage, share)`; `cancel()` true raises
+    steps.Cancelled); a failure leaves the objects as they were."""
+    return run_steps(fit_steps(objects, photo, mode=mode, make_rig=make_rig, scene=scene,
+                               log=log), _staged(progress), cancel)
 
 
 def comparison(rig: FitRig, photo, fitted: list[tuple[str, np.ndarray]], scene=None,
@@ -244,11 +292,12 @@ def summary(rig: FitRig, fit: PhotoFit) -> str:
 
 
 # -------------------------------------------------------------------- Blender UI
-class FACEFORGE_OT_fit_photo(bpy.types.Operator, ImportHelper):
+class FACEFORGE_OT_fit_photo(ModalSteps, bpy.types.Operator, ImportHelper):
     """Pose the face rig so the character resembles the face in a photo"""
     bl_idname = "faceforge.fit_photo"
     bl_label = "Fit to Photo"
     bl_options = {"REGISTER", "UNDO"}
+    steps_label = "Fit to Photo"
 
     filter_glob: bpy.props.StringProperty(default=";".join("*" + s for s in PHOTO_SUFFIXES),
                                           options={"HIDDEN"})
@@ -266,19 +315,21 @@ class FACEFORGE_OT_fit_photo(bpy.types.Operator, ImportHelper):
         return any(o.type in ("MESH", "ARMATURE") for o in context.selected_objects)
 
     def execute(self, context):
-        wm = context.window_manager
-        wm.progress_begin(0, 100)
+        """The photo and rig checked first; a rig's first fit samples it and trains its
+        imitator (a minute or two) in the background, with progress and Esc to cancel."""
         try:
-            rig, fit = fit_objects(
-                context.selected_objects, Path(self.filepath), mode=self.mode,
-                make_rig=self.make_rig, scene=context.scene,
-                progress=lambda stage, share: wm.progress_update(
-                    50 * share + (50 if stage == "training" else 0)))
-        except (ValueError, KeyboardInterrupt) as exc:
-            self.report({"ERROR"}, str(exc) or "cancelled")
+            steps = fit_steps(context.selected_objects, Path(self.filepath), mode=self.mode,
+                              make_rig=self.make_rig, scene=context.scene)
+            next(steps)                    # photo, rig and a cached imitator: at once
+        except StopIteration as done:      # nothing to train: fitted already
+            return self.finish(context, done.value)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        finally:
-            wm.progress_end()
+        return self.run_steps_modal(context, steps)
+
+    def finish(self, context, result):
+        rig, fit = result
         self.report({"WARNING"} if fit.notes else {"INFO"}, summary(rig, fit))
         return {"FINISHED"}
 

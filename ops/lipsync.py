@@ -12,12 +12,13 @@ from bpy_extras.io_utils import ImportHelper
 from ..addon import keyframes
 from ..addon.head_rotation import object_euler
 from ..ml import tracks
-from ..ml.lipsync.analysis import LinesAhead, SpeechAnalysis, analyse_speech
+from ..ml.lipsync.analysis import LinesAhead, SpeechAnalysis, analyse_speech, analysis_steps
 from ..ml.lipsync import espeak, languages, whisper
 from ..ml.lipsync.engine import DEFAULT_ENGINE, ENGINES
 from ..ml.lipsync.mouth_cues import EXTENDED, FORMATS, check_options, mouth_cues, write_cues
 from ..ml.lipsync.phones import Phone
 from . import batch
+from .background import ModalSteps
 from .batch import UserError
 from .plan import find_sources
 from .scene_jobs import add_head_job_parser, plan_head_jobs, run_scene_jobs
@@ -156,11 +157,13 @@ def summary(bake: LipSyncBake) -> str:
     return "; ".join([text] + bake.warnings)
 
 
-class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
+class FACEFORGE_OT_bake_lipsync(ModalSteps, bpy.types.Operator, ImportHelper):
     """Animate the selected meshes' ARKit shape keys from a speech recording"""
     bl_idname = "faceforge.bake_lipsync"
     bl_label = "Bake Lip-Sync"
     bl_options = {"REGISTER", "UNDO"}
+    steps_label = "Bake Lip-Sync: listening"
+    progress_span = 90              # the analysis; the keys take the rest
 
     filter_glob: bpy.props.StringProperty(default=";".join("*" + s for s in AUDIO_SUFFIXES),
                                           options={"HIDDEN"})
@@ -215,19 +218,35 @@ class FACEFORGE_OT_bake_lipsync(bpy.types.Operator, ImportHelper):
             return False
         return True if self.language != "en" and whisper.available(self.language) else None
 
+    def _bake_options(self) -> dict:
+        return dict(transcript=self.transcript or None, engine=self.engine,
+                    secondary=self.secondary, transcribe=self._transcribe(),
+                    language=self.language)
+
     def execute(self, context):
+        """Checks first, then the analysis (Whisper, recognition) in the background with
+        progress and Esc to cancel; the keys are written only once it has finished."""
+        try:
+            mouth_meshes(context.selected_objects, self.target)
+            if not self.take:
+                raise ValueError("take needs a name")
+            options = analysis_options(**self._bake_options())
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        steps = analysis_steps(Path(self.filepath), keyframes.scene_fps(context.scene), **options)
+        return self.run_steps_modal(context, steps)
+
+    def finish(self, context, analysis: SpeechAnalysis):
         wm = context.window_manager
-        wm.progress_begin(0, 100)     # the analysis (Whisper, recognition) to 90, keys after
+        wm.progress_begin(0, 100)
         try:
             bake = bake_lipsync(
-                context.selected_objects, self.filepath, transcript=self.transcript or None,
-                take=self.take, engine=self.engine, start_frame=self.start_frame,
-                language=self.language, transcribe=self._transcribe(),
-                scene=context.scene, target=self.target,
-                secondary=self.secondary, head_motion=self.head_motion,
-                add_sound=self.add_sound,
-                analysis_progress=lambda share: wm.progress_update(int(90 * share)),
-                progress=lambda i, n: wm.progress_update(90 + 10 * i // n))
+                context.selected_objects, self.filepath, take=self.take,
+                start_frame=self.start_frame, scene=context.scene, target=self.target,
+                head_motion=self.head_motion, add_sound=self.add_sound, analysis=analysis,
+                progress=lambda i, n: wm.progress_update(90 + 10 * i // n),
+                **self._bake_options())
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

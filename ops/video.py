@@ -4,7 +4,6 @@ visemes or VRM presets gets its mouth (and VRM blink) retargeted from the 52 wei
 background with progress and Esc to cancel; `faceforge video` runs the same functions."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +16,9 @@ from ..addon.head_rotation import bone_euler, object_euler
 from ..ml import arkit
 from ..ml.video.decode import IMAGE_EXTS
 from ..ml.video.pipeline import METHODS, VideoOptions, VideoResult, analyse_steps
-from ..ml.video.tracking import run_steps
+from ..ml.steps import run_steps
 from . import batch
+from .background import ModalSteps
 from .plan import Source, find_sources
 from .scene_jobs import add_head_job_parser, plan_head_jobs, run_scene_jobs
 from .targets import SET_CHOICES, SET_ITEMS, bake_onto, describe, mouth_meshes
@@ -128,7 +128,7 @@ def bake_video(objects, clip, *, options: VideoOptions | None = None, take: str 
     """Analyse `clip` and bake it onto every rigged mesh among `objects` (on the shape set
     `target`, see check_targets). Everything is
     checked and analysed before the first key is written, so a failure (ValueError) or a
-    cancel (`cancel()` true: tracking.Cancelled) leaves the scene as it was. `progress(share)` per frame."""
+    cancel (`cancel()` true: steps.Cancelled) leaves the scene as it was. `progress(share)` per frame."""
     scene = scene or bpy.context.scene
     head = head or HeadTarget()
     targets = check_targets(objects, take, head, target)
@@ -152,11 +152,12 @@ def _gain(name: str, what: str):
                                    description=f"Scale the {what} shapes")
 
 
-class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
+class FACEFORGE_OT_bake_video(ModalSteps, bpy.types.Operator, ImportHelper):
     """Animate the selected meshes' ARKit shape keys from a video of a face"""
     bl_idname = "faceforge.bake_video"
     bl_label = "Bake Video"
     bl_options = {"REGISTER", "UNDO"}
+    steps_label = "Bake Video: tracking"
 
     filter_glob: bpy.props.StringProperty(
         default=";".join("*" + s for s in VIDEO_SUFFIXES + IMAGE_EXTS), options={"HIDDEN"})
@@ -202,8 +203,6 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
     gain_mouth: _gain("Mouth", "mouth")
     gain_jaw: _gain("Jaw", "jaw")
 
-    _steps = None
-    _timer = None
     _preview = None
 
     @classmethod
@@ -253,65 +252,24 @@ class FACEFORGE_OT_bake_video(bpy.types.Operator, ImportHelper):
             interactive = not bpy.app.background and context.window is not None
             self._preview = LivePreview(self._targets) if self.live_preview and interactive \
                 else None
-            self._steps = analyse_steps(Path(self.filepath), keyframes.scene_fps(context.scene),
-                                        self._options(), preview=self._preview)
+            steps = analyse_steps(Path(self.filepath), keyframes.scene_fps(context.scene),
+                                  self._options(), preview=self._preview)
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        wm = context.window_manager
-        if not interactive:  # headless: no events to wait for
-            wm.progress_begin(0, 100)
-            try:
-                res = run_steps(self._steps, lambda share: wm.progress_update(100 * share))
-            except ValueError as exc:
-                self.report({"ERROR"}, str(exc))
-                return {"CANCELLED"}
-            finally:
-                wm.progress_end()
-            return self._finish(context, res)
-        wm.progress_begin(0, 100)
-        self._timer = wm.event_timer_add(0.02, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return self.run_steps_modal(context, steps)
 
-    def modal(self, context, event):
-        if event.type == "ESC":
-            self._stop(context)
-            self.report({"WARNING"}, "Bake Video cancelled; nothing was changed")
-            return {"CANCELLED"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        share, deadline = 0.0, time.perf_counter() + 0.1  # keep the UI responsive
-        try:
-            while time.perf_counter() < deadline:
-                share = next(self._steps)
-        except StopIteration as done:
-            self._stop(context)
-            return self._finish(context, done.value)
-        except ValueError as exc:
-            self._stop(context)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        context.window_manager.progress_update(100 * share)
-        context.workspace.status_text_set(f"Bake Video: tracking {share:.0%} (Esc to cancel)")
+    def on_step(self, context) -> None:
         if self._preview is not None and self._preview.show():
             for area in context.screen.areas:
                 if area.type == "VIEW_3D":
                     area.tag_redraw()
-        return {"RUNNING_MODAL"}
 
-    def _stop(self, context) -> None:
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        self._steps.close()
+    def on_stop(self, context) -> None:
         if self._preview is not None:
             self._preview.restore()  # the scene as it was: the bake (or nothing) follows
-        wm.progress_end()
-        context.workspace.status_text_set(None)
 
-    def _finish(self, context, res: VideoResult):
+    def finish(self, context, res: VideoResult):
         try:
             bake = apply_video(self._targets, res, take=self.take, start_frame=self.start_frame,
                                head=self._head(), scene=context.scene)

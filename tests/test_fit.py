@@ -86,6 +86,34 @@ def test_imitator_learns_the_engine_and_round_trips(toy, tmp_path):
     assert np.allclose(back.landmarks(u), imit.landmarks(u), atol=1e-6)
 
 
+def test_cached_imitator_serves_its_rig_up_to_rounding_only(toy, tmp_path):
+    """A rig whose limits and probe landmarks differ by rounding (another CPU's render and
+    MediaPipe) finds the cached imitator; a rig edited for real, or with other channels,
+    does not; the file's rig print survives the round trip."""
+    from dataclasses import replace
+    from faceforge.ml.fit.imitator import find_cached, rig_key, rig_print
+    engine, imit = toy
+    space = ParamSpace([Param(f"b{i}/location[0]", ((f"b{i}", "location", 0, 1.0),), -0.01, 0.01)
+                        for i in range(6)])
+    probes = engine(np.random.default_rng(2).uniform(-1, 1, (5, 6)))
+    key = rig_key(space.to_json(), probes)
+    imit = replace(imit, key=key, rig=rig_print(space, probes))
+    imit.save(tmp_path / f"{key}.npz")
+    (tmp_path / f"{key}_translator.npz").write_bytes(b"")      # never taken for an imitator
+    assert Imitator.load(tmp_path / f"{key}.npz").rig.matches(imit.rig)
+    jitter = probes + np.random.default_rng(3).uniform(-7e-5, 7e-5, probes.shape)
+    assert rig_key(space.to_json(), jitter) != key               # an exact hash misses it
+    assert find_cached([tmp_path], space, jitter) == tmp_path / f"{key}.npz"
+    moved = probes.copy()
+    moved[0, 5, 0] += 0.01                                      # one landmark, 1 % of the eyes
+    assert find_cached([tmp_path], space, moved) is None
+    wider = ParamSpace([Param(p.name, p.targets, p.lo, p.hi * 1.1) for p in space.params])
+    assert find_cached([tmp_path], wider, probes) is None
+    other = ParamSpace([Param(p.name, ((p.targets[0][0], "scale", 0, 1.0),), p.lo, p.hi)
+                        for p in space.params])
+    assert find_cached([tmp_path], other, probes) is None
+
+
 def _target(points, yaw=0.0, pitch=0.0, roll=0.3, scale=80.0):
     """Frontal landmarks of face-unit points as a photo would show them (pixels, rotated)."""
     p2 = solve.project(points, yaw, pitch)

@@ -285,7 +285,7 @@ def test_live_preview_sees_each_tracked_frame_as_the_landmarker_reads_it(one, cl
     assert not seen
     first = next(steps)
     assert len(seen) == 1 and first == pytest.approx(1 / FRAMES)
-    from faceforge.ml.video.tracking import run_steps
+    from faceforge.ml.steps import run_steps
     res = run_steps(steps)
     assert len(res.weights) > 0 and len(seen) == int(one.found.sum()) == FRAMES
     np.testing.assert_allclose(np.stack(seen), one.blendshapes, atol=1e-5)

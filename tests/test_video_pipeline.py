@@ -6,7 +6,7 @@ import pytest
 from faceforge.ml import arkit
 from faceforge.ml.video import pipeline
 from faceforge.ml.video.pipeline import VideoOptions
-from faceforge.ml.video.tracking import Cancelled
+from faceforge.ml.steps import Cancelled
 
 
 class MouthRegressor:

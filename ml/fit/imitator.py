@@ -16,6 +16,27 @@ from .mlp import MLP, Adam
 
 HIDDEN = (256, 256)
 FORMAT = 1
+# A cached imitator serves a rig whose limits are within this share of each range and whose
+# landmarks at the probe poses are within PROBE_TOL face units of the ones it was trained
+# on. Rendering and MediaPipe differ slightly across CPUs (the binding of one head moved
+# up to 7e-5 face units between two Xeon generations), so an exact hash would miss the
+# shipped imitator on some machines; a real edit of the mesh, weights or bones moves far more.
+LIMIT_TOL, PROBE_TOL = 1e-3, 1e-3
+
+
+@dataclass
+class RigPrint:
+    """What a cached imitator must match: the rig's parameter limits [P, 2] and its fit
+    landmarks at the probe poses [5, K, 3] (face units)."""
+    limits: np.ndarray
+    probes: np.ndarray
+
+    def matches(self, other: RigPrint) -> bool:
+        if self.limits.shape != other.limits.shape or self.probes.shape != other.probes.shape:
+            return False
+        span = np.maximum(np.abs(self.limits[:, 1] - self.limits[:, 0]), 1e-12)[:, None]
+        return bool((np.abs(self.limits - other.limits) <= LIMIT_TOL * span).all()
+                    and np.abs(self.probes - other.probes).max() <= PROBE_TOL)
 
 
 @dataclass
@@ -31,6 +52,7 @@ class Imitator:
     key: str = ""
     report: dict = field(default_factory=dict)
     whiten: np.ndarray | None = None
+    rig: RigPrint | None = None
 
     @property
     def n_params(self) -> int:
@@ -57,7 +79,9 @@ class Imitator:
         np.savez_compressed(tmp, format=FORMAT, rest=self.rest.astype(np.float32),
                             scale=self.scale, key=self.key,
                             rest_unit=self.rest_unit.astype(np.float32), **self.mlp.state("imit_"),
-                            **({} if self.whiten is None else {"whiten": self.whiten.astype(np.float32)}))
+                            **({} if self.whiten is None else {"whiten": self.whiten.astype(np.float32)}),
+                            **({} if self.rig is None else {"rig_limits": self.rig.limits,
+                                                           "rig_probes": self.rig.probes}))
         tmp.replace(path)
 
     @classmethod
@@ -65,7 +89,44 @@ class Imitator:
         with np.load(path) as z:
             return cls(MLP.from_state(z, "imit_"), z["rest"].astype(np.float32),
                        float(z["scale"]), z["rest_unit"].astype(np.float64), str(z["key"]),
-                       whiten=z["whiten"].astype(np.float64) if "whiten" in z.files else None)
+                       whiten=z["whiten"].astype(np.float64) if "whiten" in z.files else None,
+                       rig=read_print(z))
+
+
+def read_print(z) -> RigPrint | None:
+    """The RigPrint stored in an imitator's npz, None in files made before it was."""
+    if "rig_limits" not in z.files:
+        return None
+    return RigPrint(z["rig_limits"].astype(np.float64), z["rig_probes"].astype(np.float64))
+
+
+def rig_print(space, probes: np.ndarray) -> RigPrint:
+    """A rig's RigPrint: its ParamSpace and its landmarks at `probe_units` [5, K, 3]."""
+    return RigPrint(np.stack([space.lo, space.hi], axis=1), np.asarray(probes, np.float64))
+
+
+def rig_family(space_json: str) -> str:
+    """The part of a cache key that must match exactly: the parameters' names and the bone
+    channels they drive (not their limits, which RigPrint compares with a tolerance)."""
+    import json
+    shape = [(d["name"], d["targets"]) for d in json.loads(space_json)]
+    return hashlib.sha1(json.dumps(shape).encode()).hexdigest()[:8]
+
+
+def find_cached(folders, space, probes: np.ndarray) -> Path | None:
+    """The first imitator file in `folders` made for this rig: named `<rig_family>-*.npz`
+    (rig_key) with a RigPrint that matches (files without one: only the exact key)."""
+    family, exact, wanted = rig_family(space.to_json()), rig_key(space.to_json(), probes), \
+        rig_print(space, probes)
+    for folder in folders:
+        for path in sorted(Path(folder).glob(f"{family}-*.npz")):
+            if path.stem.endswith("_translator") or path.name.endswith(".tmp.npz"):
+                continue
+            with np.load(path) as z:
+                found = read_print(z)
+            if (found.matches(wanted) if found is not None else path.stem == exact):
+                return path
+    return None
 
 
 def face_units(points: np.ndarray, pivot: np.ndarray, unit: float) -> np.ndarray:
@@ -74,11 +135,12 @@ def face_units(points: np.ndarray, pivot: np.ndarray, unit: float) -> np.ndarray
 
 
 def rig_key(space_json: str, probes: np.ndarray) -> str:
-    """Cache key of a rig: its parameter space and its landmarks at a few probe poses
-    (rounded), which change whenever the mesh, weights, bones or binding do."""
+    """Cache key (file stem) of a newly trained imitator: its rig family, then a hash of its
+    exact parameter space and landmarks at the probe poses; find_cached matches rigs that
+    differ from it by no more than rounding (RigPrint)."""
     h = hashlib.sha1(space_json.encode())
     h.update(np.round(np.asarray(probes, dtype=np.float64) * 1e4).astype(np.int64).tobytes())
-    return h.hexdigest()[:16]
+    return f"{rig_family(space_json)}-{h.hexdigest()[:16]}"
 
 
 def probe_units(n_params: int) -> np.ndarray:
@@ -129,7 +191,8 @@ def train_imitator(unit: np.ndarray, targets: np.ndarray, rest: np.ndarray,
             if progress is not None:
                 progress((epoch + 1) / epochs, val_rmse)
     imit = Imitator(mlp, np.asarray(rest, dtype=np.float32), scale,
-                    np.asarray(rest_unit, dtype=np.float64), key)
+                    np.asarray(rest_unit, dtype=np.float64), key,
+                    rig=init.rig if init is not None else None)
     imit.report = dict(samples=len(unit), epochs=epochs, val_rmse=val_rmse,
                        seconds=time.perf_counter() - start)
     return imit

@@ -1,18 +1,22 @@
 """A speech file -> its lip-sync analysis (bpy-free): everything a bake computes before it
-writes a key, and `LinesAhead`, which analyses every other voice line of a folder in the
-chunk worker process while this one analyses and bakes the rest (2 cores, one command)."""
+writes a key; `analysis_steps`, the same on a thread as steps (Blender's operator keeps the
+window responsive and can stop it); and `LinesAhead`, which analyses every other voice line
+of a folder in the chunk worker process while this one analyses and bakes the rest (2
+cores, one command)."""
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generator
 
 import numpy as np
 
 from .audio import AudioWarning, load_audio
 from .engine import LipSyncResult, lipsync
+from ..steps import Cancelled, in_thread
 from .phonemes import WORKERS_ENV, _ChunkWorker
 
 
@@ -28,6 +32,11 @@ class SpeechAnalysis:
     options: dict | None = None
 
 
+# One analysis at a time per process: the recognisers' decoders are not thread-safe, and a
+# cancelled analysis on its thread runs until its next progress report.
+_ONE_AT_A_TIME = threading.Lock()
+
+
 def analyse_speech(path: Path, fps: float, *,
                    emotion: Callable[[float], np.ndarray] | None = None,
                    progress=None, **options) -> SpeechAnalysis:
@@ -39,9 +48,22 @@ def analyse_speech(path: Path, fps: float, *,
         warnings.simplefilter("ignore", AudioWarning)
         samples, rate = load_audio(Path(path), notes=notes)
     duration = len(samples) / rate
-    result = lipsync(samples, rate, fps, emotion=emotion(duration) if emotion else None,
-                     progress=progress, **options)
+    with _ONE_AT_A_TIME:
+        result = lipsync(samples, rate, fps, emotion=emotion(duration) if emotion else None,
+                         progress=progress, **options)
     return SpeechAnalysis(result, duration, notes, fps, None if emotion else options)
+
+
+def analysis_steps(path: Path, fps: float, **options) -> Generator[float, None, SpeechAnalysis]:
+    """`analyse_speech` on a thread, as steps (the share of the analysis done); closing the
+    generator stops the analysis at its next progress report (steps.Cancelled there)."""
+    def work(progress, cancel):
+        def report(share):
+            if cancel():
+                raise Cancelled("cancelled")
+            progress(share)
+        return analyse_speech(path, fps, progress=report, **options)
+    return (yield from in_thread(work, "faceforge-lipsync"))
 
 
 def _analyse_in_worker(path: Path, fps: float, options: dict) -> SpeechAnalysis:

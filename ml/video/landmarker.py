@@ -290,7 +290,7 @@ def with_blendshapes(track: Track, mixer: BlendshapeMixer | None = None) -> Face
 def track_face(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP_S,
                two_trackers: bool = False) -> FaceTrack:
     """Track the face through `video` and read its blendshapes, in one call."""
-    from .tracking import run_steps
+    from ..steps import run_steps
     return run_steps(track_face_steps(video, tracker=tracker, max_gap=max_gap,
                                       two_trackers=two_trackers))
 

@@ -15,10 +15,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .. import arkit
+from ..steps import run_steps
 from . import refine
 from .decode import open_video
 from .rotation import matrix_euler
-from .tracking import MAX_GAP_S, Track, fill_gaps, run_steps, track_steps
+from .tracking import MAX_GAP_S, Track, fill_gaps, track_steps
 
 QUIET_SHARE = 0.1  # auto calibration: the clip's least active tenth of frames is its neutral
 # ... for the landmarker method, each shape's own low quantile: its blendshape model keeps
@@ -339,5 +340,5 @@ def solve_track(track: Track, rate: float, options: VideoOptions,
 def analyse_video(path, fps: float, options: VideoOptions | None = None, regressor=None,
                   progress=None, cancel=None) -> VideoResult:
     """Analyse a clip in one call; `progress(share)` after each frame, `cancel()` polled
-    (raises tracking.Cancelled when it turns true)."""
+    (raises steps.Cancelled when it turns true)."""
     return run_steps(analyse_steps(Path(path), fps, options, regressor), progress, cancel)

@@ -10,15 +10,12 @@ from typing import Generator
 
 import numpy as np
 
+from ..steps import run_steps
 from .decode import VideoError, VideoSource, open_video
 
 NUM_LANDMARKS = 478  # 468 mesh points + 2 x 5 iris points (refine_landmarks=True)
 MAX_GAP_S = 0.3
 MIN_IOU = 0.1  # below this overlap with the followed face's last box, a face is someone else
-
-
-class Cancelled(Exception):
-    """The user stopped a long analysis; nothing was written."""
 
 
 class NoFaceError(VideoError):
@@ -292,21 +289,6 @@ def track_steps(video, *, tracker: FaceTracker | None = None,
     filled = fill_gaps(times, landmarks, found, max_gap)
     return Track(times, landmarks, found, filled, source.size,
                  source.warnings + _gap_warnings(times, found, filled))
-
-
-def run_steps(steps: Generator, progress=None, cancel=None):
-    """Drive a step generator to its return value, calling `progress(step)` after each step;
-    raises Cancelled as soon as `cancel()` is true."""
-    while True:
-        if cancel is not None and cancel():
-            steps.close()
-            raise Cancelled("cancelled")
-        try:
-            step = next(steps)
-        except StopIteration as done:
-            return done.value
-        if progress is not None:
-            progress(step)
 
 
 def track(video, *, tracker: FaceTracker | None = None, max_gap: float = MAX_GAP_S) -> Track:

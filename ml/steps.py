@@ -1,0 +1,74 @@
+"""Long work as step generators (bpy-free): a generator yields how far it has got and
+returns its result, so the same work runs straight through on the command line
+(`run_steps`) and a slice at a time from a Blender operator's timer, which keeps the
+window responsive and lets Esc stop it (`ops.background.ModalSteps`). Work that does not
+touch bpy runs on a thread (`in_thread`) while its generator reports its progress."""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Generator
+
+POLL_S = 0.05   # how long `in_thread` waits for its thread before reporting again
+
+
+class Cancelled(Exception):
+    """The user stopped a long operation; nothing was written."""
+
+
+def run_steps(steps: Generator, progress=None, cancel=None):
+    """Drive a step generator to its return value, calling `progress(step)` after each step;
+    raises Cancelled as soon as `cancel()` is true (the generator is closed first, so its
+    own clean-up runs)."""
+    while True:
+        if cancel is not None and cancel():
+            steps.close()
+            raise Cancelled("cancelled")
+        try:
+            step = next(steps)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            progress(step)
+
+
+def in_thread(work: Callable, name: str = "faceforge-work") -> Generator[float, None, object]:
+    """Run `work(progress, cancel)` on a daemon thread: the generator yields the last share
+    (0..1) the work passed to `progress`, every POLL_S at most, and returns its result or
+    raises its exception. Closing the generator (the user cancelled) makes `cancel()` true
+    and returns at once; the work stops at its next check and its result is dropped."""
+    share = [0.0]
+    stop = threading.Event()
+    out: dict = {}
+
+    def body():
+        try:
+            out["value"] = work(lambda s: share.__setitem__(0, float(s)), stop.is_set)
+        except BaseException as exc:        # handed to the caller's thread below
+            out["error"] = exc
+
+    thread = threading.Thread(target=body, name=name, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(POLL_S)             # the GIL is free while waiting
+            yield share[0]
+    finally:
+        if thread.is_alive():               # closed early: tell the work to stop
+            stop.set()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def labelled(stage: str, steps: Generator) -> Generator[tuple[str, float], None, object]:
+    """The steps of `steps` as (stage, share) pairs, returning its result; closing this
+    closes `steps`."""
+    try:
+        while True:
+            try:
+                share = next(steps)
+            except StopIteration as done:
+                return done.value
+            yield stage, share
+    finally:
+        steps.close()
