@@ -108,3 +108,66 @@ def test_fit_cancelled_while_training_leaves_the_head_as_it_was(bpy_empty, share
     assert len(head.vertex_groups) == groups and len(head.modifiers) == modifiers
     assert _thread_gone("faceforge-imitator")
     assert not list((tmp_path / "cache").glob("*.npz"))
+
+
+class _Stub:
+    """Just enough of a window manager, workspace and event for ModalSteps.modal."""
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _modal_operator(steps):
+    pytest.importorskip("bpy")
+    from faceforge.ops.background import ModalSteps
+
+    class Op(ModalSteps):
+        steps_label = "Test"
+        reports, finished, stopped = [], [], []
+
+        def report(self, kind, text):
+            self.reports.append((kind, text))
+
+        def finish(self, context, result):
+            self.finished.append(result)
+            return {"FINISHED"}
+
+        def on_stop(self, context):
+            self.stopped.append(True)
+    op = Op()
+    op._steps = steps
+    status = []
+    wm = _Stub(progress_update=lambda v: None, progress_end=lambda: None,
+               event_timer_remove=lambda t: None)
+    context = _Stub(window_manager=wm, workspace=_Stub(status_text_set=status.append))
+    return op, context, status
+
+
+def test_modal_driver_runs_steps_from_the_timer_and_esc_stops_them():
+    def work(progress, cancel):
+        for i in range(20):
+            if cancel():
+                raise Cancelled("cancelled")
+            time.sleep(0.02)
+            progress((i + 1) / 20)
+        return 42
+    op, context, status = _modal_operator(labelled("training", in_thread(work, "test-modal")))
+    timer, esc = _Stub(type="TIMER"), _Stub(type="ESC")
+    assert op.modal(context, _Stub(type="MOUSEMOVE")) == {"PASS_THROUGH"}
+    while (state := op.modal(context, timer)) == {"RUNNING_MODAL"}:
+        pass
+    assert state == {"FINISHED"} and op.finished == [42] and op.stopped
+    assert any(s and s.startswith("Test: training") and "Esc" in s for s in status)
+    assert status[-1] is None                        # the status line is cleared
+
+    op, context, status = _modal_operator(labelled("training", in_thread(work, "test-modal-2")))
+    assert op.modal(context, timer) == {"RUNNING_MODAL"}
+    assert op.modal(context, esc) == {"CANCELLED"}
+    assert not op.finished and op.reports[-1][0] == {"WARNING"} and "cancelled" in op.reports[-1][1]
+    assert _thread_gone("test-modal-2")
+
+    def bad(progress, cancel):
+        raise ValueError("no face found in the photo")
+    op, context, status = _modal_operator(in_thread(bad))
+    while (state := op.modal(context, timer)) == {"RUNNING_MODAL"}:
+        pass
+    assert state == {"CANCELLED"} and op.reports[-1] == ({"ERROR"}, "no face found in the photo")
