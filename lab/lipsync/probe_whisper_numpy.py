@@ -4,6 +4,11 @@ the two hear the same words, and seconds of compute per audio second, same proce
 clips, alternating clip by clip.
 
     OPENBLAS_NUM_THREADS=2 python -m lab.lipsync.probe_whisper_numpy [--json OUT]
+    OPENBLAS_NUM_THREADS=1 python -m lab.lipsync.probe_whisper_numpy --pads 300 600 1000 1500
+
+`--pads`: Whisper in numpy alone, on the development clips only (not the LibriVox test set),
+once per short-window pad (`whisper.CONTEXT_PAD`, mel frames; "none" = whole 30 s
+windows): word error per set and in all, and seconds, to choose the pad.
 
 Clips: the LibriVox test set (`../shared/data/speech/*.wav` with a `.txt`), the GRID
 development clips (`../shared/data/video/grid/transcripts.tsv`), where unpacked,
@@ -91,6 +96,29 @@ def heard(backend: str, samples) -> tuple[str, float]:
     return text, time.perf_counter() - start
 
 
+def pad_sweep(pads: list[str]) -> None:
+    """Word error of Whisper in numpy on the development clips per short-window pad."""
+    os.environ[whisper.BACKEND_ENV] = "numpy"
+    data = [c for c in clips() if c[0] not in ("librivox", "long")]   # the test set kept out
+    whisper.load()
+    sets = list(dict.fromkeys(c[0] for c in data))
+    print("| pad (mel frames) | " + " | ".join(f"WER {s}" for s in sets)
+          + " | WER all | seconds |")
+    print("|---" * (len(sets) + 3) + "|")
+    for pad in pads:
+        whisper.CONTEXT_PAD = None if pad == "none" else int(pad)
+        errors, totals = dict.fromkeys(sets, 0), dict.fromkeys(sets, 0)
+        start = time.perf_counter()
+        for name_set, _, samples, truth in data:
+            ref = words(truth)
+            errors[name_set] += word_errors(ref, words(heard("numpy", samples)[0]))
+            totals[name_set] += len(ref)
+        cells = [f"{errors[s] / totals[s]:.3f}" for s in sets]
+        cells.append(f"{sum(errors.values()) / sum(totals.values()):.3f}")
+        print(f"| {pad} | " + " | ".join(cells) + f" | {time.perf_counter() - start:.0f} |",
+              flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, help="also write per-clip results here")
@@ -101,8 +129,14 @@ def main(argv=None) -> int:
                    help=f"mel frames the numpy column encodes past a short window's end "
                         f"(whisper.CONTEXT_PAD, default {whisper.CONTEXT_PAD}); "
                         f"'{FULL}' always encodes 30 s")
+    p.add_argument("--pads", nargs="+", metavar="PAD",
+                   help="only sweep the numpy pad (mel frames, or 'none') on the development "
+                        "clips: word error per set")
     args = p.parse_args(argv)
     whisper.BEAM = args.beam
+    if args.pads:
+        pad_sweep(args.pads)
+        return 0
     whisper.CONTEXT_PAD = args.pad
     backends = ("numpy", FULL, "faster-whisper")
     data = clips()

@@ -5,6 +5,7 @@ outer-eye-corner distance). Trained per rig on samples of the real deformation; 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,23 +109,21 @@ def rig_print(space, probes: np.ndarray) -> RigPrint:
 def rig_family(space_json: str) -> str:
     """The part of a cache key that must match exactly: the parameters' names and the bone
     channels they drive (not their limits, which RigPrint compares with a tolerance)."""
-    import json
     shape = [(d["name"], d["targets"]) for d in json.loads(space_json)]
     return hashlib.sha1(json.dumps(shape).encode()).hexdigest()[:8]
 
 
 def find_cached(folders, space, probes: np.ndarray) -> Path | None:
     """The first imitator file in `folders` made for this rig: named `<rig_family>-*.npz`
-    (rig_key) with a RigPrint that matches (files without one: only the exact key)."""
-    family, exact, wanted = rig_family(space.to_json()), rig_key(space.to_json(), probes), \
-        rig_print(space, probes)
+    (rig_key) with a RigPrint that matches."""
+    family, wanted = rig_family(space.to_json()), rig_print(space, probes)
     for folder in folders:
         for path in sorted(Path(folder).glob(f"{family}-*.npz")):
             if path.stem.endswith("_translator") or path.name.endswith(".tmp.npz"):
                 continue
             with np.load(path) as z:
                 found = read_print(z)
-            if (found.matches(wanted) if found is not None else path.stem == exact):
+            if found is not None and found.matches(wanted):
                 return path
     return None
 
