@@ -228,6 +228,8 @@ class FACEFORGE_OT_bake_lipsync(ModalSteps, bpy.types.Operator, ImportHelper):
         progress and Esc to cancel; the keys are written only once it has finished."""
         try:
             mouth_meshes(context.selected_objects, self.target)
+            # The meshes selected now, not whatever is selected when the analysis ends.
+            self._objects = [o.name for o in context.selected_objects]
             if not self.take:
                 raise ValueError("take needs a name")
             options = analysis_options(**self._bake_options())
@@ -241,8 +243,9 @@ class FACEFORGE_OT_bake_lipsync(ModalSteps, bpy.types.Operator, ImportHelper):
         wm = context.window_manager
         wm.progress_begin(0, 100)
         try:
+            objects = [bpy.data.objects[n] for n in self._objects if n in bpy.data.objects]
             bake = bake_lipsync(
-                context.selected_objects, self.filepath, take=self.take,
+                objects, self.filepath, take=self.take,
                 start_frame=self.start_frame, scene=context.scene, target=self.target,
                 head_motion=self.head_motion, add_sound=self.add_sound, analysis=analysis,
                 progress=lambda i, n: wm.progress_update(90 + 10 * i // n),
