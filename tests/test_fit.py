@@ -29,6 +29,35 @@ def test_mlp_gradients_match_finite_differences():
     assert np.allclose(gx, num, atol=1e-3)
 
 
+def test_se_residual_gradients_match_finite_differences():
+    """The squeeze-and-excitation residual body: input and parameter gradients."""
+    from faceforge.ml.fit.se_resnet import SEResMLP
+    rng = np.random.default_rng(0)
+    net = SEResMLP((5, 12, 4), rng, blocks=2, squeeze=3)
+    for block in net.blocks:                     # gates away from 0.5, blocks not near identity
+        block["W2"] *= 10
+        block["c"] += rng.normal(size=block["c"].shape).astype(np.float32)
+    x, w = rng.normal(size=(3, 5)), rng.normal(size=(3, 4))
+    loss = lambda x_: float((net.forward(x_).astype(np.float64) * w).sum())  # noqa: E731
+    loss(x)
+    gx, grads = net.backward(w)
+    eps = 1e-3
+    num = np.array([[(loss(x + eps * np.eye(5)[j] * (np.arange(3)[:, None] == i))
+                      - loss(x - eps * np.eye(5)[j] * (np.arange(3)[:, None] == i))) / (2 * eps)
+                     for j in range(5)] for i in range(3)])
+    assert np.allclose(gx, num, atol=1e-3)
+    assert len(grads) == len(net.params)
+    for p, g in zip(net.params, grads):
+        idx = tuple(int(rng.integers(0, n)) for n in p.shape)
+        old = p[idx]
+        p[idx] = old + eps
+        up = loss(x)
+        p[idx] = old - eps
+        down = loss(x)
+        p[idx] = old
+        assert abs(g[idx] - (up - down) / (2 * eps)) < 2e-3 + 1e-2 * abs(g[idx])
+
+
 def test_mlp_jacobian_matches_finite_differences():
     rng = np.random.default_rng(2)
     for tanh in (False, True):
@@ -211,13 +240,20 @@ def test_fit_stays_within_limits_for_an_impossible_face(toy):
     assert (np.abs(res.unit) <= 1 + 1e-12).all() and abs(res.yaw) <= solve.POSE_LIMIT
 
 
-def test_one_shot_translator_beats_the_average_face(toy):
+@pytest.mark.parametrize("body", ["mlp", "se"])
+def test_one_shot_translator_beats_the_average_face(toy, body, tmp_path):
+    from faceforge.ml.fit.translator import load_translator_file, save_translator
     engine, imit = toy
-    trans = train_translator(imit, steps=300)
+    trans = train_translator(imit, steps=300, body=body)
     rng = np.random.default_rng(3)
     truth = rng.uniform(-0.8, 0.8, (8, 6))
     errs = [np.sqrt(((trans.fit(_target(engine(t)[0]), imit).unit - t) ** 2).mean()) for t in truth]
     assert np.mean(errs) < 0.5 * np.sqrt((truth ** 2).mean())
+    save_translator(trans, tmp_path / "t.npz")
+    back = load_translator_file(tmp_path / "t.npz")
+    assert type(back.mlp) is type(trans.mlp)
+    targets = np.stack([_target(engine(t)[0]) for t in truth])
+    assert np.allclose(back.predict(targets), trans.predict(targets), atol=1e-6)
 
 
 def test_detector_targets_undo_the_render_head_turn(toy, tmp_path, monkeypatch):

@@ -11,11 +11,17 @@ retrieval of each identity's second render among the scoring half.
 
     python -m lab.fit.validate [--identities 80]
     python -m lab.fit.validate --ship RANK [--to DIR]   # store the chosen whitening, no sweep
+    python -m lab.fit.validate --translators            # the one-shot translator's body
+
+`--translators`: every identity's two renders fitted one-shot (and one-shot then
+Gauss-Newton) by the shipped translator and by one of each body (translator.BODIES)
+trained here through the shipped imitator, to choose the body.
 """
 from __future__ import annotations
 
 import argparse
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +30,7 @@ import numpy as np
 from lab.fit.engine import builtin_rig, fit_ops
 from lab.fit.evaluate import synthetic_renders
 from faceforge.ml.fit import solve
+from faceforge.ml.fit.translator import BODIES, train_translator
 
 SEED = 31
 PRIORS = (1e-5, 3e-5, 1e-4)
@@ -40,11 +47,12 @@ def detector_residuals(imit, truth, targets, pose) -> np.ndarray:
     return solve.similarity_batch(targets[ok], pred) - pred
 
 
-def score(rig, imit, truth, targets, prior: float) -> dict:
-    """Gauss-Newton fits of both renders of every identity with a face in both."""
+def score(rig, truth, targets, fit) -> dict:
+    """`fit(target [K, 2]) -> unit parameters [P]` on both renders of every identity with a
+    face in both."""
     both = ~np.isnan(targets[:, :, 0, 0]).any(axis=1)
     truth, targets = truth[both], targets[both]
-    fits = np.array([[solve.fit_iterative(imit, t, prior=prior).unit for t in pair] for pair in targets])
+    fits = np.array([[fit(t) for t in pair] for pair in targets])
     err = (fits[:, 0] - truth) / 2
     true_pts = solve.project(fit_ops.engine_landmarks(rig, truth))
     fit_pts = solve.project(fit_ops.engine_landmarks(rig, fits[:, 0]))
@@ -55,16 +63,41 @@ def score(rig, imit, truth, targets, prior: float) -> dict:
                 n=int(len(fits)))
 
 
+def compare_translators(rig, imit, truth, targets) -> None:
+    """One-shot, and one-shot then Gauss-Newton, per translator on every identity."""
+    variants = {"shipped (mlp)": fit_ops.ensure_translator(imit)}
+    for body in BODIES:
+        start = time.perf_counter()
+        variants[f"{body}, trained here"] = train_translator(imit, body=body)
+        print(f"{body}: trained in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"\nValidation: {len(truth)} identities x 2 renders (seed {SEED})")
+    print("| translator | parameters | one-shot RMSE (%) | identity NME (%) | rank-1 (%) | "
+          "then Gauss-Newton: RMSE (%) | identity NME (%) | rank-1 (%) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, trans in variants.items():
+        one = score(rig, truth, targets, lambda t, tr=trans: tr.predict(t[None])[0])
+        both = score(rig, truth, targets, lambda t, tr=trans: solve.fit_iterative(
+            imit, t, start=tr.predict(t[None])[0]).unit)
+        size = sum(p.size for p in trans.mlp.params)
+        print(f"| {name} | {size:,} | {one['rmse']:.1f} | {one['nme']:.2f} | {one['rank1']:.0f} | "
+              f"{both['rmse']:.1f} | {both['nme']:.2f} | {both['rank1']:.0f} |", flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--identities", type=int, default=80)
     ap.add_argument("--ship", type=int, help="store the nuisance whitening of this rank with "
                     "the shipped imitator (after choosing it here) instead of the sweep")
+    ap.add_argument("--translators", action="store_true",
+                    help="compare the one-shot translator's bodies instead of the sweep")
     ap.add_argument("--to", type=Path, help="with --ship: write the imitator (and a copy of its "
                     "translator) to this folder instead of the shipped models")
     args = ap.parse_args(argv)
     rig, imit = builtin_rig()
     truth, targets, pose = synthetic_renders(rig, args.identities, SEED)
+    if args.translators:
+        compare_translators(rig, imit, truth, targets)
+        return
     half = args.identities // 2
     res = detector_residuals(imit, truth[:half], targets[:half], pose[:half])
     if args.ship:
@@ -88,7 +121,8 @@ def main(argv=None) -> None:
     print("| setting | parameter RMSE (%) | identity NME (%) | rank-1 (%) |")
     print("|---|---|---|---|")
     for name, im, w in settings:
-        sc = score(rig, im, truth[half:], targets[half:], w)
+        sc = score(rig, truth[half:], targets[half:],
+                   lambda t, im=im, w=w: solve.fit_iterative(im, t, prior=w).unit)
         print(f"| {name} | {sc['rmse']:.1f} | {sc['nme']:.2f} | {sc['rank1']:.0f} |", flush=True)
 
 

@@ -1,8 +1,9 @@
-"""One-shot mode: a translator MLP from a photo's aligned landmarks to the rig's unit
+"""One-shot mode: a translator from a photo's aligned landmarks to the rig's unit
 parameters in one pass. Trained per rig on faces the frozen imitator draws (random
 parameters, head yaw/pitch, landmark noise like MediaPipe's) with two losses: the
 parameters themselves and the loopback loss (the imitator's landmarks of the predicted
-parameters against the input landmarks)."""
+parameters against the input landmarks). Its body is a plain MLP ("mlp") or the paper's
+residual MLP with squeeze-and-excitation gates ("se", `se_resnet.SEResMLP`)."""
 from __future__ import annotations
 
 import time
@@ -13,9 +14,12 @@ import numpy as np
 from .blas import single_thread
 from .imitator import Imitator
 from .mlp import MLP, Adam
+from .se_resnet import SEResMLP
 from .solve import FitResult, nme, project, rotation, similarity_batch
 
 HIDDEN = (256, 256)
+BODIES = ("mlp", "se")
+SE_WIDTH, SE_BLOCKS, SE_SQUEEZE = 256, 2, 32
 POSE_RANGE = 0.25   # radians of random yaw / pitch in training
 NOISE = 0.01        # landmark noise in eye distances (MediaPipe's jitter is about this)
 
@@ -52,7 +56,8 @@ class Translator:
 
     @classmethod
     def from_state(cls, z) -> Translator:
-        return cls(MLP.from_state(z, "trans_"), np.asarray(z["trans_rest2d"], np.float64),
+        body = (SEResMLP if SEResMLP.in_state(z, "trans_") else MLP).from_state(z, "trans_")
+        return cls(body, np.asarray(z["trans_rest2d"], np.float64),
                    float(z["trans_scale"]))
 
 
@@ -69,15 +74,20 @@ def _draw(imit: Imitator, rng, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_translator(imit: Imitator, *, steps: int = 1500, batch: int = 128, lr: float = 2e-3,
-                     loopback: float = 1.0, seed: int = 1, progress=None, cancel=None) -> Translator:
-    """Train the translator on fresh imitator faces each step (see the module docstring)."""
+                     loopback: float = 1.0, seed: int = 1, body: str = "mlp", progress=None,
+                     cancel=None) -> Translator:
+    """Train the translator on fresh imitator faces each step (see the module docstring);
+    `body` one of BODIES."""
+    if body not in BODIES:
+        raise ValueError(f"translator body must be one of {', '.join(BODIES)}, not {body!r}")
     rng = np.random.default_rng(seed)
     rest2d = project(imit.landmarks(imit.rest_unit[None])[0]).astype(np.float64)
     rest2d -= rest2d.mean(axis=0)
     probe = Translator(None, rest2d, 1.0)
     _, t = _draw(imit, rng, 512)
     feat_scale = float(probe.features(t).std()) or 1.0
-    mlp = MLP((rest2d.size,) + HIDDEN + (imit.n_params,), rng, out_tanh=True)
+    mlp = (MLP((rest2d.size,) + HIDDEN + (imit.n_params,), rng, out_tanh=True) if body == "mlp"
+           else SEResMLP((rest2d.size, SE_WIDTH, imit.n_params), rng, SE_BLOCKS, SE_SQUEEZE))
     trans = Translator(mlp, rest2d, feat_scale)
     opt = Adam(mlp.params, lr)
     for step in range(steps):
