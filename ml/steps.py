@@ -60,15 +60,20 @@ def in_thread(work: Callable, name: str = "faceforge-work") -> Generator[float, 
     return out["value"]
 
 
-def labelled(stage: str, steps: Generator) -> Generator[tuple[str, float], None, object]:
-    """The steps of `steps` as (stage, share) pairs, returning its result; closing this
+def mapped(steps: Generator, each: Callable) -> Generator:
+    """The steps of `steps` passed through `each(step)`, returning its result; closing this
     closes `steps`."""
     try:
         while True:
             try:
-                share = next(steps)
+                step = next(steps)
             except StopIteration as done:
                 return done.value
-            yield stage, share
+            yield each(step)
     finally:
         steps.close()
+
+
+def labelled(stage: str, steps: Generator) -> Generator[tuple[str, float], None, object]:
+    """The steps of `steps` as (stage, share) pairs, returning its result."""
+    return mapped(steps, lambda share: (stage, share))

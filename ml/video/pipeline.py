@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .. import arkit
-from ..steps import run_steps
+from ..steps import mapped, run_steps
 from . import refine
 from .decode import open_video
 from .rotation import matrix_euler
@@ -221,20 +221,15 @@ def _previewed(steps: Generator, tracker, preview) -> Generator:
     tracker has just found (frames: MeshTracker.frames, LandmarkerTracker.frames)."""
     if preview is None:
         return (yield from steps)
-    seen = 0
-    try:
-        while True:
-            try:
-                share = next(steps)
-            except StopIteration as done:
-                return done.value
-            for extra in tracker.frames[seen:]:
-                if extra is not None:
-                    preview(extra[0])
-            seen = len(tracker.frames)
-            yield share
-    finally:
-        steps.close()
+    seen = [0]
+
+    def show(share):
+        for extra in tracker.frames[seen[0]:]:
+            if extra is not None:
+                preview(extra[0])
+        seen[0] = len(tracker.frames)
+        return share
+    return (yield from mapped(steps, show))
 
 
 def _hold_lost(track: Track, values: np.ndarray) -> np.ndarray:
