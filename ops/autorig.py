@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Generator
 
 import bpy
 import numpy as np
@@ -12,7 +13,9 @@ from ..addon import avatar, keyframes, mesh_io, rig_sheet, scene_files, shape_ke
 from ..ml import arkit
 from ..ml.arkit import REGIONS
 from ..ml.autorig import infer
+from ..ml.steps import Cancelled, in_thread, run_steps
 from . import batch
+from .background import ModalSteps
 from .outputs import safe_name
 from .plan import find_sources
 from .scene_jobs import add_scene_job_parser, plan_scene_jobs, run_scene_jobs
@@ -56,12 +59,14 @@ def check_options(options: infer.RigOptions) -> None:
         check_scale(f"{region} strength", value, MAX_STRENGTH)
 
 
-def rig_objects(objects, options: infer.RigOptions, preview: bool = True, progress=None,
-                find: bool = False) -> tuple[list[shape_keys.KeyWriteReport], infer.RigResult]:
-    """Rig the given mesh objects as one head; returns the per-object key reports and the
+def rig_steps(objects, options: infer.RigOptions, preview: bool = True, find: bool = False
+              ) -> Generator[float, None, tuple[list[shape_keys.KeyWriteReport], infer.RigResult]]:
+    """Rig the given mesh objects as one head, as steps (the prediction's share done; it
+    runs on a thread, since it touches no bpy); returns the per-object key reports and the
     prediction (with its warnings). With `find`, the objects are a whole file's or
     avatar's meshes and only the face found among them is rigged (`avatar.find_head`;
-    the result's notes say what was rigged). Nothing is written unless prediction succeeds."""
+    the result's notes say what was rigged). Nothing is written unless prediction succeeds,
+    so closing the steps (a cancel) leaves the meshes as they were."""
     check_options(options)
     meshes = [o for o in objects if o.type == "MESH"]
     if not meshes:
@@ -73,7 +78,14 @@ def rig_objects(objects, options: infer.RigOptions, preview: bool = True, progre
     if find:
         meshes, masks, notes, options = avatar.find_head(meshes, options)
     arrays, verts, tris, labels = _world_arrays(meshes, masks)
-    result = infer.rig(verts, tris, labels, options, progress=progress)
+
+    def predict(progress, cancel):
+        def report(share):
+            if cancel():
+                raise Cancelled("cancelled")
+            progress(share)
+        return infer.rig(verts, tris, labels, options, progress=report)
+    result = yield from in_thread(predict, "faceforge-autorig")
     result.notes = [f"rigged {', '.join(o.name for o in meshes)}"] + notes + result.notes
     reports, start = [], 0
     before = [shape_keys.snapshot(obj, arkit.ARKIT_NAMES) for obj in meshes]
@@ -97,11 +109,18 @@ def rig_objects(objects, options: infer.RigOptions, preview: bool = True, progre
     return reports, result
 
 
-class FACEFORGE_OT_auto_rig(bpy.types.Operator):
+def rig_objects(objects, options: infer.RigOptions, preview: bool = True, progress=None,
+                find: bool = False) -> tuple[list[shape_keys.KeyWriteReport], infer.RigResult]:
+    """`rig_steps` run through (`progress(share)`)."""
+    return run_steps(rig_steps(objects, options, preview, find), progress)
+
+
+class FACEFORGE_OT_auto_rig(ModalSteps, bpy.types.Operator):
     """Give the selected head mesh the 52 ARKit shape keys (eyes, teeth and tongue included)"""
     bl_idname = "faceforge.auto_rig"
     bl_label = "Auto-Rig Face"
     bl_options = {"REGISTER", "UNDO"}
+    steps_label = "Auto-Rig Face"
 
     forward_axis: bpy.props.EnumProperty(
         name="Forward", default="-Y", description="The direction the face looks in",
@@ -135,26 +154,24 @@ class FACEFORGE_OT_auto_rig(bpy.types.Operator):
         return any(o.type in ("MESH", "ARMATURE") for o in context.selected_objects)
 
     def execute(self, context):
-        wm = context.window_manager
-        wm.progress_begin(0, 100)
+        """The meshes read and checked first, the prediction in the background (progress,
+        Esc cancels), the keys written when it ends."""
         selected = list(context.selected_objects)
         meshes = avatar.avatar_meshes(selected, context.scene.objects)
         # One loose mesh selected on its own is the head, as the user says; anything
         # bigger (an avatar's hierarchy, several meshes) is searched for the face.
         find = len(meshes) > 1 or any(o.parent is not None or o.children for o in selected)
-        try:
-            reports, result = rig_objects(
-                meshes,
-                infer.RigOptions(forward_axis=self.forward_axis, include_eyes=self.include_eyes,
-                                 include_mouth_interior=self.include_mouth_interior,
-                                 strength=self.strength,
-                                 region_strength=dict(zip(REGIONS, self.region_strength))),
-                preview=self.preview, progress=lambda f: wm.progress_update(int(100 * f)), find=find)
-        except ValueError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        finally:
-            wm.progress_end()
+        steps = rig_steps(
+            meshes,
+            infer.RigOptions(forward_axis=self.forward_axis, include_eyes=self.include_eyes,
+                             include_mouth_interior=self.include_mouth_interior,
+                             strength=self.strength,
+                             region_strength=dict(zip(REGIONS, self.region_strength))),
+            preview=self.preview, find=find)
+        return self.run_steps_modal(context, steps)
+
+    def finish(self, context, result):
+        reports, result = result
         kept = sorted({n for r in reports for n in r.kept_user})
         msg = "rigged: 52 ARKit shapes"
         for note in result.notes:

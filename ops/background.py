@@ -31,7 +31,8 @@ class ModalSteps:
     steps)` from `execute`; `finish(context, result)` gets the generator's return value
     (and writes to the scene); `on_step(context)` runs after each timer slice (a live
     preview). `progress_span` maps the steps' share onto the progress bar (the rest is
-    left for `finish`)."""
+    left for `finish`). The first step runs at once, so checks fail with their message and
+    quick work (a cached model) finishes without going modal."""
     steps_label = "Working"
     progress_span = 100
 
@@ -40,16 +41,24 @@ class ModalSteps:
 
     def run_steps_modal(self, context, steps):
         wm = context.window_manager
+        headless = bpy.app.background or context.window is None   # no events to wait for
         wm.progress_begin(0, 100)
-        if bpy.app.background or context.window is None:   # no events to wait for
-            try:
+        try:
+            if headless:
                 result = run_steps(steps, lambda step: wm.progress_update(
                     self.progress_span * _share_and_text(step, "")[0]))
-            except STEP_ERRORS as exc:
-                self.report({"ERROR"}, str(exc) or "cancelled")
-                return {"CANCELLED"}
-            finally:
-                wm.progress_end()
+            else:
+                next(steps)
+        except StopIteration as done:
+            result, headless = done.value, True
+        except STEP_ERRORS as exc:
+            wm.progress_end()
+            self.on_stop(context)
+            self.report({"ERROR"}, str(exc) or "cancelled")
+            return {"CANCELLED"}
+        if headless:
+            wm.progress_end()
+            self.on_stop(context)
             return self.finish(context, result)
         self._steps = steps
         self._timer = wm.event_timer_add(TICK_S, window=context.window)

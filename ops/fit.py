@@ -317,15 +317,8 @@ class FACEFORGE_OT_fit_photo(ModalSteps, bpy.types.Operator, ImportHelper):
     def execute(self, context):
         """The photo and rig checked first; a rig's first fit samples it and trains its
         imitator (a minute or two) in the background, with progress and Esc to cancel."""
-        try:
-            steps = fit_steps(context.selected_objects, Path(self.filepath), mode=self.mode,
-                              make_rig=self.make_rig, scene=context.scene)
-            next(steps)                    # photo, rig and a cached imitator: at once
-        except StopIteration as done:      # nothing to train: fitted already
-            return self.finish(context, done.value)
-        except ValueError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        steps = fit_steps(context.selected_objects, Path(self.filepath), mode=self.mode,
+                          make_rig=self.make_rig, scene=context.scene)
         return self.run_steps_modal(context, steps)
 
     def finish(self, context, result):

@@ -171,3 +171,16 @@ def test_modal_driver_runs_steps_from_the_timer_and_esc_stops_them():
     while (state := op.modal(context, timer)) == {"RUNNING_MODAL"}:
         pass
     assert state == {"CANCELLED"} and op.reports[-1] == ({"ERROR"}, "no face found in the photo")
+
+
+def test_auto_rig_cancelled_while_predicting_writes_nothing(bpy_empty):
+    from faceforge.addon import reference_head
+    from faceforge.ml.autorig import infer
+    from faceforge.ops.autorig import rig_steps
+    head = reference_head.build_reference_head()
+    head.shape_key_clear()
+    steps = rig_steps([head], infer.RigOptions())
+    assert 0.0 <= next(steps) <= 1.0                 # checked, read, predicting on a thread
+    steps.close()
+    assert head.data.shape_keys is None and not head.animation_data
+    assert _thread_gone("faceforge-autorig", within=60)
