@@ -6,6 +6,7 @@ touch bpy runs on a thread (`in_thread`) while its generator reports its progres
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Callable, Generator
 
 POLL_S = 0.05   # how long `in_thread` waits for its thread before reporting again
@@ -32,26 +33,33 @@ def run_steps(steps: Generator, progress=None, cancel=None):
 
 
 def in_thread(work: Callable, name: str = "faceforge-work") -> Generator[float, None, object]:
-    """Run `work(progress, cancel)` on a daemon thread: the generator yields the last share
-    (0..1) the work passed to `progress`, every POLL_S at most, and returns its result or
-    raises its exception. Closing the generator (the user cancelled) makes `cancel()` true
-    and returns at once; the work stops at its next check and its result is dropped."""
-    share = [0.0]
+    """Run `work(progress, cancel)` on a daemon thread: the generator yields every share
+    (0..1) the work passed to `progress`, in order (and the last one again every POLL_S
+    while there is none new, so a caller's window gets its turn), and returns the work's
+    result or raises its exception. Closing the generator (the user cancelled) makes
+    `cancel()` true and returns at once; the work stops at its next check and its result
+    is dropped."""
+    reports: deque[float] = deque()
     stop = threading.Event()
     out: dict = {}
 
     def body():
         try:
-            out["value"] = work(lambda s: share.__setitem__(0, float(s)), stop.is_set)
+            out["value"] = work(lambda s: reports.append(float(s)), stop.is_set)
         except BaseException as exc:        # handed to the caller's thread below
             out["error"] = exc
 
     thread = threading.Thread(target=body, name=name, daemon=True)
     thread.start()
+    last = 0.0
     try:
-        while thread.is_alive():
+        while thread.is_alive() or reports:
             thread.join(POLL_S)             # the GIL is free while waiting
-            yield share[0]
+            if not reports:
+                yield last
+            while reports:
+                last = reports.popleft()
+                yield last
     finally:
         if thread.is_alive():               # closed early: tell the work to stop
             stop.set()

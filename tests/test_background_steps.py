@@ -27,7 +27,16 @@ def test_in_thread_reports_progress_and_returns_or_raises():
         return "done"
     seen = []
     assert run_steps(in_thread(work), seen.append) == "done"
-    assert seen and seen == sorted(seen) and 0 <= seen[0] and seen[-1] <= 1
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert {0.2, 0.4, 0.6, 0.8, 1.0} <= set(seen)     # every report, however fast they come
+
+    def burst(progress, cancel):                    # faster than the generator polls
+        for i in range(50):
+            progress((i + 1) / 50)
+        return "burst"
+    seen = []
+    assert run_steps(in_thread(burst), seen.append) == "burst"
+    assert list(dict.fromkeys(s for s in seen if s > 0)) == [(i + 1) / 50 for i in range(50)]
 
     def bad(progress, cancel):
         raise ValueError("no face found")
