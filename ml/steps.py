@@ -37,15 +37,20 @@ def in_thread(work: Callable, name: str = "faceforge-work") -> Generator[float, 
     (0..1) the work passed to `progress`, in order (and the last one again every POLL_S
     while there is none new, so a caller's window gets its turn), and returns the work's
     result or raises its exception. Closing the generator (the user cancelled) makes
-    `cancel()` true and returns at once; the work stops at its next check and its result
-    is dropped."""
+    `cancel()` true, and `progress` raise Cancelled, and returns at once: the work stops at
+    its next check or progress report, and its result is dropped."""
     reports: deque[float] = deque()
     stop = threading.Event()
     out: dict = {}
 
+    def progress(share) -> None:
+        if stop.is_set():
+            raise Cancelled("cancelled")
+        reports.append(float(share))
+
     def body():
         try:
-            out["value"] = work(lambda s: reports.append(float(s)), stop.is_set)
+            out["value"] = work(progress, stop.is_set)
         except BaseException as exc:        # handed to the caller's thread below
             out["error"] = exc
 

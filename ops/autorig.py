@@ -13,7 +13,7 @@ from ..addon import avatar, keyframes, mesh_io, rig_sheet, scene_files, shape_ke
 from ..ml import arkit
 from ..ml.arkit import REGIONS
 from ..ml.autorig import infer
-from ..ml.steps import Cancelled, in_thread, run_steps
+from ..ml.steps import in_thread, run_steps
 from . import batch
 from .background import ModalSteps
 from .outputs import safe_name
@@ -78,14 +78,9 @@ def rig_steps(objects, options: infer.RigOptions, preview: bool = True, find: bo
     if find:
         meshes, masks, notes, options = avatar.find_head(meshes, options)
     arrays, verts, tris, labels = _world_arrays(meshes, masks)
-
-    def predict(progress, cancel):
-        def report(share):
-            if cancel():
-                raise Cancelled("cancelled")
-            progress(share)
-        return infer.rig(verts, tris, labels, options, progress=report)
-    result = yield from in_thread(predict, "faceforge-autorig")
+    result = yield from in_thread(      # stops at the prediction's next progress report
+        lambda progress, cancel: infer.rig(verts, tris, labels, options, progress=progress),
+        "faceforge-autorig")
     result.notes = [f"rigged {', '.join(o.name for o in meshes)}"] + notes + result.notes
     reports, start = [], 0
     before = [shape_keys.snapshot(obj, arkit.ARKIT_NAMES) for obj in meshes]

@@ -14,9 +14,9 @@ from typing import Callable, Generator
 
 import numpy as np
 
+from ..steps import in_thread
 from .audio import AudioWarning, load_audio
 from .engine import LipSyncResult, lipsync
-from ..steps import Cancelled, in_thread
 from .phonemes import WORKERS_ENV, _ChunkWorker
 
 
@@ -56,14 +56,10 @@ def analyse_speech(path: Path, fps: float, *,
 
 def analysis_steps(path: Path, fps: float, **options) -> Generator[float, None, SpeechAnalysis]:
     """`analyse_speech` on a thread, as steps (the share of the analysis done); closing the
-    generator stops the analysis at its next progress report (steps.Cancelled there)."""
-    def work(progress, cancel):
-        def report(share):
-            if cancel():
-                raise Cancelled("cancelled")
-            progress(share)
-        return analyse_speech(path, fps, progress=report, **options)
-    return (yield from in_thread(work, "faceforge-lipsync"))
+    generator stops the analysis at its next progress report (steps.in_thread)."""
+    return (yield from in_thread(
+        lambda progress, cancel: analyse_speech(path, fps, progress=progress, **options),
+        "faceforge-lipsync"))
 
 
 def _analyse_in_worker(path: Path, fps: float, options: dict) -> SpeechAnalysis:
